@@ -1,0 +1,244 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { BlockingQuery, type QueryMeta } from './blocking.js';
+import type { ConsulPool } from './pool.js';
+import { routableInstances, routableServiceNames, type HealthEntry } from './instances.js';
+import { emptyTable, retainServices, setService, type RouteTable } from '../table.js';
+import { isSuspiciousEmpty } from './suspicion.js';
+
+export interface DiscoveryOptions {
+  /** Consul `wait` for blocking queries (ms). */
+  waitMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Lower-case service names that are never routed. */
+  excluded: ReadonlySet<string>;
+  /** How long an all-empty service list must persist before it is believed (ms). */
+  emptyConfirmMs: number;
+  /** Above this X-Consul-LastContact (ms), discovery counts as degraded. */
+  staleAfterMs: number;
+}
+
+export interface ConsulState {
+  reachable: boolean;
+  agent: string | null;
+  lastContact: string | null;
+  lastError: string | null;
+  knownLeader: boolean;
+  lastContactMs: number;
+  degraded: boolean;
+  reasons: string[];
+}
+
+interface ServiceWatch {
+  name: string;
+  query: BlockingQuery<HealthEntry[]>;
+  seen: boolean;
+}
+
+/**
+ * The Consul side of routing: blocking queries on the service list and on
+ * every service's passing instances, folded into one RouteTable. It never
+ * calls Consul on behalf of a request, and on any Consul trouble it keeps the
+ * last good table and says so in state().
+ *
+ * Events: 'change' (table) whenever the table changed; 'synced' once.
+ */
+export class Discovery extends EventEmitter {
+  #table: RouteTable = emptyTable;
+  #watches = new Map<string, ServiceWatch>();
+  #catalog: BlockingQuery<Record<string, string[]>> | undefined;
+  #catalogSeen = false;
+  #syncedAt: Date | null = null;
+  #pendingEmpty: NodeJS.Timeout | undefined;
+  #reachable = true;
+  #lastMeta: QueryMeta | undefined;
+  #lastError: string | null = null;
+  #stopped = false;
+
+  constructor(
+    private readonly pool: ConsulPool,
+    private readonly opts: DiscoveryOptions,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  get table(): RouteTable {
+    return this.#table;
+  }
+
+  get synced(): boolean {
+    return this.#syncedAt !== null;
+  }
+
+  /** Follow every service in the catalog (what the gateway does). */
+  watchCatalog(): this {
+    if (this.#catalog) return this;
+    const q = new BlockingQuery<Record<string, string[]>>(
+      this.pool,
+      (client, o) => client.catalog.service.list(o as never),
+      this.opts,
+    );
+    this.#track(q, 'catalog');
+    q.on('data', (body: Record<string, string[]>) => this.#onCatalog(body ?? {}));
+    this.#catalog = q.start();
+    return this;
+  }
+
+  /**
+   * Follow one service (what /call does). Resolves once its first answer is
+   * in the table, or after timeoutMs with whatever is known.
+   */
+  async watchService(name: string, timeoutMs: number): Promise<void> {
+    const w = this.#startService(name.toLowerCase(), name);
+    if (w.seen) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const onChange = () => (w.seen || this.#stopped) && done();
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      w.query.once('data', () => setImmediate(onChange));
+    });
+  }
+
+  watchedCount(): number {
+    return this.#watches.size;
+  }
+
+  state(): ConsulState {
+    const meta = this.#lastMeta;
+    const reasons: string[] = [];
+    if (!this.#reachable) reasons.push('consul unreachable');
+    if (meta && !meta.knownLeader) reasons.push('consul has no known leader');
+    if (meta && meta.lastContactMs > this.opts.staleAfterMs)
+      reasons.push(`answers are ${meta.lastContactMs} ms stale`);
+    if (this.#pendingEmpty) reasons.push('holding last table: consul suddenly returned no services');
+    return {
+      reachable: this.#reachable,
+      agent: meta?.agent ?? null,
+      lastContact: meta ? new Date(meta.at).toISOString() : null,
+      lastError: this.#lastError,
+      knownLeader: meta?.knownLeader ?? false,
+      lastContactMs: meta?.lastContactMs ?? 0,
+      degraded: reasons.length > 0,
+      reasons,
+    };
+  }
+
+  get syncedAt(): Date | null {
+    return this.#syncedAt;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#catalog?.stop();
+    for (const w of this.#watches.values()) w.query.stop();
+    this.#watches.clear();
+    if (this.#pendingEmpty) clearTimeout(this.#pendingEmpty);
+  }
+
+  #onCatalog(body: Record<string, string[]>): void {
+    const names = routableServiceNames(body, this.opts.excluded);
+    if (isSuspiciousEmpty(this.#table.services.size, names.length)) {
+      if (!this.#pendingEmpty) {
+        this.log.warn(
+          { known: [...this.#table.services.keys()] },
+          'consul returned no services at all; keeping the last table until that holds for a while',
+        );
+        this.#pendingEmpty = setTimeout(() => {
+          this.#pendingEmpty = undefined;
+          this.log.warn('consul still has no services: dropping the last table');
+          this.#applyCatalog(names);
+        }, this.opts.emptyConfirmMs);
+      }
+      return;
+    }
+    if (this.#pendingEmpty) {
+      clearTimeout(this.#pendingEmpty);
+      this.#pendingEmpty = undefined;
+      this.log.info('consul lists services again; the empty answer was transient');
+    }
+    this.#applyCatalog(names);
+  }
+
+  #applyCatalog(names: string[]): void {
+    const keep = new Map(names.map((n) => [n.toLowerCase(), n]));
+    for (const [key, w] of this.#watches) {
+      if (!keep.has(key)) {
+        w.query.stop();
+        this.#watches.delete(key);
+        this.log.info({ service: w.name }, 'service left the catalog');
+      }
+    }
+    for (const [key, name] of keep) this.#startService(key, name);
+    this.#catalogSeen = true;
+    this.#update(retainServices(this.#table, new Set(keep.keys())));
+    this.#checkSynced();
+  }
+
+  #startService(key: string, name: string): ServiceWatch {
+    const existing = this.#watches.get(key);
+    if (existing) return existing;
+    const query = new BlockingQuery<HealthEntry[]>(
+      this.pool,
+      (client, o) => client.health.service({ ...(o as object), service: name, passing: true } as never),
+      this.opts,
+    );
+    const w: ServiceWatch = { name, query, seen: false };
+    this.#watches.set(key, w);
+    this.#track(query, `service ${name}`);
+    query.on('data', (body: HealthEntry[]) => {
+      if (this.#watches.get(key) !== w) return;
+      const instances = routableInstances(Array.isArray(body) ? body : []);
+      const before = this.#table.services.get(key)?.length ?? 0;
+      w.seen = true;
+      this.#update(setService(this.#table, key, instances));
+      if (before !== instances.length)
+        this.log.info({ service: name, instances: instances.length, before }, 'passing instances changed');
+      this.#checkSynced();
+    });
+    query.start();
+    return w;
+  }
+
+  #track(q: BlockingQuery<unknown>, what: string): void {
+    q.on('ok', (meta: QueryMeta) => {
+      const prev = this.#lastMeta;
+      this.#lastMeta = meta;
+      if (!this.#reachable) {
+        this.#reachable = true;
+        this.log.info({ agent: meta.agent }, 'consul reachable again');
+      }
+      if (prev && prev.knownLeader !== meta.knownLeader) {
+        if (meta.knownLeader) this.log.info({ agent: meta.agent }, 'consul has a leader again');
+        else this.log.warn({ agent: meta.agent, lastContactMs: meta.lastContactMs }, 'consul reports no known leader; serving stale reads');
+      }
+    });
+    q.on('error', (err: Error, agent: string, attempt: number) => {
+      this.#lastError = `${agent}: ${err.message}`;
+      if (this.#reachable) {
+        this.#reachable = false;
+        this.log.warn({ agent, err: err.message, query: what }, 'consul unreachable; keeping the last good table');
+      } else {
+        this.log.debug({ agent, err: err.message, query: what, attempt }, 'consul still unreachable');
+      }
+    });
+  }
+
+  #update(next: RouteTable): void {
+    if (next === this.#table) return;
+    this.#table = next;
+    this.emit('change', next);
+  }
+
+  #checkSynced(): void {
+    if (this.#syncedAt || !this.#catalogSeen) return;
+    for (const w of this.#watches.values()) if (!w.seen) return;
+    this.#syncedAt = new Date();
+    this.log.info({ services: this.#table.services.size }, 'first sync with consul complete');
+    this.emit('synced');
+  }
+}

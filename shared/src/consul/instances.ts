@@ -1,0 +1,72 @@
+/** One routable instance of a service, as the gateway and /call use it. */
+export interface Instance {
+  id: string;
+  service: string;
+  address: string;
+  port: number;
+  node: string;
+  tags: string[];
+}
+
+/** The parts of a /v1/health/service/<name> entry we read. */
+export interface HealthEntry {
+  Node?: { Node?: string; Address?: string };
+  Service?: { ID?: string; Service?: string; Address?: string; Port?: number; Tags?: string[] | null };
+  Checks?: Array<{ Status?: string; CheckID?: string }> | null;
+}
+
+/**
+ * Consul's DNS-safe service name: letters, digits and dashes, 1-63 chars, not
+ * starting or ending with a dash. Also what the gateway accepts in a URL, so
+ * a name can never smuggle a dot, slash, colon or @ into anything.
+ */
+const SERVICE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+
+export function isValidServiceName(name: string): boolean {
+  return SERVICE_NAME.test(name);
+}
+
+/**
+ * Turns a health response into the instances we may route to: every check
+ * (node and service) passing, a usable address and port. `?passing` already
+ * filters on Consul's side; this keeps the decision ours and testable, and
+ * covers maintenance mode (a critical check) the same way. Sorted by id so
+ * equal sets compare equal whatever order Consul returned them in.
+ */
+export function routableInstances(entries: readonly HealthEntry[]): Instance[] {
+  const seen = new Set<string>();
+  const out: Instance[] = [];
+  for (const e of entries) {
+    const svc = e.Service;
+    if (!svc?.ID || !svc.Service) continue;
+    const checks = e.Checks ?? [];
+    if (!checks.every((c) => c.Status === 'passing')) continue;
+    const address = svc.Address || e.Node?.Address || '';
+    const port = svc.Port ?? 0;
+    if (!address || !Number.isInteger(port) || port < 1 || port > 65535) continue;
+    const node = e.Node?.Node ?? '';
+    const key = `${node}/${svc.ID}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ id: svc.ID, service: svc.Service, address, port, node, tags: svc.Tags ?? [] });
+  }
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.node < b.node ? -1 : 1));
+}
+
+/** Names from /v1/catalog/services that may be routed: valid and not excluded. */
+export function routableServiceNames(
+  catalog: Record<string, unknown>,
+  excluded: ReadonlySet<string>,
+): string[] {
+  return Object.keys(catalog)
+    .filter((name) => isValidServiceName(name) && !excluded.has(name.toLowerCase()))
+    .sort();
+}
+
+export function sameInstances(a: readonly Instance[], b: readonly Instance[]): boolean {
+  if (a.length !== b.length) return false;
+  return a.every((x, i) => {
+    const y = b[i]!;
+    return x.id === y.id && x.node === y.node && x.address === y.address && x.port === y.port;
+  });
+}
