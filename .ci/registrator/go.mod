@@ -1,0 +1,3 @@
+module ci.local/registrator
+
+go 1.22

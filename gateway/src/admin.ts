@@ -1,0 +1,68 @@
+import Router from '@koa/router';
+import { tableToJSON, type ConsulState, type RouteTable } from '@stack/shared';
+import { renderPage } from './page.js';
+import type { OutlierDetector } from './outlier.js';
+import { instanceKey } from './picker.js';
+
+export interface AdminDeps {
+  table: () => RouteTable;
+  synced: () => boolean;
+  syncedAt: () => Date | null;
+  consul: () => ConsulState;
+  outliers: OutlierDetector;
+  inflight: () => number;
+}
+
+function servicesView(d: AdminDeps) {
+  const json = tableToJSON(d.table());
+  const services = Object.fromEntries(
+    [...d.table().services].map(([name, list]) => [
+      name,
+      list.map((i) => {
+        const until = d.outliers.ejectedUntil(instanceKey(i));
+        return { id: i.id, address: i.address, port: i.port, node: i.node, ...(until ? { ejectedUntil: new Date(until).toISOString() } : {}) };
+      }),
+    ]),
+  );
+  return { ...json, services };
+}
+
+/** What the gateway routes and how it is, for people and for checks. */
+export function adminRouter(d: AdminDeps): Router {
+  const r = new Router();
+  r.get('/_gateway/services', (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { synced: d.synced(), ...servicesView(d) };
+  });
+  // 200 as long as the gateway can route: once synced, also from its last good
+  // table while Consul is away; the body says how Consul is doing.
+  r.get('/_gateway/health', (ctx) => {
+    const consul = d.consul();
+    const synced = d.synced();
+    ctx.status = synced ? 200 : 503;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = {
+      status: !synced ? 'starting' : consul.degraded ? 'degraded' : 'ok',
+      synced,
+      syncedAt: d.syncedAt()?.toISOString() ?? null,
+      services: d.table().services.size,
+      tableChangedAt: d.table().changedAt?.toISOString() ?? null,
+      inflight: d.inflight(),
+      consul,
+    };
+  });
+  r.get('/', (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    const consul = d.consul();
+    if (ctx.accepts('html', 'json') === 'html') {
+      ctx.type = 'html';
+      ctx.body = renderPage(d.table(), { synced: d.synced(), degraded: consul.degraded, reasons: consul.reasons });
+    } else {
+      ctx.body = { synced: d.synced(), consul, ...servicesView(d) };
+    }
+  });
+  r.get('/favicon.ico', (ctx) => {
+    ctx.status = 204;
+  });
+  return r;
+}

@@ -1,0 +1,52 @@
+// Runs test suites with node's own runner. Node 20 does not expand globs in
+// `node --test`, so the files are listed here.
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+const root = new URL('..', import.meta.url).pathname;
+const suites = {
+  unit: { dirs: ['shared/src', 'gateway/src', 'web-service/src'], concurrency: 2 },
+  integration: { dirs: ['test/integration'], concurrency: 1 },
+  e2e: { dirs: ['test/e2e'], concurrency: 1 },
+};
+
+function testFiles(dir) {
+  let out = [];
+  let entries;
+  try {
+    entries = readdirSync(join(root, dir));
+  } catch {
+    return out;
+  }
+  for (const name of entries.sort()) {
+    const rel = join(dir, name);
+    if (statSync(join(root, rel)).isDirectory()) out = out.concat(testFiles(rel));
+    else if (name.endsWith('.test.ts')) out.push(rel);
+  }
+  return out;
+}
+
+const wanted = process.argv.slice(2);
+if (wanted.length === 0 || wanted.some((s) => !(s in suites))) {
+  console.error(`usage: run-tests.mjs <${Object.keys(suites).join('|')}>...`);
+  process.exit(2);
+}
+let failed = false;
+for (const name of wanted) {
+  const suite = suites[name];
+  const files = suite.dirs.flatMap(testFiles);
+  if (files.length === 0) {
+    console.error(`no test files found for suite "${name}"`);
+    process.exit(1);
+  }
+  console.log(`\n# suite ${name}: ${files.length} files`);
+  const extra = process.env.TEST_REPORTER ? [`--test-reporter=${process.env.TEST_REPORTER}`] : [];
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', `--test-concurrency=${suite.concurrency}`, ...extra, ...files.map((f) => relative(process.cwd(), join(root, f)))],
+    { stdio: 'inherit' },
+  );
+  if (r.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);
