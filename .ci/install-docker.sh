@@ -21,7 +21,7 @@ PLUGIN_DIR=/usr/libexec/docker/cli-plugins
 APT=(apt-get -o DPkg::Lock::Timeout=300 -y -q --no-install-recommends)
 export DEBIAN_FRONTEND=noninteractive
 
-say() { echo "[install-docker] $*" >&2; }
+say() { echo "[install-docker +${SECONDS}s] $*" >&2; }
 die() {
   say "ERROR: $*"
   if [ -f "$LOG" ]; then say "last lines of $LOG:"; tail -n 40 "$LOG" >&2 || true; fi

@@ -4,6 +4,7 @@ export { backoffDelay } from './backoff.js';
 export { externalAddresses, primaryAddress, type AddressInfo } from './network.js';
 export { parseConsulAddrs, type ConsulAddress } from './consul/addresses.js';
 export {
+  agentLostInstances,
   isValidServiceName,
   routableInstances,
   routableServiceNames,

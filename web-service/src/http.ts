@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import statuses from 'statuses';
+import { STATUS_CODES } from 'node:http';
 
 /**
  * An error that is an answer: its status, code and message go to the client
@@ -32,7 +32,7 @@ export function errorBody(status: number, code: string, message: string, request
 }
 
 export function statusText(status: number): string {
-  return statuses.message[status] ?? 'Error';
+  return STATUS_CODES[status] ?? 'Error';
 }
 
 /** An integer query/body parameter in [min, max]; anything else is a 400 naming it. */

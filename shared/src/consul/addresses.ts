@@ -18,21 +18,15 @@ export function parseConsulAddrs(value: string): ConsulAddress[] {
 }
 
 function parseOne(entry: string): ConsulAddress {
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) ? entry : `http://${entry}`;
-  let url: URL;
-  try {
-    url = new URL(withScheme);
-  } catch {
-    throw new Error(`"${entry}" is not host:port or http://host:port`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`"${entry}": scheme must be http or https`);
-  }
-  if (!url.hostname || url.username || url.password || (url.pathname !== '/' && url.pathname !== '')) {
-    throw new Error(`"${entry}" must be just a host and port`);
-  }
-  const secure = url.protocol === 'https:';
-  const port = url.port ? Number(url.port) : 8500;
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  return { host, port, secure, url: `${url.protocol}//${url.host.includes(':') ? url.host : `${url.host}:${port}`}` };
+  const bad = (why: string) => new Error(`"${entry}" ${why}`);
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(entry)?.[1]?.toLowerCase() ?? 'http';
+  if (scheme !== 'http' && scheme !== 'https') throw new Error(`"${entry}": scheme must be http or https`);
+  const rest = entry.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  if (rest.includes('@') || /[/?#]./.test(rest)) throw bad('must be just a host and port');
+  const m = /^(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(?::(\d{1,5}))?\/?$/i.exec(rest);
+  const port = m?.[2] === undefined ? 8500 : Number(m[2]);
+  if (!m || port < 1 || port > 65535) throw bad('is not host:port or http://host:port (port 1-65535)');
+  const bracketed = m[1]!.toLowerCase();
+  const host = bracketed.replace(/^\[(.*)\]$/, '$1');
+  return { host, port, secure: scheme === 'https', url: `${scheme}://${bracketed}:${port}` };
 }

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { BlockingQuery, type QueryMeta } from './blocking.js';
 import type { ConsulPool } from './pool.js';
-import { routableInstances, routableServiceNames, type HealthEntry } from './instances.js';
+import { agentLostInstances, routableInstances, routableServiceNames, type HealthEntry } from './instances.js';
 import { emptyTable, retainServices, setService, type RouteTable } from '../table.js';
 import { isSuspiciousEmpty } from './suspicion.js';
 
@@ -34,6 +34,7 @@ interface ServiceWatch {
   name: string;
   query: BlockingQuery<HealthEntry[]>;
   seen: boolean;
+  agentLost?: boolean;
 }
 
 /**
@@ -184,7 +185,8 @@ export class Discovery extends EventEmitter {
     if (existing) return existing;
     const query = new BlockingQuery<HealthEntry[]>(
       this.pool,
-      (client, o) => client.health.service({ ...(o as object), service: name, passing: true } as never),
+      // All entries, not ?passing: the checks tell a dead instance from a lost agent.
+      (client, o) => client.health.service({ ...(o as object), service: name } as never),
       this.opts,
     );
     const w: ServiceWatch = { name, query, seen: false };
@@ -192,8 +194,18 @@ export class Discovery extends EventEmitter {
     this.#track(query, `service ${name}`);
     query.on('data', (body: HealthEntry[]) => {
       if (this.#watches.get(key) !== w) return;
-      const instances = routableInstances(Array.isArray(body) ? body : []);
+      const entries = Array.isArray(body) ? body : [];
+      let instances = routableInstances(entries);
       const before = this.#table.services.get(key)?.length ?? 0;
+      if (instances.length === 0) {
+        const lost = agentLostInstances(entries);
+        if (lost.length > 0) {
+          instances = lost;
+          if (!w.agentLost)
+            this.log.warn({ service: name, instances: lost.length }, 'no instance passes, but only because their Consul agent is unreachable: still routing to them');
+        }
+        w.agentLost = lost.length > 0;
+      } else w.agentLost = false;
       w.seen = true;
       this.#update(setService(this.#table, key, instances));
       if (before !== instances.length)

@@ -70,3 +70,19 @@ export function sameInstances(a: readonly Instance[], b: readonly Instance[]): b
     return x.id === y.id && x.node === y.node && x.address === y.address && x.port === y.port;
   });
 }
+
+/**
+ * Instances whose own checks pass but whose node's agent is unreachable
+ * (serfHealth critical, nothing else failing). When an agent dies, every
+ * service registered on it turns critical although the instances may well be
+ * serving; the gateway falls back to these only when nothing passes at all,
+ * with passive health and retries to weed out the ones really gone.
+ */
+export function agentLostInstances(entries: readonly HealthEntry[]): Instance[] {
+  const lenient = entries.map((e) => ({
+    ...e,
+    Checks: (e.Checks ?? []).filter((c) => c.CheckID !== 'serfHealth'),
+  }));
+  const agentDown = (e: HealthEntry) => (e.Checks ?? []).some((c) => c.CheckID === 'serfHealth' && c.Status !== 'passing');
+  return routableInstances(lenient.filter((_, i) => agentDown(entries[i]!)));
+}

@@ -489,12 +489,23 @@ func (b *bridge) addLocked(id string, quiet bool) {
 func containerPorts(c *Container) map[string]servicePort {
 	ports := map[string]servicePort{}
 	for p := range c.Config.ExposedPorts {
+		p = normPort(p)
 		ports[p] = makeServicePort(c, p, []portBinding{{HostIP: "0.0.0.0", HostPort: strings.Split(p, "/")[0]}})
 	}
 	for p, published := range c.NetworkSettings.Ports {
+		p = normPort(p)
 		ports[p] = makeServicePort(c, p, published)
 	}
 	return ports
+}
+
+// normPort: Docker may store an exposed port as "3000" (compose's `expose`) and the same one as
+// "3000/tcp" in NetworkSettings.Ports; both mean 3000/tcp.
+func normPort(p string) string {
+	if !strings.Contains(p, "/") {
+		return p + "/tcp"
+	}
+	return p
 }
 
 func makeServicePort(c *Container, port string, published []portBinding) servicePort {

@@ -1,0 +1,115 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError } from '@stack/shared';
+import { describeConfig, loadConfig } from './config.js';
+
+describe('loadConfig: defaults', () => {
+  const c = loadConfig({});
+
+  test('PORT 3000', () => assert.equal(c.PORT, 3000));
+  test('CONSUL_HTTP_ADDR 127.0.0.1:8500, parsed', () => {
+    assert.deepEqual(c.CONSUL_HTTP_ADDR, [{ host: '127.0.0.1', port: 8500, secure: false, url: 'http://127.0.0.1:8500' }]);
+  });
+  test('excluded is consul and gateway', () => assert.deepEqual([...c.excluded].sort(), ['consul', 'gateway']));
+  test('other defaults', () => {
+    assert.equal(c.GATEWAY_SERVICE_NAME, 'gateway');
+    assert.deepEqual(c.EXCLUDE_SERVICES, []);
+    assert.equal(c.LOG_LEVEL, 'info');
+    assert.equal(c.UPSTREAM_TIMEOUT_MS, 5_000);
+    assert.equal(c.CONNECT_TIMEOUT_MS, 1_000);
+    assert.equal(c.UPSTREAM_RETRIES, 2);
+    assert.equal(c.EJECT_AFTER_FAILURES, 3);
+    assert.equal(c.EJECT_MAX_PERCENT, 50);
+    assert.equal(c.RETRY_AFTER_S, 1);
+    assert.equal(c.CONSUL_WAIT_MS, 30_000);
+  });
+  test('reading process.env by default does not throw on this machine', () => {
+    // only when the test env does not set gateway variables
+    if (!Object.keys(process.env).some((k) => k === 'PORT' || k.startsWith('CONSUL_'))) assert.ok(loadConfig());
+  });
+});
+
+describe('loadConfig: overrides', () => {
+  const cases: Array<[Record<string, string>, (c: ReturnType<typeof loadConfig>) => void]> = [
+    [{ PORT: '8080' }, (c) => assert.equal(c.PORT, 8080)],
+    [{ PORT: '0' }, (c) => assert.equal(c.PORT, 0)],
+    [{ PORT: '65535' }, (c) => assert.equal(c.PORT, 65535)],
+    [
+      { CONSUL_HTTP_ADDR: 'https://consul-a:8501, consul-b' },
+      (c) =>
+        assert.deepEqual(c.CONSUL_HTTP_ADDR, [
+          { host: 'consul-a', port: 8501, secure: true, url: 'https://consul-a:8501' },
+          { host: 'consul-b', port: 8500, secure: false, url: 'http://consul-b:8500' },
+        ]),
+    ],
+    [{ UPSTREAM_TIMEOUT_MS: '250' }, (c) => assert.equal(c.UPSTREAM_TIMEOUT_MS, 250)],
+    [{ UPSTREAM_RETRIES: '0' }, (c) => assert.equal(c.UPSTREAM_RETRIES, 0)],
+    [{ LOG_LEVEL: 'silent' }, (c) => assert.equal(c.LOG_LEVEL, 'silent')],
+    [
+      { EXCLUDE_SERVICES: 'Billing, ADMIN ,,internal-x' },
+      (c) => {
+        assert.deepEqual(c.EXCLUDE_SERVICES, ['Billing', 'ADMIN', 'internal-x']);
+        assert.deepEqual([...c.excluded].sort(), ['admin', 'billing', 'consul', 'gateway', 'internal-x']);
+      },
+    ],
+    [
+      { GATEWAY_SERVICE_NAME: 'Edge-GW' },
+      (c) => {
+        assert.equal(c.GATEWAY_SERVICE_NAME, 'Edge-GW');
+        assert.deepEqual([...c.excluded].sort(), ['consul', 'edge-gw']);
+      },
+    ],
+    [
+      { GATEWAY_SERVICE_NAME: '  my-gateway  ', EXCLUDE_SERVICES: 'consul,MY-GATEWAY' },
+      (c) => {
+        assert.equal(c.GATEWAY_SERVICE_NAME, 'my-gateway');
+        assert.deepEqual([...c.excluded].sort(), ['consul', 'my-gateway']);
+      },
+    ],
+  ];
+  for (const [env, check] of cases) {
+    test(JSON.stringify(env), () => check(loadConfig(env)));
+  }
+});
+
+describe('loadConfig: bad values name the variable', () => {
+  const cases: Array<[string, string]> = [
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['PORT', '-1'],
+    ['CONSUL_HTTP_ADDR', 'ftp://x'],
+    ['CONSUL_HTTP_ADDR', 'consul:8500/v1'],
+    ['CONSUL_HTTP_ADDR', ''],
+    ['UPSTREAM_TIMEOUT_MS', '-1'],
+    ['UPSTREAM_TIMEOUT_MS', '0'],
+    ['UPSTREAM_RETRIES', '11'],
+    ['EJECT_MAX_PERCENT', '101'],
+    ['LOG_LEVEL', 'loud'],
+    ['GATEWAY_SERVICE_NAME', '   '],
+  ];
+  for (const [name, value] of cases) {
+    test(`${name}=${JSON.stringify(value)}`, () => {
+      assert.throws(
+        () => loadConfig({ [name]: value }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError, String(err));
+          assert.ok(err.message.includes(`${name}=${JSON.stringify(value)}`), err.message);
+          return true;
+        },
+      );
+    });
+  }
+
+  test('the CONSUL_HTTP_ADDR error also names the bad entry', () => {
+    assert.throws(() => loadConfig({ CONSUL_HTTP_ADDR: 'ok:1,ftp://x' }), /CONSUL_HTTP_ADDR=.*"ftp:\/\/x"/);
+  });
+});
+
+describe('describeConfig', () => {
+  test('addresses as URLs and excluded as a list', () => {
+    const d = describeConfig(loadConfig({ EXCLUDE_SERVICES: 'x' }));
+    assert.deepEqual(d.CONSUL_HTTP_ADDR, ['http://127.0.0.1:8500']);
+    assert.deepEqual([...d.excluded].sort(), ['consul', 'gateway', 'x']);
+    assert.ok(Array.isArray(d.excluded));
+  });
+});

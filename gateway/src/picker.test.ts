@@ -1,0 +1,102 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Instance } from '@stack/shared';
+import { OutlierDetector } from './outlier.js';
+import { instanceKey, Picker } from './picker.js';
+
+const inst = (id: string, port: number): Instance => ({
+  id,
+  service: 'svc',
+  address: '10.0.0.1',
+  port,
+  node: 'n1',
+  tags: [],
+});
+const A = inst('a', 1);
+const B = inst('b', 2);
+const C = inst('c', 3);
+const ALL = [A, B, C];
+
+function setup() {
+  const clock = { t: 1_000 };
+  const outliers = new OutlierDetector(
+    { consecutiveFailures: 1, baseEjectMs: 10_000, maxEjectMs: 10_000, maxEjectPercent: 100 },
+    () => clock.t,
+  );
+  const eject = (...xs: Instance[]) => {
+    for (const x of xs) assert.ok(outliers.failure(instanceKey(x), ALL.map(instanceKey)), `ejected ${x.id}`);
+  };
+  return { picker: new Picker(outliers), outliers, eject, clock };
+}
+
+const keys = (...xs: Instance[]) => new Set(xs.map(instanceKey));
+const ids = (xs: Array<Instance | undefined>) => xs.map((x) => x?.id);
+
+describe('instanceKey', () => {
+  test('is address:port', () => {
+    assert.equal(instanceKey(inst('x', 8080)), '10.0.0.1:8080');
+  });
+});
+
+describe('Picker', () => {
+  test('round robin over the instances', () => {
+    const { picker } = setup();
+    assert.deepEqual(ids([1, 2, 3, 4].map(() => picker.pick('svc', ALL, new Set()))), ['a', 'b', 'c', 'a']);
+  });
+
+  test('no instances → undefined', () => {
+    assert.equal(setup().picker.pick('svc', [], new Set()), undefined);
+  });
+
+  const cases: Array<[string, Instance[], Instance[], string[] | undefined]> = [
+    // [name, tried, ejected, possible picks]
+    ['skips tried instances', [A], [], ['b', 'c']],
+    ['skips ejected instances', [], [B, C], ['a']],
+    ['skips both tried and ejected', [A], [B], ['c']],
+    ['all untried ejected → still an untried one', [A], [B, C], ['b', 'c']],
+    ['every instance ejected, none tried → one of them', [], [A, B, C], ['a', 'b', 'c']],
+    ['all tried → undefined', [A, B, C], [], undefined],
+    ['all tried, some ejected → undefined', [A, B, C], [B], undefined],
+  ];
+  for (const [name, tried, ejected, possible] of cases) {
+    test(name, () => {
+      const { picker, eject } = setup();
+      eject(...ejected);
+      for (let i = 0; i < 6; i++) {
+        const got = picker.pick('svc', ALL, keys(...tried));
+        if (possible === undefined) assert.equal(got, undefined);
+        else assert.ok(got && possible.includes(got.id), `pick ${i}: ${got?.id} not in ${possible}`);
+      }
+    });
+  }
+
+  test('a request retrying walks every instance once, then runs out', () => {
+    const { picker } = setup();
+    const tried = new Set<string>();
+    const seen: Array<string | undefined> = [];
+    for (let i = 0; i < 4; i++) {
+      const got = picker.pick('svc', ALL, tried);
+      seen.push(got?.id);
+      if (got) tried.add(instanceKey(got));
+    }
+    assert.deepEqual(seen.slice(0, 3).sort(), ['a', 'b', 'c']);
+    assert.equal(seen[3], undefined);
+  });
+
+  test('ejected instances come back once readmitted', () => {
+    const { picker, eject, clock } = setup();
+    eject(B);
+    const during = ids([1, 2, 3, 4].map(() => picker.pick('svc', ALL, new Set())));
+    assert.ok(!during.includes('b'));
+    clock.t += 10_000;
+    const after = ids([1, 2, 3].map(() => picker.pick('svc', ALL, new Set())));
+    assert.deepEqual([...after].sort(), ['a', 'b', 'c']);
+  });
+
+  test('round robin state is per service', () => {
+    const { picker } = setup();
+    assert.equal(picker.pick('x', ALL, new Set())?.id, 'a');
+    assert.equal(picker.pick('x', ALL, new Set())?.id, 'b');
+    assert.equal(picker.pick('y', ALL, new Set())?.id, 'a');
+  });
+});

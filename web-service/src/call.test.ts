@@ -1,0 +1,215 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConsulPool, createLogger, Discovery, discoveryOptions, parseConsulAddrs, type Instance } from '@stack/shared';
+import { createCaller, upstreamUrl, type ServiceDirectory } from './call.js';
+import { HttpError } from './http.js';
+
+const log = createLogger('web-service', 'silent');
+
+describe('upstreamUrl', () => {
+  test('origin from address and port, path and query kept raw', () => {
+    assert.equal(upstreamUrl('10.0.0.1', 3000, '/a/b%20c', 'x=1&y=%2F').href, 'http://10.0.0.1:3000/a/b%20c?x=1&y=%2F');
+    assert.equal(upstreamUrl('10.0.0.1', 3000, '', '').href, 'http://10.0.0.1:3000/');
+    assert.equal(upstreamUrl('10.0.0.1', 3000, '/a/', '').href, 'http://10.0.0.1:3000/a/');
+    assert.equal(upstreamUrl('fd00::1', 8080, '/x', '').href, 'http://[fd00::1]:8080/x');
+  });
+
+  test('nothing in the path can change the host', () => {
+    for (const p of ['/@evil.com', '/:80@evil.com/x', '/http:%2F%2Fevil.com', '/%2F%2Fevil.com']) {
+      const url = upstreamUrl('10.0.0.1', 3000, p, '');
+      assert.equal(url.host, '10.0.0.1:3000', p);
+    }
+    assert.equal(upstreamUrl('10.0.0.1', 3000, '/x', 'a=1#@evil.com').host, '10.0.0.1:3000');
+  });
+
+  test('dot segments, empty segments, backslashes and bad escapes are refused', () => {
+    for (const p of ['/..', '/a/../b', '/./a', '/%2e%2e/a', '/a/%2E', '//evil.com', '/a//b', '/a\\b', '/a%5cb', '/%zz', 'relative']) {
+      assert.throws(() => upstreamUrl('10.0.0.1', 3000, p, ''), (e: unknown) => e instanceof HttpError && e.status === 400, p);
+    }
+  });
+});
+
+// Real upstream servers; each answers with who it is and what it got.
+const servers: http.Server[] = [];
+async function upstream(name: string, handler?: http.RequestListener): Promise<Instance> {
+  const server = http.createServer(
+    handler ??
+      ((req, res) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ name, url: req.url, requestId: req.headers['x-request-id'] }));
+      }),
+  );
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { id: name, service: 'svc', address: '127.0.0.1', port, node: 'n1', tags: [] };
+}
+async function refusedPort(name: string): Promise<Instance> {
+  const inst = await upstream(name);
+  const s = servers.pop()!;
+  await new Promise((r) => s.close(r));
+  return inst;
+}
+after(() => {
+  for (const s of servers) s.closeAllConnections(), s.close();
+});
+
+function directory(services: Record<string, Instance[]>) {
+  const watched: string[] = [];
+  const dir: ServiceDirectory & { watched: string[] } = {
+    watched,
+    table: { services: new Map(Object.entries(services)) },
+    async watchService(name) {
+      watched.push(name);
+    },
+  };
+  return dir;
+}
+
+function caller(dir: ServiceDirectory, extra: { timeoutMs?: number; maxServices?: number } = {}) {
+  return createCaller({ directory: dir, timeoutMs: extra.timeoutMs ?? 2000, discoveryTimeoutMs: 100, maxServices: extra.maxServices ?? 32, log });
+}
+
+const req = (service: string, path = '/info', query = '') => ({ service, path, query, requestId: 'rid-1' });
+
+async function rejectsWith(p: Promise<unknown>, status: number, code: string) {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof HttpError, String(e));
+    assert.equal(e.status, status);
+    assert.equal(e.code, code);
+    return true;
+  });
+}
+
+describe('createCaller', () => {
+  test('round robin across instances, JSON body, path, query and request id passed on', async () => {
+    const dir = directory({ svc: [await upstream('a'), await upstream('b')] });
+    const c = caller(dir);
+    const r1 = await c.call(req('svc', '/p/q', 'x=1'));
+    const r2 = await c.call(req('SVC', '/p/q', 'x=1'));
+    c.close();
+    assert.deepEqual([r1.target.id, r2.target.id], ['a', 'b']);
+    assert.equal(r1.status, 200);
+    assert.deepEqual(r1.body, { name: 'a', url: '/p/q?x=1', requestId: 'rid-1' });
+    assert.equal(r1.attempts, 1);
+    assert.deepEqual(dir.watched, ['svc', 'SVC']);
+  });
+
+  test('upstream status, text bodies and redirects are passed through as answers', async () => {
+    const inst = await upstream('t', (_req, res) => {
+      res.writeHead(302, { location: 'http://elsewhere/', 'content-type': 'text/plain' });
+      res.end('moved');
+    });
+    const c = caller(directory({ svc: [inst] }));
+    const r = await c.call(req('svc'));
+    c.close();
+    assert.equal(r.status, 302);
+    assert.equal(r.body, 'moved');
+  });
+
+  test('a refused connection is retried once on another instance', async () => {
+    const dead = await refusedPort('a-dead');
+    const dir = directory({ svc: [dead, await upstream('b')] });
+    const c = caller(dir);
+    const r = await c.call(req('svc'));
+    c.close();
+    assert.equal(r.target.id, 'b');
+    assert.equal(r.attempts, 2);
+  });
+
+  test('every instance refusing is a 502', async () => {
+    const c = caller(directory({ svc: [await refusedPort('x'), await refusedPort('y')] }));
+    await rejectsWith(c.call(req('svc')), 502, 'upstream_unreachable');
+    c.close();
+  });
+
+  test('a slow upstream is a 504 and is not retried', async () => {
+    let hits = 0;
+    const hang: http.RequestListener = () => {
+      hits += 1;
+    };
+    const c = caller(directory({ svc: [await upstream('s1', hang), await upstream('s2', hang)] }), { timeoutMs: 150 });
+    await rejectsWith(c.call(req('svc')), 504, 'upstream_timeout');
+    c.close();
+    assert.equal(hits, 1);
+  });
+
+  test('an oversized body is a 502, not buffered without bound', async () => {
+    const big = await upstream('big', (_req, res) => res.end(Buffer.alloc(2 * 1024 * 1024, 97)));
+    const c = caller(directory({ svc: [big] }));
+    await rejectsWith(c.call(req('svc')), 502, 'upstream_error');
+    c.close();
+  });
+
+  test('no passing instance: 503 with Retry-After', async () => {
+    const c = caller(directory({ svc: [] }));
+    await assert.rejects(c.call(req('svc')), (e: unknown) => {
+      assert.ok(e instanceof HttpError);
+      assert.equal(e.status, 503);
+      assert.equal(e.code, 'no_instances');
+      assert.equal(e.headers['Retry-After'], '1');
+      return true;
+    });
+  });
+
+  test('discovery without an answer: 503 discovery_unavailable', async () => {
+    await rejectsWith(caller(directory({})).call(req('svc')), 503, 'discovery_unavailable');
+  });
+
+  test('invalid names and paths are 400 before discovery is asked', async () => {
+    const dir = directory({});
+    const c = caller(dir);
+    await rejectsWith(c.call(req('bad_name')), 400, 'invalid_service');
+    await rejectsWith(c.call(req('a.b')), 400, 'invalid_service');
+    await rejectsWith(c.call(req('svc', '/../x')), 400, 'invalid_path');
+    assert.deepEqual(dir.watched, []);
+  });
+
+  test('the number of distinct watched services is capped', async () => {
+    const dir = directory({ a: [], b: [] });
+    const c = caller(dir, { maxServices: 2 });
+    await rejectsWith(c.call(req('a')), 503, 'no_instances');
+    await rejectsWith(c.call(req('b')), 503, 'no_instances');
+    await rejectsWith(c.call(req('c')), 503, 'too_many_services');
+    await rejectsWith(c.call(req('A')), 503, 'no_instances'); // same service, any case
+    assert.deepEqual(dir.watched, ['a', 'b', 'A']);
+  });
+});
+
+describe('with shared Discovery', () => {
+  // A stand-in for Consul's health endpoint: answers index=0 at once, holds later blocking queries.
+  test('the first answer makes a service callable; an empty one is no_instances', async () => {
+    const up = await upstream('up-1');
+    const held: http.ServerResponse[] = [];
+    const consul = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://consul');
+      const name = /^\/v1\/health\/service\/(.+)$/.exec(url.pathname)?.[1];
+      if (url.searchParams.get('index') !== '0') return void held.push(res);
+      const entries =
+        name === 'up'
+          ? [{ Node: { Node: 'n1' }, Service: { ID: 'up-1', Service: 'up', Address: up.address, Port: up.port }, Checks: [{ Status: 'passing' }] }]
+          : [];
+      res.writeHead(200, { 'content-type': 'application/json', 'x-consul-index': '7', 'x-consul-knownleader': 'true' });
+      res.end(JSON.stringify(entries));
+    });
+    servers.push(consul);
+    await new Promise<void>((r) => consul.listen(0, '127.0.0.1', r));
+    const pool = new ConsulPool(parseConsulAddrs(`127.0.0.1:${(consul.address() as AddressInfo).port}`));
+    const opts = { CONSUL_WAIT_MS: 30_000, CONSUL_BACKOFF_BASE_MS: 50, CONSUL_BACKOFF_MAX_MS: 100, CONSUL_EMPTY_CONFIRM_MS: 0, CONSUL_STALE_AFTER_MS: 5_000 };
+    const discovery = new Discovery(pool, discoveryOptions(opts, []), log);
+    const c = createCaller({ directory: discovery, timeoutMs: 2000, discoveryTimeoutMs: 2000, maxServices: 4, log });
+    try {
+      const r = await c.call(req('up', '/x'));
+      assert.deepEqual(r.target, { id: 'up-1', address: up.address, port: up.port });
+      assert.deepEqual(r.body, { name: 'up-1', url: '/x', requestId: 'rid-1' });
+      await rejectsWith(c.call(req('nothing')), 503, 'no_instances');
+    } finally {
+      discovery.stop();
+      pool.close();
+      c.close();
+      for (const res of held) res.destroy();
+    }
+  });
+});

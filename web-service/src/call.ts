@@ -1,0 +1,208 @@
+import http from 'node:http';
+import axios, { isAxiosError, type AxiosInstance } from 'axios';
+import { isValidServiceName, RoundRobin, type Instance, type Logger } from '@stack/shared';
+import { HttpError } from './http.js';
+
+/**
+ * What /call needs from discovery. shared's Discovery fits as is; tests pass
+ * a fake. watchService starts (or reuses) a watch and resolves once the first
+ * answer is in `table`, or after timeoutMs with whatever is known.
+ */
+export interface ServiceDirectory {
+  watchService(name: string, timeoutMs: number): Promise<void>;
+  readonly table: { readonly services: ReadonlyMap<string, readonly Instance[]> };
+}
+
+export interface CallRequest {
+  service: string;
+  /** Raw (still percent-encoded) path, '' or starting with '/'. */
+  path: string;
+  /** Raw query string without '?'. */
+  query: string;
+  requestId: string;
+  /** Aborts the upstream request when our own client has gone. */
+  signal?: AbortSignal;
+}
+
+export interface CallResult {
+  service: string;
+  target: { id: string; address: string; port: number };
+  status: number;
+  body: unknown;
+  attempts: number;
+}
+
+export interface Caller {
+  /** Resolves with the upstream answer (any status); throws HttpError otherwise. */
+  call(req: CallRequest): Promise<CallResult>;
+  close(): void;
+}
+
+export interface CallerOptions {
+  directory: ServiceDirectory;
+  timeoutMs: number;
+  discoveryTimeoutMs: number;
+  /** Distinct services /call may watch: user input must not create unbounded watches. */
+  maxServices: number;
+  log: Logger;
+  picker?: RoundRobin;
+  http?: AxiosInstance;
+}
+
+const MAX_BODY_BYTES = 1024 * 1024;
+// Failures where the request never reached a live process: safe to try elsewhere.
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+const TIMEOUTS = new Set(['ECONNABORTED', 'ETIMEDOUT']);
+
+export function createCaller(opts: CallerOptions): Caller {
+  const picker = opts.picker ?? new RoundRobin();
+  const agent = opts.http ? undefined : new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const client =
+    opts.http ??
+    axios.create({
+      httpAgent: agent,
+      proxy: false, // never route through HTTP_PROXY from the environment
+      maxRedirects: 0,
+      validateStatus: () => true,
+      responseType: 'text',
+      transformResponse: [(d: unknown) => d],
+      maxContentLength: MAX_BODY_BYTES,
+    });
+  const watched = new Set<string>();
+
+  async function attempt(inst: Instance, req: CallRequest, attempts: number): Promise<CallResult> {
+    const url = upstreamUrl(inst.address, inst.port, req.path, req.query);
+    const timeout = AbortSignal.timeout(opts.timeoutMs); // axios' own timeout is per socket idle
+    try {
+      const res = await client.get(url.href, {
+        timeout: opts.timeoutMs,
+        signal: req.signal ? AbortSignal.any([timeout, req.signal]) : timeout,
+        headers: { 'X-Request-Id': req.requestId, Accept: 'application/json, text/plain;q=0.9, */*;q=0.1' },
+      });
+      return {
+        service: req.service,
+        target: { id: inst.id, address: inst.address, port: inst.port },
+        status: res.status,
+        body: parseBody(res.data, res.headers['content-type']),
+        attempts,
+      };
+    } catch (err) {
+      throw Object.assign(err as Error, { timedOut: timeout.aborted });
+    }
+  }
+
+  return {
+    async call(req) {
+      const { service } = req;
+      if (!isValidServiceName(service)) {
+        throw new HttpError(400, 'invalid_service', 'service name must be letters, digits and dashes (1-63)', { service });
+      }
+      checkPath(req.path); // before touching discovery
+      const key = service.toLowerCase();
+      if (!watched.has(key)) {
+        if (watched.size >= opts.maxServices) {
+          throw new HttpError(503, 'too_many_services', `this instance already watches ${opts.maxServices} services, the most /call may`, { service });
+        }
+        watched.add(key);
+      }
+      await opts.directory.watchService(service, opts.discoveryTimeoutMs);
+      const instances = opts.directory.table.services.get(key);
+      if (!instances) {
+        throw new HttpError(503, 'discovery_unavailable', `no answer from consul within ${opts.discoveryTimeoutMs} ms`, { service }, { 'Retry-After': '1' });
+      }
+      const first = picker.pick(key, instances);
+      if (!first) {
+        throw new HttpError(503, 'no_instances', `no passing instance of ${service}`, { service }, { 'Retry-After': '1' });
+      }
+      try {
+        return await attempt(first, req, 1);
+      } catch (err) {
+        const second = isConnectFailure(err) ? picker.pick(key, instances, (i) => i === first) : undefined;
+        if (!second) throw upstreamError(err, service, first, opts, req.requestId);
+        opts.log.warn({ requestId: req.requestId, service, target: first.id, err: errorCode(err) }, 'call failed to connect; trying another instance');
+        try {
+          return await attempt(second, req, 2);
+        } catch (err2) {
+          throw upstreamError(err2, service, second, opts, req.requestId);
+        }
+      }
+    },
+    close() {
+      agent?.destroy();
+    },
+  };
+}
+
+/**
+ * http://address:port + path. The origin comes only from discovery; the path
+ * is set as a path and may not hold dot segments, empty segments or
+ * backslashes, so no input can point the request at another host.
+ */
+export function upstreamUrl(address: string, port: number, path: string, query: string): URL {
+  checkPath(path);
+  const origin = new URL(`http://${address.includes(':') ? `[${address}]` : address}:${port}`);
+  const url = new URL(origin.href);
+  url.pathname = path || '/';
+  url.search = query;
+  if (url.origin !== origin.origin) throw badPath();
+  return url;
+}
+
+/** Throws a 400 for anything but '' or '/seg/seg...' with plain segments. */
+export function checkPath(path: string): void {
+  if (path !== '' && !path.startsWith('/')) throw badPath();
+  const segments = path.split('/').slice(1);
+  segments.forEach((seg, i) => {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(seg);
+    } catch {
+      throw badPath();
+    }
+    const last = i === segments.length - 1;
+    if ((seg === '' && !last) || decoded === '.' || decoded === '..' || decoded.includes('\\')) throw badPath();
+  });
+}
+
+function badPath(): HttpError {
+  return new HttpError(400, 'invalid_path', 'path may not contain empty or dot segments or backslashes');
+}
+
+function parseBody(data: unknown, contentType: unknown): unknown {
+  const text = typeof data === 'string' ? data : String(data ?? '');
+  if (typeof contentType === 'string' && /json/i.test(contentType)) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      // Not the JSON it claims: show it as text.
+    }
+  }
+  return text;
+}
+
+function errorCode(err: unknown): string {
+  return (err as { code?: string })?.code ?? (err as Error)?.message ?? 'unknown';
+}
+
+function isConnectFailure(err: unknown): boolean {
+  return isAxiosError(err) && !isTimeout(err) && CONNECT_FAILURES.has(err.code ?? '');
+}
+
+function isTimeout(err: unknown): boolean {
+  return (err as { timedOut?: boolean }).timedOut === true || TIMEOUTS.has(errorCode(err));
+}
+
+function upstreamError(err: unknown, service: string, inst: Instance, opts: CallerOptions, requestId: string): unknown {
+  if (err instanceof HttpError || !isAxiosError(err)) return err;
+  if (err.code === 'ERR_CANCELED' && !isTimeout(err)) return err; // our client left; nothing to answer
+  const target = { id: inst.id, address: inst.address, port: inst.port };
+  const code = errorCode(err);
+  opts.log.warn({ requestId, service, target: inst.id, err: code }, 'call failed');
+  if (isTimeout(err)) {
+    return new HttpError(504, 'upstream_timeout', `${service} did not answer within ${opts.timeoutMs} ms`, { service, target });
+  }
+  if (CONNECT_FAILURES.has(code)) {
+    return new HttpError(502, 'upstream_unreachable', `could not reach ${service} (${code})`, { service, target });
+  }
+  return new HttpError(502, 'upstream_error', `bad answer from ${service}: ${err.message}`, { service, target });
+}

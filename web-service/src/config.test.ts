@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError } from '@stack/shared';
+import { describeConfig, loadConfig } from './config.js';
+
+test('defaults', () => {
+  const c = loadConfig({});
+  assert.equal(c.PORT, 3000);
+  assert.equal(c.SERVICE_NAME, 'service-web');
+  assert.equal(c.SERVICE_ADDRESS, undefined);
+  assert.deepEqual(describeConfig(c).CONSUL_HTTP_ADDR, ['http://127.0.0.1:8500']);
+  assert.equal(c.CALL_TIMEOUT_MS, 5000);
+  assert.equal(c.CALL_DISCOVERY_TIMEOUT_MS, 2000);
+  assert.equal(c.CALL_MAX_SERVICES, 32);
+  assert.equal(c.DRAIN_GRACE_MS, 3000);
+  assert.equal(c.SHUTDOWN_TIMEOUT_MS, 5000);
+  assert.equal(c.KEEP_ALIVE_TIMEOUT_MS, 65000);
+  assert.equal(c.ENABLE_FAULTS, false);
+  assert.equal(c.LOG_LEVEL, 'info');
+});
+
+test('values are read and trimmed', () => {
+  const c = loadConfig({
+    PORT: '0',
+    SERVICE_NAME: 'web-2',
+    SERVICE_ADDRESS: ' 10.1.2.3 ',
+    CONSUL_HTTP_ADDR: 'consul:8500,http://consul-2:8501',
+    CALL_TIMEOUT_MS: '250',
+    DRAIN_GRACE_MS: '0',
+    ENABLE_FAULTS: 'TRUE',
+    LOG_LEVEL: 'debug',
+  });
+  assert.equal(c.PORT, 0);
+  assert.equal(c.SERVICE_NAME, 'web-2');
+  assert.equal(c.SERVICE_ADDRESS, '10.1.2.3');
+  assert.deepEqual(describeConfig(c).CONSUL_HTTP_ADDR, ['http://consul:8500', 'http://consul-2:8501']);
+  assert.equal(c.CALL_TIMEOUT_MS, 250);
+  assert.equal(c.DRAIN_GRACE_MS, 0);
+  assert.equal(c.ENABLE_FAULTS, true);
+  assert.equal(c.LOG_LEVEL, 'debug');
+});
+
+test('an empty SERVICE_ADDRESS means detect', () => {
+  assert.equal(loadConfig({ SERVICE_ADDRESS: '' }).SERVICE_ADDRESS, undefined);
+});
+
+test('ENABLE_FAULTS spellings', () => {
+  for (const v of ['true', '1', 'yes']) assert.equal(loadConfig({ ENABLE_FAULTS: v }).ENABLE_FAULTS, true, v);
+  for (const v of ['false', '0', 'no', '']) assert.equal(loadConfig({ ENABLE_FAULTS: v }).ENABLE_FAULTS, false, v);
+});
+
+const bad: Array<[string, string]> = [
+  ['PORT', 'abc'],
+  ['PORT', '70000'],
+  ['PORT', '-1'],
+  ['SERVICE_NAME', 'bad_name'],
+  ['SERVICE_ADDRESS', 'http://x/'],
+  ['CONSUL_HTTP_ADDR', 'ftp://consul'],
+  ['CONSUL_WAIT_MS', '10'],
+  ['CALL_TIMEOUT_MS', '1.5'],
+  ['CALL_DISCOVERY_TIMEOUT_MS', '0'],
+  ['CALL_MAX_SERVICES', '0'],
+  ['DRAIN_GRACE_MS', 'soon'],
+  ['SHUTDOWN_TIMEOUT_MS', '999999'],
+  ['KEEP_ALIVE_TIMEOUT_MS', '10'],
+  ['ENABLE_FAULTS', 'maybe'],
+  ['LOG_LEVEL', 'loud'],
+];
+
+for (const [name, value] of bad) {
+  test(`bad ${name}=${value} is named in the error`, () => {
+    assert.throws(
+      () => loadConfig({ [name]: value }),
+      (err: unknown) => err instanceof ConfigError && err.message.includes(`${name}=${JSON.stringify(value)}`),
+    );
+  });
+}
+
+test('every bad variable is reported at once', () => {
+  assert.throws(
+    () => loadConfig({ PORT: 'x', CALL_TIMEOUT_MS: 'y' }),
+    (err: unknown) => err instanceof ConfigError && /PORT=/.test(err.message) && /CALL_TIMEOUT_MS=/.test(err.message),
+  );
+});

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { discoveryEnv, intVar, isValidServiceName, logLevelVar, parseEnv } from '@stack/shared';
+
+const boolVar = (def: boolean) =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no', '']))
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? def : v === 'true' || v === '1' || v === 'yes'));
+
+/** Every variable the service reads, with its default: the one place they live. */
+const schema = z.object({
+  PORT: intVar(3000, 0, 65_535),
+  SERVICE_NAME: z
+    .string()
+    .trim()
+    .refine(isValidServiceName, 'expected letters, digits and dashes (a Consul service name)')
+    .optional()
+    .transform((v) => v ?? 'service-web'),
+  // What other hosts reach us on; empty means "detect".
+  SERVICE_ADDRESS: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9.:%-]*$/, 'expected an IP address or host name')
+    .max(253)
+    .optional()
+    .transform((v) => v || undefined),
+  ...discoveryEnv,
+  CALL_TIMEOUT_MS: intVar(5_000, 100, 600_000),
+  CALL_DISCOVERY_TIMEOUT_MS: intVar(2_000, 100, 60_000),
+  CALL_MAX_SERVICES: intVar(32, 1, 1_000),
+  DRAIN_GRACE_MS: intVar(3_000, 0, 60_000),
+  SHUTDOWN_TIMEOUT_MS: intVar(5_000, 0, 60_000),
+  // Must outlast the gateway's upstream idle timeout (4 s) so the gateway closes first.
+  KEEP_ALIVE_TIMEOUT_MS: intVar(65_000, 1_000, 600_000),
+  ENABLE_FAULTS: boolVar(false),
+  LOG_LEVEL: logLevelVar,
+});
+
+export type Config = z.output<typeof schema>;
+
+/** Throws shared's ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  return parseEnv(schema, env);
+}
+
+/** The effective config as logged at start (Consul agents as URLs). */
+export function describeConfig(c: Config): Record<string, unknown> {
+  return { ...c, CONSUL_HTTP_ADDR: c.CONSUL_HTTP_ADDR.map((a) => a.url) };
+}

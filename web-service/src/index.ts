@@ -1,0 +1,87 @@
+import http from 'node:http';
+import os from 'node:os';
+import { ConfigError, ConsulPool, createLogger, Discovery, discoveryOptions } from '@stack/shared';
+import { createApp } from './app.js';
+import { createCaller } from './call.js';
+import { describeConfig, loadConfig, type Config } from './config.js';
+import { DrainState } from './drain.js';
+import { createIdentity } from './identity.js';
+import { createShutdown } from './shutdown.js';
+
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  createLogger('web-service').fatal(err.message);
+  process.exit(1);
+}
+
+const log = createLogger('web-service', config.LOG_LEVEL);
+const identity = createIdentity({ service: config.SERVICE_NAME, serviceAddress: config.SERVICE_ADDRESS, port: config.PORT });
+const pool = new ConsulPool(config.CONSUL_HTTP_ADDR);
+// Lazy: no Consul traffic until the first /call watches a service.
+const discovery = new Discovery(pool, discoveryOptions(config, []), log.child({ part: 'discovery' }));
+const caller = createCaller({
+  directory: discovery,
+  timeoutMs: config.CALL_TIMEOUT_MS,
+  discoveryTimeoutMs: config.CALL_DISCOVERY_TIMEOUT_MS,
+  maxServices: config.CALL_MAX_SERVICES,
+  log,
+});
+const drain = new DrainState();
+const app = createApp({ config, identity, log, drain, caller });
+
+const server = http.createServer(app.callback());
+server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
+server.headersTimeout = config.KEEP_ALIVE_TIMEOUT_MS + 1_000;
+server.requestTimeout = Math.max(server.requestTimeout, server.headersTimeout + 1_000);
+
+log.info({ config: describeConfig(config), instance: identity.instance, ip: identity.ip }, 'starting');
+server.on('error', (err) => {
+  log.fatal({ err }, 'server error');
+  process.exit(1);
+});
+server.listen(config.PORT, () => {
+  const addr = server.address();
+  identity.port = typeof addr === 'object' && addr ? addr.port : config.PORT;
+  log.info({ port: identity.port, instance: identity.instance, ip: identity.ip }, 'listening');
+});
+
+const shutdown = createShutdown({
+  server,
+  drain,
+  log,
+  graceMs: config.DRAIN_GRACE_MS,
+  timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+  onStopped: () => {
+    discovery.stop();
+    pool.close();
+    caller.close();
+  },
+});
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(128 + os.constants.signals[signal]);
+    }
+    stopping = true;
+    // Backstop in case something in the stop hangs.
+    setTimeout(() => process.exit(1), config.DRAIN_GRACE_MS + config.SHUTDOWN_TIMEOUT_MS + 2_000).unref();
+    shutdown(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.fatal({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  });
+}
+
+process.on('unhandledRejection', (err) => {
+  log.fatal({ err }, 'unhandled rejection');
+  process.exit(1);
+});

@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import type { Middleware } from 'koa';
+import type { Logger } from '@stack/shared';
+import type { DrainState } from './drain.js';
+import type { Identity } from './identity.js';
+import { errorBody, HttpError, sendJson, statusText } from './http.js';
+
+export interface AppState {
+  requestId: string;
+  log: Logger;
+}
+
+// A caller's id is echoed only if it is short and plain; anything else is replaced.
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * Outermost: request id, instance headers, in-flight count, and the drain
+ * behaviour every response shares (Connection: close, so keep-alive clients
+ * like the gateway drop their sockets to an instance on its way out).
+ */
+export function requestContext(deps: { log: Logger; drain: DrainState; identity: Identity }): Middleware<AppState> {
+  return async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    const given = ctx.get('X-Request-Id');
+    const requestId = REQUEST_ID.test(given) ? given : randomUUID();
+    ctx.state.requestId = requestId;
+    ctx.state.log = deps.log.child({ requestId });
+    ctx.set('X-Request-Id', requestId);
+    ctx.set('X-Instance-Id', deps.identity.instance);
+    ctx.set('X-Instance-Ip', deps.identity.ip);
+    deps.drain.inFlight += 1;
+    try {
+      await next();
+    } finally {
+      deps.drain.inFlight -= 1;
+      // Checked at the end too: a request that began before the drain still closes its socket.
+      if (deps.drain.draining) ctx.set('Connection', 'close');
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      ctx.state.log.debug({ method: ctx.method, url: ctx.url, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+    }
+  };
+}
+
+/** Every failure, thrown or a bare status (404, 405), becomes JSON; never a stack. */
+export function errorHandler(): Middleware<AppState> {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.body == null && ctx.status >= 400) {
+        const message = ctx.status === 404 ? `no route for ${ctx.method} ${ctx.path}` : statusText(ctx.status);
+        sendJson(ctx, ctx.status, errorBody(ctx.status, codeFor(ctx.status), message, ctx.state.requestId));
+      }
+    } catch (err) {
+      const { log, requestId } = ctx.state;
+      if (isClientAbort(err, ctx.req.socket)) {
+        log.debug({ err: (err as Error).message }, 'client went away');
+        ctx.status = 499; // nginx's "client closed request", for the request log only
+        return;
+      }
+      if (err instanceof HttpError) {
+        ctx.set(err.headers);
+        sendJson(ctx, err.status, errorBody(err.status, err.code, err.message, requestId, err.extra));
+        return;
+      }
+      // Koa's own http-errors (ctx.throw, router) carry a status and a safe message.
+      const e = err as { status?: unknown; expose?: boolean; message?: string };
+      if (typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose) {
+        sendJson(ctx, e.status, errorBody(e.status, codeFor(e.status), e.message ?? statusText(e.status), requestId));
+        return;
+      }
+      log.error({ err, method: ctx.method, url: ctx.url }, 'request failed');
+      sendJson(ctx, 500, errorBody(500, 'internal_error', 'internal error', requestId));
+    }
+  };
+}
+
+// What a client hanging up mid-request looks like (HPE_INVALID_EOF_STATE: it left mid-body).
+const ABORT_CODES = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_CANCELED', 'HPE_INVALID_EOF_STATE']);
+
+export function isClientAbort(err: unknown, socket: { destroyed: boolean } | null | undefined): boolean {
+  return ABORT_CODES.has((err as { code?: string })?.code ?? '') && (!socket || socket.destroyed);
+}
+
+function codeFor(status: number): string {
+  return statusText(status).toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '');
+}
