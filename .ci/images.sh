@@ -184,8 +184,10 @@ elif [ "$VERIFY" = 1 ]; then verify_node; fi
 # ------------------------------------------------------------------ consul 1.8.7 (hashicorp/consul-like)
 verify_consul() {
   local v c ok=1
-  v=$(docker run --rm --network none "$CONSUL_IMAGE" version | head -n1) \
+  # (no `| head` here: with pipefail, consul's SIGPIPE would fail the check at random)
+  v=$(docker run --rm --network none "$CONSUL_IMAGE" version) \
     || fail_image "$CONSUL_IMAGE" "consul does not run in $CONSUL_IMAGE"
+  v=${v%%$'\n'*}
   [ "$v" = "Consul v$CONSUL_VERSION" ] || fail_image "$CONSUL_IMAGE" "$CONSUL_IMAGE: 'version' says '$v'"
   docker run --rm --network none --entrypoint curl "$CONSUL_IMAGE" --version >/dev/null \
     || fail_image "$CONSUL_IMAGE" "curl missing in $CONSUL_IMAGE"
@@ -206,7 +208,7 @@ verify_consul() {
 consul_hash=$(recipe_hash "$RECIPES/consul" "$base_id" "$CONSUL_VERSION")
 if need_build "$CONSUL_IMAGE" "$consul_hash"; then
   ctx=$(new_ctx consul)
-  if [ -x /usr/bin/consul ] && /usr/bin/consul version 2>/dev/null | head -n1 | grep -qx "Consul v$CONSUL_VERSION"; then
+  if [ -x /usr/bin/consul ] && [ "$(/usr/bin/consul version 2>/dev/null | sed -n 1p)" = "Consul v$CONSUL_VERSION" ]; then
     cp /usr/bin/consul "$ctx/consul"
   else
     bash "$HERE/apt-sources.sh"

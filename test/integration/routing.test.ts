@@ -150,6 +150,27 @@ describe('gateway routing against a real Consul', () => {
     await waitFor('lonely gone', async () => (await hit(gw, '/service-lonely/')).status === 404, 5_000);
   });
 
+  test('web-service /call finds another service through Consul, not through the gateway', async () => {
+    const caller = await startWeb({ CONSUL_HTTP_ADDR: consul.httpAddr, SERVICE_NAME: 'service-caller' });
+    webs.push(caller);
+    const passing = new Set(await consul.passing('service-web'));
+    const served = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${caller.url}/call/service-web/?n=${i}`);
+      assert.equal(res.status, 200);
+      const body = (await res.json()) as { target: { id: string; port: number }; status: number; body: { instance: string; service: string } };
+      assert.equal(body.status, 200);
+      assert.equal(body.body.service, 'service-web');
+      assert.ok(passing.has(body.target.id), `${body.target.id} is a passing instance`);
+      served.add(body.target.id);
+    }
+    assert.ok(served.size >= 2, 'calls are spread over the instances');
+    const missing = await fetch(`${caller.url}/call/no-such-service/`);
+    assert.equal(missing.status, 503);
+    const bad = await fetch(`${caller.url}/call/bad_name!/`);
+    assert.equal(bad.status, 400);
+  });
+
   test('Consul itself and the gateway are never routed', async () => {
     assert.equal((await hit(gw, '/consul/v1/status/leader')).status, 404);
     await consul.register({ container: 'gw', name: 'gateway', address: '127.0.0.1', port: gw.port, checkPath: '/_gateway/health' });

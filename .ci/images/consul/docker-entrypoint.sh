@@ -1,4 +1,5 @@
 #!/usr/bin/dumb-init /bin/sh
+# shellcheck shell=sh
 # Entry point with the behaviour of the official consul image's (dumb-init reaps and forwards signals):
 #   agent ARGS   -> consul agent -data-dir=/consul/data -config-dir=/consul/config [-bind=..] [-client=..] ARGS
 #   -flag ...    -> consul -flag ...

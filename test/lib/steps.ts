@@ -1,0 +1,134 @@
+import { ComposeStack, docker, type Container } from './compose.js';
+import { sleep, waitFor } from './ports.js';
+
+/** What one step of a fault run did and how long the system took to follow. */
+export interface StepResult {
+  step: string;
+  startedAt: number;
+  endedAt: number;
+  /** Named convergence figures in ms (e.g. "passing→routed max"). */
+  figures: Record<string, number>;
+  detail?: string;
+}
+
+interface CheckState {
+  ServiceID: string;
+  Status: string;
+}
+
+async function passingIds(stack: ComposeStack): Promise<Set<string>> {
+  const checks = await stack.json<CheckState[]>(`${stack.consulUrl}/v1/health/checks/service-web`);
+  return new Set(checks.filter((c) => c.Status === 'passing').map((c) => c.ServiceID));
+}
+
+/**
+ * Waits until every container in `added` is routed by the gateway, noting per
+ * container when its Consul check first passed and when the gateway first
+ * listed it (polled every 50 ms).
+ */
+export async function measureAdded(stack: ComposeStack, added: Container[], timeoutMs = 30_000) {
+  const passAt = new Map<string, number>();
+  const routedAt = new Map<string, number>();
+  const deadline = Date.now() + timeoutMs;
+  while (routedAt.size < added.length && Date.now() < deadline) {
+    const [passing, routed] = await Promise.all([passingIds(stack).catch(() => new Set<string>()), stack.routed().catch(() => [])]);
+    const now = Date.now();
+    for (const c of added) {
+      const id = ComposeStack.serviceId(c);
+      if (!passAt.has(id) && passing.has(id)) passAt.set(id, now);
+      if (!routedAt.has(id) && routed.some((r) => r.id === id)) routedAt.set(id, now);
+    }
+    await sleep(50);
+  }
+  const missing = added.filter((c) => !routedAt.has(ComposeStack.serviceId(c)));
+  if (missing.length) throw new Error(`not routed within ${timeoutMs} ms: ${missing.map((c) => c.name)}`);
+  const startToRouted = added.map((c) => routedAt.get(ComposeStack.serviceId(c))! - c.startedAt);
+  // A check seen passing in the same poll as the route counts as 0.
+  const passToRouted = added.map((c) => {
+    const id = ComposeStack.serviceId(c);
+    return Math.max(0, routedAt.get(id)! - (passAt.get(id) ?? routedAt.get(id)!));
+  });
+  return { startToRoutedMax: Math.max(...startToRouted), passToRoutedMax: Math.max(...passToRouted) };
+}
+
+/** Waits until none of `removed` is routed; ms from `since`. */
+export async function measureRemoved(stack: ComposeStack, removed: Container[], since: number, timeoutMs = 30_000) {
+  const ids = new Set(removed.map(ComposeStack.serviceId));
+  await waitFor('instances to leave the gateway', async () => !(await stack.routed()).some((r) => ids.has(r.id)), timeoutMs, 50);
+  return Date.now() - since;
+}
+
+/** Scales web to n with compose (the scale file's service), measuring convergence. */
+export async function scaleWeb(stack: ComposeStack, n: number): Promise<StepResult> {
+  const startedAt = Date.now();
+  const before = await stack.containers('web-service');
+  await stack.compose(['up', '-d', '--no-deps', '--wait', '--scale', `web-service=${n}`, 'web-service'], { files: stack.withScale() });
+  const after = await stack.containers('web-service');
+  const added = after.filter((c) => !before.some((b) => b.id === c.id));
+  const removed = before.filter((b) => !after.some((c) => c.id === b.id));
+  const figures: Record<string, number> = {};
+  if (added.length) Object.assign(figures, await measureAdded(stack, added));
+  if (removed.length) figures.stopToUnroutedMs = await measureRemoved(stack, removed, startedAt);
+  await stack.waitRouted(n);
+  return { step: `scale web ${before.length}→${n}`, startedAt, endedAt: Date.now(), figures };
+}
+
+export async function stopContainer(stack: ComposeStack, c: Container): Promise<StepResult> {
+  const startedAt = Date.now();
+  await docker(['stop', '-t', '10', c.id]);
+  const figures: Record<string, number> = { stopMs: Date.now() - startedAt };
+  if (c.service === 'web-service') figures.stopToUnroutedMs = await measureRemoved(stack, [c], startedAt);
+  return { step: `docker stop ${c.name}`, startedAt, endedAt: Date.now(), figures };
+}
+
+export async function killContainer(stack: ComposeStack, c: Container): Promise<StepResult> {
+  const startedAt = Date.now();
+  await docker(['kill', c.id]);
+  const figures: Record<string, number> = {};
+  if (c.service === 'web-service') figures.killToUnroutedMs = await measureRemoved(stack, [c], startedAt);
+  return { step: `docker kill ${c.name}`, startedAt, endedAt: Date.now(), figures };
+}
+
+/**
+ * Pauses a web container for `ms`: it is alive to TCP but answers nothing.
+ * Measures how soon the gateway stops using it (ejection or its Consul check)
+ * and how soon it is routed again after unpause.
+ */
+export async function pauseContainer(stack: ComposeStack, c: Container, ms: number): Promise<StepResult> {
+  const id = ComposeStack.serviceId(c);
+  const startedAt = Date.now();
+  await docker(['pause', c.id]);
+  const out = (r: { id: string; ejectedUntil?: string }) => r.id === id && !r.ejectedUntil;
+  await waitFor('paused instance out of rotation', async () => !(await stack.routed()).some(out), 20_000, 50);
+  const outMs = Date.now() - startedAt;
+  await sleep(Math.max(0, ms - (Date.now() - startedAt)));
+  const unpausedAt = Date.now();
+  await docker(['unpause', c.id]);
+  await waitFor('unpaused instance back in rotation', async () => (await stack.routed()).some(out), 60_000, 50);
+  return { step: `docker pause ${c.name} for ${ms / 1000} s`, startedAt, endedAt: Date.now(), figures: { pauseToOutMs: outMs, unpauseToBackMs: Date.now() - unpausedAt } };
+}
+
+export async function startContainer(stack: ComposeStack, c: Container): Promise<StepResult> {
+  const startedAt = Date.now();
+  await docker(['start', c.id]);
+  return { step: `docker start ${c.name}`, startedAt, endedAt: Date.now(), figures: {} };
+}
+
+/** Stops the Consul leader; measures until the remaining servers elect a new one. */
+export async function stopConsulLeader(stack: ComposeStack): Promise<StepResult & { stopped: Container }> {
+  const leader = await stack.leaderContainer();
+  const startedAt = Date.now();
+  await docker(['stop', '-t', '5', leader.id]);
+  const stoppedAt = Date.now();
+  await waitFor('a new Consul leader', async () => {
+    const l = await stack.leader().catch(() => '');
+    return l && !l.startsWith(`${leader.ip}:`);
+  }, 60_000, 100);
+  return { step: `docker stop ${leader.name} (leader)`, startedAt, endedAt: Date.now(), figures: { newLeaderMs: Date.now() - stoppedAt }, stopped: leader };
+}
+
+/** Voters in Consul's raft configuration. */
+export async function raftVoters(stack: ComposeStack): Promise<string[]> {
+  const cfg = await stack.json<{ Servers: Array<{ Node: string; Voter: boolean }> }>(`${stack.consulUrl}/v1/operator/raft/configuration?stale`);
+  return cfg.Servers.filter((s) => s.Voter).map((s) => s.Node).sort();
+}
