@@ -62,7 +62,7 @@ export async function measureRemoved(stack: ComposeStack, removed: Container[], 
 export async function scaleWeb(stack: ComposeStack, n: number): Promise<StepResult> {
   const startedAt = Date.now();
   const before = await stack.containers('web-service');
-  await stack.compose(['up', '-d', '--no-deps', '--wait', '--scale', `web-service=${n}`, 'web-service'], { files: stack.withScale() });
+  await stack.compose(['up', '-d', '--no-recreate', '--wait', '--scale', `web-service=${n}`, 'web-service'], { files: stack.withScale() });
   const after = await stack.containers('web-service');
   const added = after.filter((c) => !before.some((b) => b.id === c.id));
   const removed = before.filter((b) => !after.some((c) => c.id === b.id));
