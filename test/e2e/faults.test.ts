@@ -1,0 +1,174 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ComposeStack, docker } from '../lib/compose.js';
+import { LoadLoop } from '../lib/load.js';
+import { sleep, waitFor } from '../lib/ports.js';
+import { recordFigure } from '../lib/figures.js';
+import { killContainer, measureAdded, pauseContainer, raftVoters, scaleWeb, stopConsulLeader } from '../lib/steps.js';
+
+const RPS = 50;
+const UPSTREAM_TIMEOUT_MS = 5000;
+
+/** Steady traffic through the gateway for one scenario. */
+function loop(stack: ComposeStack, maxDurationMs = 240_000) {
+  return new LoadLoop({ url: `${stack.gatewayUrl}/service-web/`, rps: RPS, maxDurationMs, timeoutMs: 30_000 }).start();
+}
+
+function figure(name: string, s: { failures: number; requests: number; p50: number; p99: number; max: number }) {
+  recordFigure('faults', name, `${s.failures} failed / ${s.requests} requests at ${RPS} req/s; p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms`);
+}
+
+describe('faults under steady load on the real stack', { timeout: 40 * 60_000 }, () => {
+  let stack: ComposeStack;
+
+  before(async () => {
+    stack = await ComposeStack.forTests('faults-e2e', { ENABLE_FAULTS: 'true', REGISTRATOR_RESYNC: '5', UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS) });
+    await stack.down();
+    await stack.compose(['build'], { timeoutMs: 900_000 });
+    await stack.up({ files: stack.withScale() });
+    await stack.waitRouted(5);
+  });
+
+  after(async () => {
+    if (process.env.E2E_KEEP !== '1') await stack?.down();
+  });
+
+  test('1. graceful scale-down 5→2, three times: 0 failed requests', async () => {
+    for (let round = 1; round <= 3; round++) {
+      if (round > 1) await scaleWeb(stack, 5);
+      const l = loop(stack);
+      await sleep(1000);
+      const step = await scaleWeb(stack, 2);
+      await sleep(1000);
+      const s = await l.stop();
+      figure(`scale-down 5→2, round ${round}`, s);
+      recordFigure('faults', `scale-down 5→2, round ${round}: stop → unrouted (ms)`, step.figures.stopToUnroutedMs);
+      assert.equal(s.failures, 0, JSON.stringify(s.errors));
+    }
+    await scaleWeb(stack, 4);
+  });
+
+  test('2. docker kill (SIGKILL): failures at most the requests in flight on it; none from 1 s after', async () => {
+    const l = loop(stack);
+    await sleep(2000);
+    const victim = (await stack.containers('web-service'))[0]!;
+    const killedAt = Date.now();
+    // Requests to the victim in flight at the kill: sent before it, unanswered at it.
+    const step = await killContainer(stack, victim);
+    await sleep(3000);
+    const s = await l.stop();
+    const inFlight = l.samples.filter((x) => x.at <= killedAt && x.at + x.ms >= killedAt).length;
+    const after1s = l.summary(killedAt + 1000);
+    figure('docker kill', s);
+    recordFigure('faults', 'docker kill: kill → unrouted (ms)', step.figures.killToUnroutedMs);
+    recordFigure('faults', 'docker kill: requests in flight at the kill (all instances)', inFlight);
+    assert.ok(s.failures <= inFlight, `${s.failures} failures, ${inFlight} in flight: ${JSON.stringify(s.errors)}`);
+    assert.equal(after1s.failures, 0, JSON.stringify(after1s.errors));
+    await scaleWeb(stack, 4);
+  });
+
+  test('3. docker pause for 30 s: no request waits past the timeout plus one retry; ejected, then readmitted', async () => {
+    const l = loop(stack);
+    await sleep(2000);
+    const victim = (await stack.containers('web-service'))[0]!;
+    const step = await pauseContainer(stack, victim, 30_000);
+    await sleep(2000);
+    const s = await l.stop();
+    figure('docker pause 30 s', s);
+    recordFigure('faults', 'docker pause: pause → out of rotation (ms)', step.figures.pauseToOutMs);
+    recordFigure('faults', 'docker pause: unpause → back in rotation (ms)', step.figures.unpauseToBackMs);
+    assert.equal(s.failures, 0, JSON.stringify(s.errors));
+    // One timed-out attempt, then one retry on a healthy instance (plus connect time and slack).
+    assert.ok(s.max < UPSTREAM_TIMEOUT_MS + 2000, `slowest request ${s.max} ms`);
+  });
+
+  test('4. kill the Consul leader: 0 failed requests; a scale-up is routed within 2 s of passing, after the new leader', async () => {
+    const l = loop(stack);
+    await sleep(2000);
+    const leader = await stack.leaderContainer();
+    const t0 = Date.now();
+    await docker(['kill', leader.id]);
+    await waitFor('a new leader', async () => {
+      const now = await stack.leader().catch(() => '');
+      return now && !now.startsWith(`${leader.ip}:`);
+    }, 60_000, 100);
+    recordFigure('faults', 'kill Consul leader: new leader elected (ms)', Date.now() - t0);
+    const step = await scaleWeb(stack, 5);
+    recordFigure('faults', 'kill Consul leader: scale-up check passing → routed, max (ms)', step.figures.passToRoutedMax);
+    const s = await l.stop();
+    figure('kill Consul leader', s);
+    assert.equal(s.failures, 0, JSON.stringify(s.errors));
+    assert.ok(step.figures.passToRoutedMax! <= 2000, `${step.figures.passToRoutedMax} ms`);
+    await docker(['start', leader.id]);
+    await waitFor('three voters', async () => (await raftVoters(stack)).length === 3, 60_000, 500);
+  });
+
+  test('5. two of three Consul servers down for a minute: 0 failed requests, degraded health, table right within 5 s of quorum', async () => {
+    const l = loop(stack, 300_000);
+    await sleep(2000);
+    const servers = (await Promise.all([1, 2, 3].map((i) => stack.containers(`consul-server-${i}`)))).flat();
+    const down = servers.slice(0, 2);
+    await Promise.all(down.map((c) => docker(['stop', '-t', '5', c.id])));
+    const stoppedAt = Date.now();
+    await waitFor('gateway reports discovery degraded', async () => {
+      const h = await stack.json<{ status: string; consul: { degraded: boolean } }>(`${stack.gatewayUrl}/_gateway/health`);
+      return h.status === 'degraded' && h.consul.degraded;
+    }, 60_000, 250);
+    recordFigure('faults', 'quorum lost → /_gateway/health degraded (ms)', Date.now() - stoppedAt);
+    const health = await fetch(`${stack.gatewayUrl}/_gateway/health`);
+    assert.equal(health.status, 200, 'still routing on the last good table');
+    await sleep(Math.max(0, 60_000 - (Date.now() - stoppedAt)));
+    const during = l.summary();
+    await Promise.all(down.map((c) => docker(['start', c.id])));
+    const startedAt = Date.now();
+    await waitFor('a leader again', async () => /:/.test(await stack.leader().catch(() => '')), 120_000, 200);
+    recordFigure('faults', 'servers back → leader (ms)', Date.now() - startedAt);
+    const leaderAt = Date.now();
+    const expected = (await stack.containers('web-service')).map(ComposeStack.serviceId).sort();
+    await waitFor('gateway table matches the containers', async () => JSON.stringify((await stack.routed()).map((r) => r.id).sort()) === JSON.stringify(expected), 5_000, 100);
+    recordFigure('faults', 'quorum back → table matches containers (ms)', Date.now() - leaderAt);
+    await waitFor('health ok again', async () => (await stack.json<{ status: string }>(`${stack.gatewayUrl}/_gateway/health`)).status === 'ok', 30_000, 250);
+    const s = await l.stop();
+    figure('two of three Consul servers down for 60 s', s);
+    assert.equal(during.failures, 0, JSON.stringify(during.errors));
+    assert.equal(s.failures, 0, JSON.stringify(s.errors));
+    await waitFor('three voters', async () => (await raftVoters(stack)).length === 3, 60_000, 500);
+  });
+
+  test('6. stop the Consul client agent the gateway watches: 0 failed requests', async () => {
+    const l = loop(stack);
+    await sleep(2000);
+    const [agent] = await stack.containers('consul-agent');
+    await docker(['stop', '-t', '5', agent!.id]);
+    await sleep(10_000);
+    const h = await fetch(`${stack.gatewayUrl}/_gateway/health`);
+    assert.equal(h.status, 200);
+    assert.equal(((await h.json()) as { consul: { reachable: boolean } }).consul.reachable, false);
+    await docker(['start', agent!.id]);
+    const t0 = Date.now();
+    await waitFor('gateway reaches Consul again', async () => (await stack.json<{ consul: { reachable: boolean } }>(`${stack.gatewayUrl}/_gateway/health`)).consul.reachable, 60_000, 250);
+    recordFigure('faults', 'agent restarted → gateway reconnected (ms)', Date.now() - t0);
+    await sleep(2000);
+    const s = await l.stop();
+    figure('consul-agent stopped for 10 s', s);
+    assert.equal(s.failures, 0, JSON.stringify(s.errors));
+    await stack.waitRouted(5, 30_000);
+  });
+
+  test('7. restart the gateway: in-flight requests complete, back within a few seconds', async () => {
+    // Slow requests (2 s, through the test-only fault route) in flight during the restart.
+    const slow = Array.from({ length: 5 }, () =>
+      fetch(`${stack.gatewayUrl}/service-web/fault/delay?ms=2000`).then(async (r) => ({ status: r.status, body: await r.text() })),
+    );
+    await sleep(300);
+    const t0 = Date.now();
+    const restart = stack.compose(['restart', '-t', '10', 'gateway'], { files: stack.withScale() });
+    const results = await Promise.all(slow);
+    for (const r of results) assert.equal(r.status, 200, r.body);
+    await restart;
+    await waitFor('gateway healthy again', async () => (await fetch(`${stack.gatewayUrl}/_gateway/health`)).status === 200, 30_000, 100);
+    const back = Date.now() - t0;
+    recordFigure('faults', 'gateway restart: in-flight slow requests ok / back after (ms)', `${results.length}/${results.length} ok; ${back} ms`);
+    assert.ok(back < 15_000, `${back} ms`);
+  });
+});
