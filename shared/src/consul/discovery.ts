@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { BlockingQuery, type QueryMeta } from './blocking.js';
 import type { ConsulPool } from './pool.js';
-import { agentLostInstances, routableInstances, routableServiceNames, type HealthEntry } from './instances.js';
+import { agentLostInstances, routableInstances, routableServiceNames, type HealthEntry, type Instance } from './instances.js';
 import { emptyTable, retainServices, setService, type RouteTable } from '../table.js';
 import { isSuspiciousEmpty } from './suspicion.js';
 
@@ -35,6 +35,9 @@ interface ServiceWatch {
   query: BlockingQuery<HealthEntry[]>;
   seen: boolean;
   agentLost?: boolean;
+  /** Set while an emptying answer waits to be confirmed. */
+  holdTimer?: NodeJS.Timeout;
+  held?: Instance[];
 }
 
 /**
@@ -52,6 +55,7 @@ export class Discovery extends EventEmitter {
   #catalogSeen = false;
   #syncedAt: Date | null = null;
   #pendingEmpty: NodeJS.Timeout | undefined;
+  #heldNames: string[] = [];
   #reachable = true;
   #lastMeta: QueryMeta | undefined;
   #lastError: string | null = null;
@@ -136,7 +140,10 @@ export class Discovery extends EventEmitter {
   stop(): void {
     this.#stopped = true;
     this.#catalog?.stop();
-    for (const w of this.#watches.values()) w.query.stop();
+    for (const w of this.#watches.values()) {
+      w.query.stop();
+      if (w.holdTimer) clearTimeout(w.holdTimer);
+    }
     this.#watches.clear();
     if (this.#pendingEmpty) clearTimeout(this.#pendingEmpty);
   }
@@ -144,6 +151,7 @@ export class Discovery extends EventEmitter {
   #onCatalog(body: Record<string, string[]>): void {
     const names = routableServiceNames(body, this.opts.excluded);
     if (isSuspiciousEmpty(this.#table.services.size, names.length)) {
+      this.#heldNames = names;
       if (!this.#pendingEmpty) {
         this.log.warn(
           { known: [...this.#table.services.keys()] },
@@ -152,7 +160,7 @@ export class Discovery extends EventEmitter {
         this.#pendingEmpty = setTimeout(() => {
           this.#pendingEmpty = undefined;
           this.log.warn('consul still has no services: dropping the last table');
-          this.#applyCatalog(names);
+          this.#applyCatalog(this.#heldNames);
         }, this.opts.emptyConfirmMs);
       }
       return;
@@ -170,6 +178,7 @@ export class Discovery extends EventEmitter {
     for (const [key, w] of this.#watches) {
       if (!keep.has(key)) {
         w.query.stop();
+        if (w.holdTimer) clearTimeout(w.holdTimer);
         this.#watches.delete(key);
         this.log.info({ service: w.name }, 'service left the catalog');
       }
@@ -194,26 +203,54 @@ export class Discovery extends EventEmitter {
     this.#track(query, `service ${name}`);
     query.on('data', (body: HealthEntry[]) => {
       if (this.#watches.get(key) !== w) return;
-      const entries = Array.isArray(body) ? body : [];
-      let instances = routableInstances(entries);
+      const instances = this.#instancesOf(w, Array.isArray(body) ? body : []);
       const before = this.#table.services.get(key)?.length ?? 0;
-      if (instances.length === 0) {
-        const lost = agentLostInstances(entries);
-        if (lost.length > 0) {
-          instances = lost;
-          if (!w.agentLost)
-            this.log.warn({ service: name, instances: lost.length }, 'no instance passes, but only because their Consul agent is unreachable: still routing to them');
+      // A service that suddenly has no instance at all is held for a moment:
+      // an agent that just restarted reports every check critical until it
+      // has run them once. Only an empty answer that persists is believed.
+      if (isSuspiciousEmpty(before, instances.length) && this.opts.emptyConfirmMs > 0) {
+        w.held = instances;
+        if (!w.holdTimer) {
+          this.log.warn({ service: name, before }, 'consul says no instance passes; keeping the last ones until that holds');
+          w.holdTimer = setTimeout(() => {
+            w.holdTimer = undefined;
+            this.#applyService(key, w, w.held ?? []);
+          }, this.opts.emptyConfirmMs);
+          w.holdTimer.unref();
         }
-        w.agentLost = lost.length > 0;
-      } else w.agentLost = false;
-      w.seen = true;
-      this.#update(setService(this.#table, key, instances));
-      if (before !== instances.length)
-        this.log.info({ service: name, instances: instances.length, before }, 'passing instances changed');
-      this.#checkSynced();
+        w.seen = true;
+        this.#checkSynced();
+        return;
+      }
+      if (w.holdTimer) {
+        clearTimeout(w.holdTimer);
+        w.holdTimer = undefined;
+        this.log.info({ service: name }, 'instances pass again; the empty answer was transient');
+      }
+      this.#applyService(key, w, instances);
     });
     query.start();
     return w;
+  }
+
+  /** Passing instances; failing that, the ones only their lost agent makes critical. */
+  #instancesOf(w: ServiceWatch, entries: HealthEntry[]) {
+    const passing = routableInstances(entries);
+    const lost = passing.length === 0 ? agentLostInstances(entries) : [];
+    if (lost.length > 0 && !w.agentLost)
+      this.log.warn({ service: w.name, instances: lost.length }, 'no instance passes, but only because their Consul agent is unreachable: still routing to them');
+    w.agentLost = lost.length > 0;
+    return passing.length > 0 ? passing : lost;
+  }
+
+  #applyService(key: string, w: ServiceWatch, instances: Instance[]): void {
+    if (this.#watches.get(key) !== w) return;
+    const before = this.#table.services.get(key)?.length ?? 0;
+    w.seen = true;
+    this.#update(setService(this.#table, key, instances));
+    if (before !== instances.length)
+      this.log.info({ service: w.name, instances: instances.length, before }, 'passing instances changed');
+    this.#checkSynced();
   }
 
   #track(q: BlockingQuery<unknown>, what: string): void {
