@@ -9,6 +9,7 @@ import { createProxy } from './proxy.js';
 import { RetryBudget } from './retry-budget.js';
 
 const bootLog = createLogger('gateway');
+let stopping = false;
 let config;
 try {
   config = loadConfig();
@@ -72,7 +73,13 @@ const app = createApp({
   consul: () => discovery.state(),
 });
 
-const server = http.createServer(app.callback());
+const handler = app.callback();
+const server = http.createServer((req, res) => {
+  // Once stopping, every response closes its connection, so keep-alive
+  // clients don't hold the shutdown up or send into a closing socket.
+  if (stopping) res.shouldKeepAlive = false;
+  void handler(req, res);
+});
 // Longer than any client's idle timeout we expect (browsers, load balancers).
 server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
 server.headersTimeout = config.KEEP_ALIVE_TIMEOUT_MS + 1_000;
@@ -82,7 +89,6 @@ server.listen(config.PORT, () => {
   log.info({ port: typeof addr === 'object' && addr ? addr.port : config.PORT }, 'listening');
 });
 
-let stopping = false;
 function shutdown(signal: string) {
   if (stopping) {
     log.warn({ signal }, 'second signal: exiting now');
@@ -103,6 +109,8 @@ function shutdown(signal: string) {
     process.exit(0);
   });
   server.closeIdleConnections();
+  // Connections busy at close() become idle later: close those as they do.
+  setInterval(() => server.closeIdleConnections(), 100).unref();
 }
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));

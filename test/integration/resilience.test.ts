@@ -1,5 +1,6 @@
 import { after, afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Client } from 'undici';
 import { ConsulAgent } from '../lib/consul.js';
 import { startGateway, startWeb, type ServiceProcess } from '../lib/procs.js';
 import { sleep, waitFor } from '../lib/ports.js';
@@ -82,6 +83,35 @@ describe('gateway resilience against a real Consul', () => {
     assert.equal(code, 0);
     assert.ok(stoppedMs < 10_000, `took ${stoppedMs} ms to exit`);
     assert.equal(s.failures, 0, JSON.stringify(s.errors));
+  });
+
+  test('gateway SIGTERM: in-flight requests complete, kept-alive clients do not hold it up', async () => {
+    const consul = await new ConsulAgent({ mode: 'dev' }).start();
+    stack.consuls.push(consul);
+    await stack.web(consul, 'web-a', { ENABLE_FAULTS: 'true' });
+    const gw = await startGateway(consul.httpAddr);
+    stack.gw = gw;
+    await waitFor('routed', async () => (await routedIds(gw)).length === 1);
+    const client = new Client(gw.url, { keepAliveTimeout: 60_000 });
+    try {
+      // An idle kept-alive connection, and a slow request in flight.
+      await (await client.request({ path: '/service-web/', method: 'GET' })).body.text();
+      const slow = client.request({ path: '/service-web/fault/delay?ms=1500', method: 'GET' }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
+      const idle = await fetch(`${gw.url}/service-web/`);
+      await idle.text();
+      await sleep(200);
+      const t0 = Date.now();
+      const exit = gw.stop();
+      const r = await slow;
+      const code = await exit;
+      const ms = Date.now() - t0;
+      recordFigure('integration', 'gateway SIGTERM with a 1.5 s request in flight: exit after (ms)', ms);
+      assert.equal(r.status, 200, r.body);
+      assert.equal(code, 0);
+      assert.ok(ms < 3000, `exited ${ms} ms after SIGTERM`);
+    } finally {
+      await client.close().catch(() => undefined);
+    }
   });
 
   test('Consul stopped: the gateway keeps routing on its last table and picks up changes once Consul is back', async () => {

@@ -51,41 +51,77 @@ export async function measureAdded(stack: ComposeStack, added: Container[], time
   return { startToRoutedMax: Math.max(...startToRouted), passToRoutedMax: Math.max(...passToRouted) };
 }
 
-/** Waits until none of `removed` is routed; ms from `since`. */
-export async function measureRemoved(stack: ComposeStack, removed: Container[], since: number, timeoutMs = 30_000) {
-  const ids = new Set(removed.map(ComposeStack.serviceId));
-  await waitFor('instances to leave the gateway', async () => !(await stack.routed()).some((r) => ids.has(r.id)), timeoutMs, 50);
-  return Date.now() - since;
+/**
+ * Polls the gateway's table every 50 ms while a step runs, so the moment an
+ * instance leaves it is known even when the step's command returns later.
+ */
+export class RouteWatcher {
+  readonly lastSeen = new Map<string, number>();
+  #running = true;
+  #done: Promise<void>;
+
+  constructor(private readonly stack: ComposeStack) {
+    this.#done = this.#poll();
+  }
+
+  async #poll(): Promise<void> {
+    while (this.#running) {
+      const routed = await this.stack.routed().catch(() => undefined);
+      const now = Date.now();
+      for (const r of routed ?? []) this.lastSeen.set(r.id, now);
+      await sleep(50);
+    }
+  }
+
+  /** Waits until none of `removed` is routed; returns ms from `since` to the last time one was. */
+  async removed(removed: Container[], since: number, timeoutMs = 30_000): Promise<number> {
+    const ids = removed.map(ComposeStack.serviceId);
+    await waitFor('instances to leave the gateway', async () => !(await this.stack.routed()).some((r) => ids.includes(r.id)), timeoutMs, 50);
+    this.#running = false;
+    await this.#done;
+    return Math.max(0, ...ids.map((id) => (this.lastSeen.get(id) ?? since) - since));
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await this.#done;
+  }
 }
 
 /** Scales web to n with compose (the scale file's service), measuring convergence. */
 export async function scaleWeb(stack: ComposeStack, n: number): Promise<StepResult> {
-  const startedAt = Date.now();
   const before = await stack.containers('web-service');
+  const watch = new RouteWatcher(stack);
+  const startedAt = Date.now();
   await stack.compose(['up', '-d', '--no-recreate', '--wait', '--scale', `web-service=${n}`, 'web-service'], { files: stack.withScale() });
   const after = await stack.containers('web-service');
   const added = after.filter((c) => !before.some((b) => b.id === c.id));
   const removed = before.filter((b) => !after.some((c) => c.id === b.id));
   const figures: Record<string, number> = {};
   if (added.length) Object.assign(figures, await measureAdded(stack, added));
-  if (removed.length) figures.stopToUnroutedMs = await measureRemoved(stack, removed, startedAt);
+  if (removed.length) figures.stopToUnroutedMs = await watch.removed(removed, startedAt);
+  await watch.stop();
   await stack.waitRouted(n);
   return { step: `scale web ${before.length}→${n}`, startedAt, endedAt: Date.now(), figures };
 }
 
 export async function stopContainer(stack: ComposeStack, c: Container): Promise<StepResult> {
+  const watch = new RouteWatcher(stack);
   const startedAt = Date.now();
   await docker(['stop', '-t', '10', c.id]);
   const figures: Record<string, number> = { stopMs: Date.now() - startedAt };
-  if (c.service === 'web-service') figures.stopToUnroutedMs = await measureRemoved(stack, [c], startedAt);
+  if (c.service === 'web-service') figures.stopToUnroutedMs = await watch.removed([c], startedAt);
+  await watch.stop();
   return { step: `docker stop ${c.name}`, startedAt, endedAt: Date.now(), figures };
 }
 
 export async function killContainer(stack: ComposeStack, c: Container): Promise<StepResult> {
+  const watch = new RouteWatcher(stack);
   const startedAt = Date.now();
   await docker(['kill', c.id]);
   const figures: Record<string, number> = {};
-  if (c.service === 'web-service') figures.killToUnroutedMs = await measureRemoved(stack, [c], startedAt);
+  if (c.service === 'web-service') figures.killToUnroutedMs = await watch.removed([c], startedAt);
+  await watch.stop();
   return { step: `docker kill ${c.name}`, startedAt, endedAt: Date.now(), figures };
 }
 
