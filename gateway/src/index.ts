@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { Agent } from 'undici';
-import { ConsulPool, Discovery, createLogger } from '@stack/shared';
+import { ConsulPool, Discovery, answerClientErrorsAsJson, createLogger } from '@stack/shared';
 import { createApp } from './app.js';
 import { describeConfig, gatewayDiscoveryOptions, loadConfig } from './config.js';
 import { OutlierDetector } from './outlier.js';
@@ -83,6 +83,11 @@ const server = http.createServer((req, res) => {
 // Longer than any client's idle timeout we expect (browsers, load balancers).
 server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
 server.headersTimeout = config.KEEP_ALIVE_TIMEOUT_MS + 1_000;
+answerClientErrorsAsJson(server);
+server.on('error', (err) => {
+  log.fatal({ err: err.message }, 'cannot listen');
+  process.exit(1);
+});
 discovery.watchCatalog();
 server.listen(config.PORT, () => {
   const addr = server.address();

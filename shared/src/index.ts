@@ -18,3 +18,4 @@ export { Discovery, type DiscoveryOptions, type ConsulState } from './consul/dis
 export { emptyTable, setService, retainServices, tableToJSON, type RouteTable } from './table.js';
 export { RoundRobin } from './picker.js';
 export { consulAddrsVar, discoveryEnv, discoveryOptions } from './consul/config.js';
+export { answerClientErrorsAsJson } from './http.js';

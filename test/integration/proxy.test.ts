@@ -166,6 +166,10 @@ describe('gateway proxying against a real Consul', () => {
     assert.match(r.text, new RegExp(`"url":"//127.0.0.1:${c}/x"`));
     const r2 = await rawRequest(gw.port, `/svc-fixture/@127.0.0.1:${c}/x`);
     assert.equal(r2.status, 200);
+    // A request Node's parser rejects still gets a JSON error.
+    const malformed = await rawRequest(gw.port, '/svc-fixture/a b');
+    assert.equal(malformed.status, 400);
+    assert.match(malformed.text, /"error":"bad_request"/);
     assert.equal(canary.requests.length, before, `canary was reached: ${JSON.stringify(canary.requests.slice(before))}`);
   });
 });

@@ -6,11 +6,7 @@ import { startGateway, startWeb, type ServiceProcess } from '../lib/procs.js';
 import { sleep, waitFor } from '../lib/ports.js';
 import { LoadLoop } from '../lib/load.js';
 import { recordFigure } from '../lib/figures.js';
-
-async function routedIds(gw: ServiceProcess, service = 'service-web'): Promise<string[]> {
-  const body = (await (await fetch(`${gw.url}/_gateway/services`)).json()) as { services: Record<string, Array<{ id: string }>> };
-  return (body.services[service] ?? []).map((i) => i.id).sort();
-}
+import { routedIds } from '../lib/gateway.js';
 
 /** Consul agents, services and a gateway for one scenario, all torn down after it. */
 class Stack {

@@ -4,6 +4,7 @@ import { ConsulAgent } from '../lib/consul.js';
 import { startGateway, startWeb, type ServiceProcess } from '../lib/procs.js';
 import { sleep, waitFor } from '../lib/ports.js';
 import { recordFigure } from '../lib/figures.js';
+import { routedIds } from '../lib/gateway.js';
 
 /** The instance that answered a request through the gateway. */
 async function hit(gw: ServiceProcess, path = '/service-web/'): Promise<{ status: number; instance: string | null; body: any; headers: Headers }> {
@@ -23,11 +24,6 @@ async function instanceId(web: ServiceProcess): Promise<string> {
   return body.instance;
 }
 
-async function routed(gw: ServiceProcess, service: string): Promise<string[]> {
-  const body = (await (await fetch(`${gw.url}/_gateway/services`)).json()) as { services: Record<string, Array<{ id: string }>> };
-  return (body.services[service] ?? []).map((i) => i.id).sort();
-}
-
 describe('gateway routing against a real Consul', () => {
   let consul: ConsulAgent;
   let gw: ServiceProcess;
@@ -42,7 +38,7 @@ describe('gateway routing against a real Consul', () => {
       ids.push(await consul.register({ container: `web-${i}`, name: 'service-web', address: '127.0.0.1', port: w.port }));
     }
     gw = await startGateway(consul.httpAddr);
-    await waitFor('3 passing instances in the gateway', async () => (await routed(gw, 'service-web')).length === 3);
+    await waitFor('3 passing instances in the gateway', async () => (await routedIds(gw, 'service-web')).length === 3);
   });
 
   after(async () => {
@@ -100,14 +96,14 @@ describe('gateway routing against a real Consul', () => {
     const lastAfter = last ? last - t0 : 0;
     recordFigure('integration', 'deregistered → last routed request (ms)', lastAfter);
     assert.ok(lastAfter < 1000, `still routed ${lastAfter} ms after deregistration`);
-    assert.ok(!(await routed(gw, 'service-web')).includes(ids[0]!));
+    assert.ok(!(await routedIds(gw, 'service-web')).includes(ids[0]!));
   });
 
   test('an instance whose check is critical gets no request', async () => {
     const target = webs[1]!;
     const inst = await instanceId(target);
     await consul.maintenance(ids[1]!, true);
-    await waitFor('maintenance to reach the gateway', async () => !(await routed(gw, 'service-web')).includes(ids[1]!), 5_000);
+    await waitFor('maintenance to reach the gateway', async () => !(await routedIds(gw, 'service-web')).includes(ids[1]!), 5_000);
     for (let i = 0; i < 30; i++) {
       const r = await hit(gw);
       assert.equal(r.status, 200);
@@ -118,10 +114,10 @@ describe('gateway routing against a real Consul', () => {
     webs.push(sick);
     const sickId = await consul.register({ container: 'web-sick', name: 'service-web', address: '127.0.0.1', port: sick.port, checkPath: '/no-such-path' });
     await sleep(2500);
-    assert.ok(!(await routed(gw, 'service-web')).includes(sickId));
+    assert.ok(!(await routedIds(gw, 'service-web')).includes(sickId));
     await consul.deregister(sickId);
     await consul.maintenance(ids[1]!, false);
-    await waitFor('instance back after maintenance', async () => (await routed(gw, 'service-web')).includes(ids[1]!), 5_000);
+    await waitFor('instance back after maintenance', async () => (await routedIds(gw, 'service-web')).includes(ids[1]!), 5_000);
   });
 
   test('unknown service: 404 JSON', async () => {
@@ -137,10 +133,10 @@ describe('gateway routing against a real Consul', () => {
     const w = await startWeb({ SERVICE_NAME: 'service-lonely' });
     webs.push(w);
     const id = await consul.register({ container: 'lonely', name: 'service-lonely', address: '127.0.0.1', port: w.port });
-    await waitFor('lonely routed', async () => (await routed(gw, 'service-lonely')).length === 1, 5_000);
+    await waitFor('lonely routed', async () => (await routedIds(gw, 'service-lonely')).length === 1, 5_000);
     assert.equal((await hit(gw, '/service-lonely/')).status, 200);
     await consul.maintenance(id, true);
-    await waitFor('lonely all critical', async () => (await routed(gw, 'service-lonely')).length === 0, 5_000);
+    await waitFor('lonely all critical', async () => (await routedIds(gw, 'service-lonely')).length === 0, 5_000);
     const r = await hit(gw, '/service-lonely/');
     assert.equal(r.status, 503);
     assert.equal(r.body.error, 'no_instance');

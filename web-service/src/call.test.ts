@@ -2,7 +2,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConsulPool, createLogger, Discovery, discoveryOptions, parseConsulAddrs, type Instance } from '@stack/shared';
+import { createLogger, type Instance } from '@stack/shared';
 import { createCaller, upstreamUrl, type ServiceDirectory } from './call.js';
 import { HttpError } from './http.js';
 
@@ -177,39 +177,4 @@ describe('createCaller', () => {
     assert.deepEqual(dir.watched, ['a', 'b', 'A']);
   });
 });
-
-describe('with shared Discovery', () => {
-  // A stand-in for Consul's health endpoint: answers index=0 at once, holds later blocking queries.
-  test('the first answer makes a service callable; an empty one is no_instances', async () => {
-    const up = await upstream('up-1');
-    const held: http.ServerResponse[] = [];
-    const consul = http.createServer((req, res) => {
-      const url = new URL(req.url ?? '/', 'http://consul');
-      const name = /^\/v1\/health\/service\/(.+)$/.exec(url.pathname)?.[1];
-      if (url.searchParams.get('index') !== '0') return void held.push(res);
-      const entries =
-        name === 'up'
-          ? [{ Node: { Node: 'n1' }, Service: { ID: 'up-1', Service: 'up', Address: up.address, Port: up.port }, Checks: [{ Status: 'passing' }] }]
-          : [];
-      res.writeHead(200, { 'content-type': 'application/json', 'x-consul-index': '7', 'x-consul-knownleader': 'true' });
-      res.end(JSON.stringify(entries));
-    });
-    servers.push(consul);
-    await new Promise<void>((r) => consul.listen(0, '127.0.0.1', r));
-    const pool = new ConsulPool(parseConsulAddrs(`127.0.0.1:${(consul.address() as AddressInfo).port}`));
-    const opts = { CONSUL_WAIT_MS: 30_000, CONSUL_BACKOFF_BASE_MS: 50, CONSUL_BACKOFF_MAX_MS: 100, CONSUL_EMPTY_CONFIRM_MS: 0, CONSUL_STALE_AFTER_MS: 5_000 };
-    const discovery = new Discovery(pool, discoveryOptions(opts, []), log);
-    const c = createCaller({ directory: discovery, timeoutMs: 2000, discoveryTimeoutMs: 2000, maxServices: 4, log });
-    try {
-      const r = await c.call(req('up', '/x'));
-      assert.deepEqual(r.target, { id: 'up-1', address: up.address, port: up.port });
-      assert.deepEqual(r.body, { name: 'up-1', url: '/x', requestId: 'rid-1' });
-      await rejectsWith(c.call(req('nothing')), 503, 'no_instances');
-    } finally {
-      discovery.stop();
-      pool.close();
-      c.close();
-      for (const res of held) res.destroy();
-    }
-  });
-});
+// /call through the shared Discovery against a real Consul: test/integration/routing.test.ts.

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import os from 'node:os';
-import { ConfigError, ConsulPool, createLogger, Discovery, discoveryOptions } from '@stack/shared';
+import { answerClientErrorsAsJson, ConfigError, ConsulPool, createLogger, Discovery, discoveryOptions } from '@stack/shared';
 import { createApp } from './app.js';
 import { createCaller } from './call.js';
 import { describeConfig, loadConfig, type Config } from './config.js';
@@ -36,6 +36,7 @@ const server = http.createServer(app.callback());
 server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
 server.headersTimeout = config.KEEP_ALIVE_TIMEOUT_MS + 1_000;
 server.requestTimeout = Math.max(server.requestTimeout, server.headersTimeout + 1_000);
+answerClientErrorsAsJson(server);
 
 log.info({ config: describeConfig(config), instance: identity.instance, ip: identity.ip }, 'starting');
 server.on('error', (err) => {

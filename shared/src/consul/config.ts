@@ -26,6 +26,7 @@ export const discoveryEnv = {
   CONSUL_BACKOFF_MAX_MS: intVar(5_000, 10, 300_000),
   CONSUL_EMPTY_CONFIRM_MS: intVar(3_000, 0, 600_000),
   CONSUL_STALE_AFTER_MS: intVar(5_000, 0, 600_000),
+  CONSUL_PROBE_INTERVAL_MS: intVar(2_000, 0, 600_000),
 };
 
 export function discoveryOptions(
@@ -35,6 +36,7 @@ export function discoveryOptions(
     CONSUL_BACKOFF_MAX_MS: number;
     CONSUL_EMPTY_CONFIRM_MS: number;
     CONSUL_STALE_AFTER_MS: number;
+    CONSUL_PROBE_INTERVAL_MS: number;
   },
   excluded: Iterable<string>,
 ): DiscoveryOptions {
@@ -44,6 +46,7 @@ export function discoveryOptions(
     backoffMaxMs: c.CONSUL_BACKOFF_MAX_MS,
     emptyConfirmMs: c.CONSUL_EMPTY_CONFIRM_MS,
     staleAfterMs: c.CONSUL_STALE_AFTER_MS,
+    probeIntervalMs: c.CONSUL_PROBE_INTERVAL_MS,
     excluded: new Set([...excluded].map((s) => s.toLowerCase())),
   };
 }

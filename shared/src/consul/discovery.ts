@@ -5,6 +5,7 @@ import type { ConsulPool } from './pool.js';
 import { agentLostInstances, routableInstances, routableServiceNames, type HealthEntry, type Instance } from './instances.js';
 import { emptyTable, retainServices, setService, type RouteTable } from '../table.js';
 import { isSuspiciousEmpty } from './suspicion.js';
+import { LeaderProbe } from './leader-probe.js';
 
 export interface DiscoveryOptions {
   /** Consul `wait` for blocking queries (ms). */
@@ -17,6 +18,8 @@ export interface DiscoveryOptions {
   emptyConfirmMs: number;
   /** Above this X-Consul-LastContact (ms), discovery counts as degraded. */
   staleAfterMs: number;
+  /** How often to ask for the raft leader (ms; 0: never). */
+  probeIntervalMs: number;
 }
 
 export interface ConsulState {
@@ -52,6 +55,7 @@ export class Discovery extends EventEmitter {
   #table: RouteTable = emptyTable;
   #watches = new Map<string, ServiceWatch>();
   #catalog: BlockingQuery<Record<string, string[]>> | undefined;
+  #probe: LeaderProbe | undefined;
   #catalogSeen = false;
   #syncedAt: Date | null = null;
   #pendingEmpty: NodeJS.Timeout | undefined;
@@ -88,6 +92,9 @@ export class Discovery extends EventEmitter {
     this.#track(q, 'catalog');
     q.on('data', (body: Record<string, string[]>) => this.#onCatalog(body ?? {}));
     this.#catalog = q.start();
+    this.#probe = new LeaderProbe(this.pool, this.opts.probeIntervalMs);
+    this.#track(this.#probe, 'leader probe');
+    this.#probe.start();
     return this;
   }
 
@@ -140,6 +147,7 @@ export class Discovery extends EventEmitter {
   stop(): void {
     this.#stopped = true;
     this.#catalog?.stop();
+    this.#probe?.stop();
     for (const w of this.#watches.values()) {
       w.query.stop();
       if (w.holdTimer) clearTimeout(w.holdTimer);
@@ -253,9 +261,10 @@ export class Discovery extends EventEmitter {
     this.#checkSynced();
   }
 
-  #track(q: BlockingQuery<unknown>, what: string): void {
-    q.on('ok', (meta: QueryMeta) => {
+  #track(q: EventEmitter, what: string): void {
+    q.on('ok', (partial: Partial<QueryMeta> & Pick<QueryMeta, 'agent' | 'knownLeader' | 'at'>) => {
       const prev = this.#lastMeta;
+      const meta: QueryMeta = { index: 0n, lastContactMs: prev?.lastContactMs ?? 0, ...partial };
       this.#lastMeta = meta;
       if (!this.#reachable) {
         this.#reachable = true;

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  agentLostInstances,
   isValidServiceName,
   routableInstances,
   routableServiceNames,
@@ -205,5 +206,27 @@ describe('sameInstances', () => {
       assert.equal(sameInstances(x, y), expected);
       assert.equal(sameInstances(y, x), expected);
     });
+  }
+});
+
+describe('agentLostInstances', () => {
+  const cases: Array<[string, HealthEntry[], string[]]> = [
+    ['agent down, own check passed: kept', [entry({ checks: [serf('critical'), passing('service:web-1')] })], ['web-1']],
+    ['agent down, own check critical: dropped', [entry({ checks: [serf('critical'), { CheckID: 'service:web-1', Status: 'critical' }] })], []],
+    ['agent fine, own check critical: dropped', [entry({ checks: [serf(), { CheckID: 'service:web-1', Status: 'critical' }] })], []],
+    ['agent fine and passing: not an agent-lost instance', [entry()], []],
+    ['node in maintenance with agent down: dropped', [entry({ checks: [serf('critical'), { CheckID: '_node_maintenance', Status: 'critical' }, passing()] })], []],
+    [
+      'several on a lost agent: all kept, sorted',
+      [
+        entry({ id: 'web-2', checks: [serf('critical'), passing()] }),
+        entry({ id: 'web-1', checks: [serf('critical'), passing()] }),
+      ],
+      ['web-1', 'web-2'],
+    ],
+    ['no checks at all: nothing to say the agent is lost', [entry({ checks: [] })], []],
+  ];
+  for (const [name, entries, ids] of cases) {
+    test(name, () => assert.deepEqual(agentLostInstances(entries).map((i) => i.id), ids));
   }
 });

@@ -1,0 +1,7 @@
+import type { ServiceProcess } from './procs.js';
+
+/** Ids of the instances a gateway process routes for `service`, sorted. */
+export async function routedIds(gw: ServiceProcess, service = 'service-web'): Promise<string[]> {
+  const body = (await (await fetch(`${gw.url}/_gateway/services`)).json()) as { services: Record<string, Array<{ id: string }>> };
+  return (body.services[service] ?? []).map((i) => i.id).sort();
+}
