@@ -23,7 +23,7 @@ export interface BlockingQueryOptions {
 
 type Call = (client: Consul, opts: Record<string, unknown>) => Promise<unknown>;
 
-interface Response {
+export interface Response {
   headers: Record<string, string | string[] | undefined>;
 }
 
@@ -129,7 +129,7 @@ function header(res: Response, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function readMeta(res: Response, agent: string): QueryMeta {
+export function readMeta(res: Response, agent: string): QueryMeta {
   let index = 0n;
   try {
     index = BigInt(header(res, 'x-consul-index') ?? '0');

@@ -1,9 +1,12 @@
 import { EventEmitter } from 'node:events';
 import type { ConsulPool } from './pool.js';
-import type { QueryMeta } from './blocking.js';
+import { readMeta, type Response } from './blocking.js';
 
 /**
- * Asks the preferred agent for the raft leader every few seconds. Blocking
+ * Asks the preferred agent for Consul's state every few seconds: a plain
+ * (non-blocking) stale read whose X-Consul-KnownLeader and
+ * X-Consul-LastContact headers say whether there is a leader and how fresh
+ * the answering server is. Blocking
  * queries only answer when something changes (or after their wait), so on
  * their own they would notice a lost quorum up to a minute late; this notices
  * it within one interval. Emits 'ok' (meta) and 'error' (err, agent, attempt)
@@ -38,10 +41,10 @@ export class LeaderProbe extends EventEmitter {
   async #once(): Promise<void> {
     const { client, index, address } = this.pool.current();
     try {
-      const leader = (await client.status.leader({ timeout: Math.max(500, this.intervalMs) } as never)) as unknown;
+      const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
+      const [res] = (await client.catalog.service.list({ stale: true, timeout: Math.max(500, this.intervalMs), ctx } as never)) as unknown as [Response];
       this.#failures = 0;
-      const meta: Partial<QueryMeta> = { agent: address.url, knownLeader: typeof leader === 'string' && leader.length > 0, at: Date.now() };
-      this.emit('ok', meta);
+      this.emit('ok', readMeta(res, address.url));
     } catch (err) {
       this.#failures += 1;
       this.pool.reportFailure(index);
