@@ -4,7 +4,7 @@ import { ComposeStack, docker } from '../lib/compose.js';
 import { LoadLoop } from '../lib/load.js';
 import { sleep, waitFor } from '../lib/ports.js';
 import { recordFigure } from '../lib/figures.js';
-import { measureAdded, raftVoters, scaleWeb, startContainer, stopConsulLeader, stopContainer } from '../lib/steps.js';
+import { aliveServers, measureAdded, raftVoters, scaleWeb, startContainer, stopConsulLeader, stopContainer } from '../lib/steps.js';
 
 // The real compose files on a real Docker engine. Images come from the
 // variables in .ci/images.env when set (CONSUL_IMAGE, REGISTRATOR_IMAGE,
@@ -92,7 +92,7 @@ describe('the stack, really run', { timeout: 30 * 60_000 }, () => {
     recordFigure('e2e', 'stop Consul leader: failed / loop size', `${s.failures} / ${s.requests} at 25 req/s`);
     assert.equal(s.failures, 0, JSON.stringify(s.errors));
     await startContainer(stack, step.stopped);
-    await waitFor('three voters again', async () => (await raftVoters(stack)).length === 3, 60_000, 500);
+    await waitFor('three alive servers again', async () => (await aliveServers(stack)) === 3, 60_000, 500);
     await scaleWeb(stack, 5);
   });
 

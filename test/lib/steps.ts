@@ -168,3 +168,13 @@ export async function raftVoters(stack: ComposeStack): Promise<string[]> {
   const cfg = await stack.json<{ Servers: Array<{ Node: string; Voter: boolean }> }>(`${stack.consulUrl}/v1/operator/raft/configuration?stale`);
   return cfg.Servers.filter((s) => s.Voter).map((s) => s.Node).sort();
 }
+
+/**
+ * Consul servers alive in serf. A restarted server may come back on another
+ * IP (Docker hands out freed addresses); Consul 1.8 can then take a while to
+ * list it as a raft voter again, so "whole again" is judged on serf.
+ */
+export async function aliveServers(stack: ComposeStack): Promise<number> {
+  const members = await stack.json<Array<{ Status: number; Tags: { role: string } }>>(`${stack.consulUrl}/v1/agent/members`);
+  return members.filter((m) => m.Tags.role === 'consul' && m.Status === 1).length;
+}
