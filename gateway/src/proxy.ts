@@ -108,7 +108,8 @@ export function createProxy(deps: ProxyDeps) {
         const ejected = recordOutcome(service, inst, instances, true);
         const retry =
           attempt < o.retries &&
-          instances.length > tried.size &&
+          // Fresh from the table: an instance Consul just dropped is no reason to stop.
+          deps.table().services.get(service)?.some((i) => !tried.has(instanceKey(i))) === true &&
           isRetryable(err.kind, method, bodyStarted) &&
           !(err.kind === 'timeout' && timeoutRetried) &&
           deps.budget.tryRetry();
