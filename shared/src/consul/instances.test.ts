@@ -121,7 +121,7 @@ describe('routableInstances', () => {
     ['missing ID excludes', [entry({ id: undefined })], []],
     ['empty ID excludes', [entry({ id: '' })], []],
     ['missing service name excludes', [entry({ name: undefined })], []],
-    ['missing Service excludes', [{ Node: { Node: 'n', Address: '1.1.1.1' }, Checks: [] }], []],
+    ['missing Service excludes', [{ Node: { Node: 'n', Address: '10.0.0.9' }, Checks: [] }], []],
     ['null Tags become []', [entry({ tags: null })], [inst({ tags: [] })]],
     ['missing Tags become []', [entry({ tags: undefined })], [inst({ tags: [] })]],
     ['missing Node name becomes ""', [entry({ node: undefined })], [inst({ node: '' })]],
