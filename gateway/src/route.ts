@@ -1,4 +1,4 @@
-import { isValidServiceName } from '@stack/shared';
+import { hasPathTraversal, isValidServiceName } from '@stack/shared';
 
 export type Route =
   | { ok: true; service: string; path: string }
@@ -19,12 +19,6 @@ export function parseRoute(rawPath: string): Route {
   if (!isValidServiceName(name)) return { ok: false, reason: 'invalid_service_name', service: null };
   const service = name.toLowerCase();
   const path = m[2] ?? '/';
-  if (hasDotSegment(path) || /[\\\s]|%5c/i.test(path)) return { ok: false, reason: 'invalid_path', service };
+  if (hasPathTraversal(path) || /\s/.test(path)) return { ok: false, reason: 'invalid_path', service };
   return { ok: true, service, path };
-}
-
-function hasDotSegment(path: string): boolean {
-  return path
-    .split(/\/|%2f/i)
-    .some((seg) => /^(?:\.|%2e){1,2}$/i.test(seg));
 }

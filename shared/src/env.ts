@@ -45,6 +45,17 @@ export function listVar(def: string[] = []) {
     );
 }
 
+/** An optional boolean: true/false, 1/0, yes/no (any case); unset or empty takes the default. */
+export function boolVar(def: boolean) {
+  return z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no', '']))
+    .optional()
+    .transform((v) => (v === undefined || v === '' ? def : v === 'true' || v === '1' || v === 'yes'));
+}
+
 export const logLevelVar = z
   .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   .optional()

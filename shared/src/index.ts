@@ -1,5 +1,5 @@
 export { createLogger, type Logger } from './logger.js';
-export { ConfigError, parseEnv, intVar, listVar, logLevelVar } from './env.js';
+export { ConfigError, parseEnv, intVar, listVar, boolVar, logLevelVar } from './env.js';
 export { backoffDelay } from './backoff.js';
 export { externalAddresses, primaryAddress, type AddressInfo } from './network.js';
 export { parseConsulAddrs, type ConsulAddress } from './consul/addresses.js';
@@ -19,3 +19,5 @@ export { emptyTable, setService, retainServices, tableToJSON, type RouteTable } 
 export { RoundRobin } from './picker.js';
 export { consulAddrsVar, discoveryEnv, discoveryOptions } from './consul/config.js';
 export { answerClientErrorsAsJson } from './http.js';
+export { requestIdFrom } from './request-id.js';
+export { hasPathTraversal } from './paths.js';

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import axios, { isAxiosError, type AxiosInstance } from 'axios';
-import { isValidServiceName, RoundRobin, type Instance, type Logger } from '@stack/shared';
+import { hasPathTraversal, isValidServiceName, RoundRobin, type Instance, type Logger } from '@stack/shared';
 import { HttpError } from './http.js';
 
 /**
@@ -150,18 +150,12 @@ export function upstreamUrl(address: string, port: number, path: string, query: 
 
 /** Throws a 400 for anything but '' or '/seg/seg...' with plain segments. */
 export function checkPath(path: string): void {
-  if (path !== '' && !path.startsWith('/')) throw badPath();
-  const segments = path.split('/').slice(1);
-  segments.forEach((seg, i) => {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(seg);
-    } catch {
-      throw badPath();
-    }
-    const last = i === segments.length - 1;
-    if ((seg === '' && !last) || decoded === '.' || decoded === '..' || decoded.includes('\\')) throw badPath();
-  });
+  if ((path !== '' && !path.startsWith('/')) || hasPathTraversal(path) || path.includes('//')) throw badPath();
+  try {
+    decodeURIComponent(path);
+  } catch {
+    throw badPath();
+  }
 }
 
 function badPath(): HttpError {

@@ -1,14 +1,5 @@
 import { z } from 'zod';
-import { discoveryEnv, intVar, isValidServiceName, logLevelVar, parseEnv } from '@stack/shared';
-
-const boolVar = (def: boolean) =>
-  z
-    .string()
-    .trim()
-    .toLowerCase()
-    .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no', '']))
-    .optional()
-    .transform((v) => (v === undefined || v === '' ? def : v === 'true' || v === '1' || v === 'yes'));
+import { boolVar, discoveryEnv, intVar, isValidServiceName, logLevelVar, parseEnv } from '@stack/shared';
 
 /** Every variable the service reads, with its default: the one place they live. */
 const schema = z.object({

@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
-import type { Logger } from '@stack/shared';
+import { requestIdFrom, type Logger } from '@stack/shared';
 import type { DrainState } from './drain.js';
 import type { Identity } from './identity.js';
 import { errorBody, HttpError, sendJson, statusText } from './http.js';
@@ -10,9 +9,6 @@ export interface AppState {
   log: Logger;
 }
 
-// A caller's id is echoed only if it is short and plain; anything else is replaced.
-const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
-
 /**
  * Outermost: request id, instance headers, in-flight count, and the drain
  * behaviour every response shares (Connection: close, so keep-alive clients
@@ -21,8 +17,7 @@ const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 export function requestContext(deps: { log: Logger; drain: DrainState; identity: Identity }): Middleware<AppState> {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
-    const given = ctx.get('X-Request-Id');
-    const requestId = REQUEST_ID.test(given) ? given : randomUUID();
+    const requestId = requestIdFrom(ctx.get('X-Request-Id'));
     ctx.state.requestId = requestId;
     ctx.state.log = deps.log.child({ requestId });
     ctx.set('X-Request-Id', requestId);

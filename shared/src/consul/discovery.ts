@@ -4,7 +4,7 @@ import { BlockingQuery, type QueryMeta } from './blocking.js';
 import type { ConsulPool } from './pool.js';
 import { agentLostInstances, routableInstances, routableServiceNames, type HealthEntry, type Instance } from './instances.js';
 import { emptyTable, retainServices, setService, type RouteTable } from '../table.js';
-import { isSuspiciousEmpty } from './suspicion.js';
+import { EmptyHold, isSuspiciousEmpty } from './suspicion.js';
 import { LeaderProbe } from './leader-probe.js';
 
 export interface DiscoveryOptions {
@@ -38,9 +38,8 @@ interface ServiceWatch {
   query: BlockingQuery<HealthEntry[]>;
   seen: boolean;
   agentLost?: boolean;
-  /** Set while an emptying answer waits to be confirmed. */
-  holdTimer?: NodeJS.Timeout;
-  held?: Instance[];
+  /** Holds an answer that would leave the service without instances. */
+  hold: EmptyHold<Instance[]>;
 }
 
 /**
@@ -58,8 +57,7 @@ export class Discovery extends EventEmitter {
   #probe: LeaderProbe | undefined;
   #catalogSeen = false;
   #syncedAt: Date | null = null;
-  #pendingEmpty: NodeJS.Timeout | undefined;
-  #heldNames: string[] = [];
+  #catalogHold: EmptyHold<string[]>;
   #reachable = true;
   #lastMeta: QueryMeta | undefined;
   #lastError: string | null = null;
@@ -71,6 +69,10 @@ export class Discovery extends EventEmitter {
     private readonly log: Logger,
   ) {
     super();
+    this.#catalogHold = new EmptyHold<string[]>(opts.emptyConfirmMs, (names) => {
+      this.log.warn('consul still has no services: dropping the last table');
+      this.#applyCatalog(names);
+    });
   }
 
   get table(): RouteTable {
@@ -127,7 +129,7 @@ export class Discovery extends EventEmitter {
     if (meta && !meta.knownLeader) reasons.push('consul has no known leader');
     if (meta && meta.lastContactMs > this.opts.staleAfterMs)
       reasons.push(`answers are ${meta.lastContactMs} ms stale`);
-    if (this.#pendingEmpty) reasons.push('holding last table: consul suddenly returned no services');
+    if (this.#catalogHold.holding) reasons.push('holding last table: consul suddenly returned no services');
     return {
       reachable: this.#reachable,
       agent: meta?.agent ?? null,
@@ -150,34 +152,23 @@ export class Discovery extends EventEmitter {
     this.#probe?.stop();
     for (const w of this.#watches.values()) {
       w.query.stop();
-      if (w.holdTimer) clearTimeout(w.holdTimer);
+      w.hold.cancel();
     }
     this.#watches.clear();
-    if (this.#pendingEmpty) clearTimeout(this.#pendingEmpty);
+    this.#catalogHold.cancel();
   }
 
   #onCatalog(body: Record<string, string[]>): void {
     const names = routableServiceNames(body, this.opts.excluded);
-    if (isSuspiciousEmpty(this.#table.services.size, names.length)) {
-      this.#heldNames = names;
-      if (!this.#pendingEmpty) {
+    if (isSuspiciousEmpty(this.#table.services.size, names.length) && this.opts.emptyConfirmMs > 0) {
+      if (this.#catalogHold.hold(names))
         this.log.warn(
           { known: [...this.#table.services.keys()] },
           'consul returned no services at all; keeping the last table until that holds for a while',
         );
-        this.#pendingEmpty = setTimeout(() => {
-          this.#pendingEmpty = undefined;
-          this.log.warn('consul still has no services: dropping the last table');
-          this.#applyCatalog(this.#heldNames);
-        }, this.opts.emptyConfirmMs);
-      }
       return;
     }
-    if (this.#pendingEmpty) {
-      clearTimeout(this.#pendingEmpty);
-      this.#pendingEmpty = undefined;
-      this.log.info('consul lists services again; the empty answer was transient');
-    }
+    if (this.#catalogHold.cancel()) this.log.info('consul lists services again; the empty answer was transient');
     this.#applyCatalog(names);
   }
 
@@ -186,7 +177,7 @@ export class Discovery extends EventEmitter {
     for (const [key, w] of this.#watches) {
       if (!keep.has(key)) {
         w.query.stop();
-        if (w.holdTimer) clearTimeout(w.holdTimer);
+        w.hold.cancel();
         this.#watches.delete(key);
         this.log.info({ service: w.name }, 'service left the catalog');
       }
@@ -206,7 +197,12 @@ export class Discovery extends EventEmitter {
       (client, o) => client.health.service({ ...(o as object), service: name } as never),
       this.opts,
     );
-    const w: ServiceWatch = { name, query, seen: false };
+    const w: ServiceWatch = {
+      name,
+      query,
+      seen: false,
+      hold: new EmptyHold<Instance[]>(this.opts.emptyConfirmMs, (instances) => this.#applyService(key, w, instances)),
+    };
     this.#watches.set(key, w);
     this.#track(query, `service ${name}`);
     query.on('data', (body: HealthEntry[]) => {
@@ -217,24 +213,13 @@ export class Discovery extends EventEmitter {
       // an agent that just restarted reports every check critical until it
       // has run them once. Only an empty answer that persists is believed.
       if (isSuspiciousEmpty(before, instances.length) && this.opts.emptyConfirmMs > 0) {
-        w.held = instances;
-        if (!w.holdTimer) {
+        if (w.hold.hold(instances))
           this.log.warn({ service: name, before }, 'consul says no instance passes; keeping the last ones until that holds');
-          w.holdTimer = setTimeout(() => {
-            w.holdTimer = undefined;
-            this.#applyService(key, w, w.held ?? []);
-          }, this.opts.emptyConfirmMs);
-          w.holdTimer.unref();
-        }
         w.seen = true;
         this.#checkSynced();
         return;
       }
-      if (w.holdTimer) {
-        clearTimeout(w.holdTimer);
-        w.holdTimer = undefined;
-        this.log.info({ service: name }, 'instances pass again; the empty answer was transient');
-      }
+      if (w.hold.cancel()) this.log.info({ service: name }, 'instances pass again; the empty answer was transient');
       this.#applyService(key, w, instances);
     });
     query.start();

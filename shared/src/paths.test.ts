@@ -1,0 +1,21 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hasPathTraversal } from './paths.js';
+
+const cases: Array<[string, boolean]> = [
+  ['/', false],
+  ['/a/b.c/d', false],
+  ['/a/...', false],
+  ['/a%2Fb', false],
+  ['/..', true],
+  ['/a/../b', true],
+  ['/a/./b', true],
+  ['/a/%2e%2e/b', true],
+  ['/a/.%2E/b', true],
+  ['/a/..%2fb', true],
+  ['/a\\b', true],
+  ['/a%5Cb', true],
+];
+for (const [path, expected] of cases) {
+  test(`hasPathTraversal(${JSON.stringify(path)}) === ${expected}`, () => assert.equal(hasPathTraversal(path), expected));
+}
