@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { tableToJSON, type ConsulState, type RouteTable } from '@stack/shared';
 import { renderPage } from './page.js';
 import type { OutlierDetector } from './outlier.js';
-import { instanceKey } from './picker.js';
+import { instanceKey } from './instance-picker.js';
 
 export interface AdminDeps {
   table: () => RouteTable;

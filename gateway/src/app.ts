@@ -3,14 +3,17 @@ import type { Logger } from '@stack/shared';
 import { adminRouter, type AdminDeps } from './admin.js';
 import { errorMiddleware, GatewayError } from './errors.js';
 import { requestIdMiddleware } from './request-id.js';
-import { parseRoute } from './route.js';
 
 export interface AppDeps extends AdminDeps {
   log: Logger;
-  proxy: (ctx: Koa.Context, service: string, path: string) => Promise<void>;
+  /** Called when a request is over (the access log, when on). */
+  onDone?: (ctx: Koa.Context) => void;
 }
 
-/** The gateway's HTTP surface: admin pages, then everything else proxied by service name. */
+/**
+ * The gateway's own pages: `/`, `/favicon.ico` and `/_gateway/*`. Proxied
+ * requests never come here (see server.ts): they skip Koa's layers.
+ */
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   const log = deps.log;
@@ -22,30 +25,23 @@ export function createApp(deps: AppDeps): Koa {
   });
 
   app.use(requestIdMiddleware());
-  app.use(async (ctx, next) => {
-    const start = performance.now();
-    await next();
-    log.info(
-      { requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - start) },
-      'request',
-    );
-  });
+  if (deps.onDone) {
+    const onDone = deps.onDone;
+    app.use(async (ctx, next) => {
+      try {
+        await next();
+      } finally {
+        onDone(ctx);
+      }
+    });
+  }
   app.use(errorMiddleware(log));
   const admin = adminRouter(deps);
   app.use(admin.routes());
-  app.use(admin.allowedMethods());
   app.use(async (ctx) => {
-    if (ctx.path === '/_gateway' || ctx.path.startsWith('/_gateway/'))
-      throw new GatewayError('not_found', `no gateway endpoint at ${ctx.path}`);
-    const route = parseRoute(ctx.path);
-    if (!route.ok) {
-      const message =
-        route.reason === 'invalid_service_name'
-          ? 'the first path segment must be a service name: letters, digits and dashes, up to 63 characters'
-          : 'the path may not contain dot segments, backslashes or whitespace';
-      throw new GatewayError(route.reason, message, route.service);
-    }
-    await deps.proxy(ctx, route.service, route.path);
+    if (admin.match(ctx.path, 'GET').path.length > 0)
+      throw new GatewayError('method_not_allowed', `${ctx.path} answers GET and HEAD only`, { headers: { allow: 'GET, HEAD' } });
+    throw new GatewayError('not_found', `no gateway endpoint at ${ctx.path}`);
   });
   return app;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { discoveryEnv, discoveryOptions, intVar, listVar, logLevelVar, parseEnv } from '@stack/shared';
+import { boolVar, ConfigError, discoveryEnv, discoveryOptions, intVar, listVar, logLevelVar, parseEnv } from '@stack/shared';
 
 /** Every gateway setting and its default, in one place. */
 const schema = z.object({
@@ -21,8 +21,16 @@ const schema = z.object({
   EJECT_MAX_MS: intVar(30_000, 1, 3_600_000),
   EJECT_MAX_PERCENT: intVar(50, 0, 100),
   RETRY_AFTER_S: intVar(1, 0, 3_600),
+  // Client-side limits; README "Security and limits" gives each one's reference.
+  HEADERS_TIMEOUT_MS: intVar(10_000, 1_000, 600_000),
+  REQUEST_TIMEOUT_MS: intVar(300_000, 1_000, 3_600_000),
+  REQUEST_BODY_IDLE_MS: intVar(60_000, 1_000, 3_600_000),
   KEEP_ALIVE_TIMEOUT_MS: intVar(65_000, 1_000, 3_600_000),
+  MAX_CONNECTIONS: intVar(10_000, 1, 1_000_000),
+  MAX_URL_BYTES: intVar(8_192, 64, 1_048_576),
+  MAX_BODY_BYTES: intVar(10 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
   SHUTDOWN_TIMEOUT_MS: intVar(8_000, 0, 600_000),
+  ACCESS_LOG: boolVar(false),
   LOG_LEVEL: logLevelVar,
 });
 
@@ -35,6 +43,9 @@ export interface GatewayConfig extends GatewayEnv {
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
   const parsed = parseEnv(schema, env);
+  if (parsed.REQUEST_TIMEOUT_MS < parsed.HEADERS_TIMEOUT_MS) {
+    throw new ConfigError(`REQUEST_TIMEOUT_MS (${parsed.REQUEST_TIMEOUT_MS}) must be at least HEADERS_TIMEOUT_MS (${parsed.HEADERS_TIMEOUT_MS})`);
+  }
   const excluded = new Set(
     ['consul', parsed.GATEWAY_SERVICE_NAME, ...parsed.EXCLUDE_SERVICES].map((s) => s.toLowerCase()),
   );

@@ -1,15 +1,16 @@
-import http from 'node:http';
 import { Agent } from 'undici';
-import { ConsulPool, Discovery, answerClientErrorsAsJson, createLogger } from '@stack/shared';
+import { ConsulPool, createLogger, createShutdown, Discovery } from '@stack/shared';
+import { createAccessLog } from './access-log.js';
 import { createApp } from './app.js';
 import { describeConfig, gatewayDiscoveryOptions, loadConfig } from './config.js';
+import { InstancePicker, instanceKey } from './instance-picker.js';
 import { OutlierDetector } from './outlier.js';
-import { Picker, instanceKey } from './picker.js';
 import { createProxy } from './proxy.js';
 import { RetryBudget } from './retry-budget.js';
+import { createGatewayServer } from './server.js';
 
+// Wiring only: Consul watch → route table → picker → proxy, and the server in front.
 const bootLog = createLogger('gateway');
-let stopping = false;
 let config;
 try {
   config = loadConfig();
@@ -28,8 +29,10 @@ const outliers = new OutlierDetector({
   maxEjectMs: config.EJECT_MAX_MS,
   maxEjectPercent: config.EJECT_MAX_PERCENT,
 });
+const picker = new InstancePicker(outliers);
 discovery.on('change', (table) => {
   outliers.retain(new Set([...table.services.values()].flat().map(instanceKey)));
+  picker.retain(table.services.keys());
 });
 
 // Idle upstream sockets close well before the web service's keep-alive
@@ -41,10 +44,12 @@ const dispatcher = new Agent({
   bodyTimeout: config.UPSTREAM_BODY_TIMEOUT_MS,
 });
 
-const { proxy, inflight } = createProxy({
+const access = config.ACCESS_LOG ? createAccessLog(config.LOG_LEVEL) : null;
+
+const proxy = createProxy({
   table: () => discovery.table,
   synced: () => discovery.synced,
-  picker: new Picker(outliers),
+  picker,
   outliers,
   budget: new RetryBudget({
     percent: config.RETRY_BUDGET_PERCENT,
@@ -53,37 +58,44 @@ const { proxy, inflight } = createProxy({
   }),
   dispatcher,
   log: createLogger('gateway.proxy', config.LOG_LEVEL),
+  onDone: access ? (req, status, requestId, x) => access.done(req, status, requestId, x) : undefined,
   options: {
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
     bodyTimeoutMs: config.UPSTREAM_BODY_TIMEOUT_MS,
     retries: config.UPSTREAM_RETRIES,
     maxInflight: config.MAX_INFLIGHT,
     retryAfterS: config.RETRY_AFTER_S,
+    maxUrlBytes: config.MAX_URL_BYTES,
+    viaName: config.GATEWAY_SERVICE_NAME,
+    body: { maxBytes: config.MAX_BODY_BYTES, idleMs: config.REQUEST_BODY_IDLE_MS, stallMs: config.UPSTREAM_TIMEOUT_MS },
   },
 });
 
 const app = createApp({
   log,
-  proxy,
-  inflight,
+  inflight: proxy.inflight,
   outliers,
   table: () => discovery.table,
   synced: () => discovery.synced,
   syncedAt: () => discovery.syncedAt,
   consul: () => discovery.state(),
+  onDone: access ? (ctx) => access.done(ctx.req, ctx.status, ctx.state.requestId as string, null) : undefined,
 });
 
-const handler = app.callback();
-const server = http.createServer((req, res) => {
-  // Once stopping, every response closes its connection, so keep-alive
-  // clients don't hold the shutdown up or send into a closing socket.
-  if (stopping) res.shouldKeepAlive = false;
-  void handler(req, res);
+const admin = app.callback();
+const gateway = createGatewayServer({
+  admin: (req, res) => void admin(req, res),
+  proxy,
+  onRequest: access ? (req) => access.start(req) : undefined,
+  limits: {
+    headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    keepAliveTimeoutMs: config.KEEP_ALIVE_TIMEOUT_MS,
+    maxConnections: config.MAX_CONNECTIONS,
+  },
+  log,
 });
-// Longer than any client's idle timeout we expect (browsers, load balancers).
-server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
-server.headersTimeout = config.KEEP_ALIVE_TIMEOUT_MS + 1_000;
-answerClientErrorsAsJson(server);
+const { server } = gateway;
 server.on('error', (err) => {
   log.fatal({ err: err.message }, 'cannot listen');
   process.exit(1);
@@ -94,28 +106,22 @@ server.listen(config.PORT, () => {
   log.info({ port: typeof addr === 'object' && addr ? addr.port : config.PORT }, 'listening');
 });
 
-function shutdown(signal: string) {
-  if (stopping) {
-    log.warn({ signal }, 'second signal: exiting now');
-    process.exit(1);
-  }
-  stopping = true;
-  log.info({ signal, inflight: inflight() }, 'shutting down: finishing in-flight requests');
-  const force = setTimeout(() => {
-    log.warn({ inflight: inflight() }, 'shutdown timeout: closing remaining connections');
-    server.closeAllConnections();
-  }, config!.SHUTDOWN_TIMEOUT_MS);
-  force.unref();
-  server.close(async () => {
+const shutdown = createShutdown({
+  server,
+  log,
+  graceMs: 0,
+  timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+  onDraining: () => {
+    gateway.stop();
+    log.info({ inflight: proxy.inflight() }, 'shutting down: finishing in-flight requests');
+  },
+  onStopped: async () => {
     discovery.stop();
     pool.close();
     await dispatcher.close().catch(() => undefined);
-    log.info('stopped');
-    process.exit(0);
-  });
-  server.closeIdleConnections();
-  // Connections busy at close() become idle later: close those as they do.
-  setInterval(() => server.closeIdleConnections(), 100).unref();
-}
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
+    access?.flush();
+  },
+  exit: (code) => process.exit(code),
+});
+process.on('SIGTERM', () => void shutdown('SIGTERM').then(() => process.exit(0)));
+process.on('SIGINT', () => void shutdown('SIGINT').then(() => process.exit(0)));

@@ -1,209 +1,95 @@
-import type { Context } from 'koa';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { Dispatcher } from 'undici';
-import type { Instance, Logger, RouteTable } from '@stack/shared';
-import { GatewayError } from './errors.js';
-import { clientResponseHeaders, upstreamRequestHeaders } from './headers.js';
-import { instanceKey, type Picker } from './picker.js';
-import type { OutlierDetector } from './outlier.js';
-import type { RetryBudget } from './retry-budget.js';
-import { classifyFailure, errorCode, isRetryable, type AttemptFailure } from './upstream-error.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requestIdFrom, viaVisited } from '@stack/shared';
+import { GatewayError, sendError } from './errors.js';
+import { Exchange, type ExchangeDeps, type ExchangeOptions } from './exchange.js';
+import { scanRequestHeaders } from './headers.js';
+import { parseRoute } from './route.js';
 
-export interface ProxyOptions {
-  upstreamTimeoutMs: number;
-  bodyTimeoutMs: number;
-  retries: number;
+export interface ProxyOptions extends ExchangeOptions {
   maxInflight: number;
-  retryAfterS: number;
+  maxUrlBytes: number;
 }
 
-export interface ProxyDeps {
-  table: () => RouteTable;
+export interface ProxyDeps extends Omit<ExchangeDeps, 'done' | 'options'> {
   synced: () => boolean;
-  picker: Picker;
-  outliers: OutlierDetector;
-  budget: RetryBudget;
-  dispatcher: Dispatcher;
-  log: Logger;
   options: ProxyOptions;
+  /** Called once per request when it is over (the access log, when on). */
+  onDone?: (req: IncomingMessage, status: number, requestId: string, x: Exchange | null) => void;
 }
 
-class AttemptError extends Error {
-  constructor(
-    readonly kind: AttemptFailure | 'client_abort',
-    override readonly cause: unknown,
-  ) {
-    super(kind);
-  }
-  override readonly name = 'AttemptError';
-}
+/** Never forwarded: TRACE reflects credentials (cross-site tracing), CONNECT would open a tunnel. */
+const REFUSED_METHODS = new Set(['TRACE', 'CONNECT']);
+export const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
 /**
- * Sends a request to one instance of `service` and streams the answer back.
- * Instances come from the route table as it is at each attempt, so a retry
- * already sees the instance Consul just removed as gone.
+ * The proxy's request handler: every check that can answer without an
+ * instance, cheapest first, then an Exchange with the instances. Plain
+ * node:http, no framework layers: this is the path every proxied request takes.
  */
 export function createProxy(deps: ProxyDeps) {
-  const { options: o, log } = deps;
+  const o = deps.options;
   let inflight = 0;
-
-  async function proxy(ctx: Context, service: string, path: string): Promise<void> {
-    const first = deps.table().services.get(service);
-    if (!first) {
-      if (!deps.synced()) throw new GatewayError('not_ready', 'the gateway has not synced with Consul yet', service, o.retryAfterS);
-      throw new GatewayError('unknown_service', `no service named "${service}" is registered in Consul`, service);
-    }
-    if (first.length === 0)
-      throw new GatewayError('no_instance', `"${service}" has no passing instance right now`, service, o.retryAfterS);
-    if (inflight >= o.maxInflight)
-      throw new GatewayError('overloaded', 'too many requests in flight; try again shortly', service, o.retryAfterS);
-
-    inflight++;
-    try {
-      await forward(ctx, service, path);
-    } finally {
+  const exchangeDeps: ExchangeDeps = {
+    ...deps,
+    done: (x, status) => {
       inflight--;
+      deps.onDone?.(x.req, status, x.requestId, x);
+    },
+  };
+
+  function check(req: IncomingMessage, viaHeader: string, contentLength: number): { service: string; path: string } {
+    const method = req.method ?? 'GET';
+    if (REFUSED_METHODS.has(method))
+      throw new GatewayError('method_not_allowed', `the gateway does not forward ${method}`, { headers: { allow: ALLOWED_METHODS } });
+    const url = req.url ?? '/';
+    if (url.length > o.maxUrlBytes) throw new GatewayError('uri_too_long', `the request target is over ${o.maxUrlBytes} bytes`);
+    const q = url.indexOf('?');
+    const route = parseRoute(q < 0 ? url : url.slice(0, q));
+    if (!route.ok) {
+      const message =
+        route.reason === 'invalid_service_name'
+          ? 'the first path segment must be a service name: letters, digits and dashes, up to 63 characters'
+          : 'the path may not contain dot segments, backslashes or whitespace';
+      throw new GatewayError(route.reason, message, { service: route.service });
     }
+    const { service } = route;
+    if (viaHeader && viaVisited(viaHeader, o.viaName))
+      throw new GatewayError('loop_detected', 'this request already passed through the gateway', { service });
+    if (contentLength > o.body.maxBytes)
+      throw new GatewayError('body_too_large', `the request body is over ${o.body.maxBytes} bytes`, { service, close: true });
+    const instances = deps.table().services.get(service);
+    if (!instances) {
+      if (!deps.synced()) throw new GatewayError('not_ready', 'the gateway has not synced with Consul yet', { service, retryAfterS: o.retryAfterS });
+      throw new GatewayError('unknown_service', `no service named "${service}" is registered in Consul`, { service });
+    }
+    if (instances.length === 0)
+      throw new GatewayError('no_instance', `"${service}" has no passing instance right now`, { service, retryAfterS: o.retryAfterS });
+    if (inflight >= o.maxInflight)
+      throw new GatewayError('overloaded', 'too many requests in flight; try again shortly', { service, retryAfterS: o.retryAfterS });
+    // An empty query ("/svc/x?") is no query.
+    const path = q < 0 || q === url.length - 1 ? route.path : route.path + url.slice(q);
+    return { service, path };
   }
 
-  async function forward(ctx: Context, service: string, path: string): Promise<void> {
-    const requestId = ctx.state.requestId as string;
-    const method = ctx.method;
-    const hasBody = ctx.req.headers['transfer-encoding'] !== undefined || Number(ctx.req.headers['content-length'] ?? 0) > 0;
-    let bodyStarted = false;
-    // The body is handed to undici lazily: until undici reads it, the client's
-    // stream is untouched and the request can still go to another instance.
-    const body = () =>
-      hasBody
-        ? Readable.from(
-            (async function* () {
-              bodyStarted = true;
-              for await (const chunk of ctx.req) yield chunk as Buffer;
-            })(),
-            { objectMode: false },
-          )
-        : undefined;
-
-    const tried = new Set<string>();
-    let timeoutRetried = false;
-    deps.budget.recordRequest();
-
-    for (let attempt = 0; ; attempt++) {
-      const instances = deps.table().services.get(service) ?? [];
-      const inst = deps.picker.pick(service, instances, tried);
-      if (!inst) throw new GatewayError('no_instance', `"${service}" has no passing instance right now`, service, o.retryAfterS);
-      tried.add(instanceKey(inst));
-      try {
-        const res = await send(ctx, inst, path, requestId, body());
-        recordOutcome(service, inst, instances, res.statusCode >= 500);
-        await respond(ctx, inst, res, service);
-        return;
-      } catch (err) {
-        if (!(err instanceof AttemptError)) throw err;
-        if (err.kind === 'client_abort') {
-          ctx.respond = false;
-          return;
-        }
-        const ejected = recordOutcome(service, inst, instances, true);
-        const retry =
-          attempt < o.retries &&
-          // Fresh from the table: an instance Consul just dropped is no reason to stop.
-          deps.table().services.get(service)?.some((i) => !tried.has(instanceKey(i))) === true &&
-          isRetryable(err.kind, method, bodyStarted) &&
-          !(err.kind === 'timeout' && timeoutRetried) &&
-          deps.budget.tryRetry();
-        if (err.kind === 'timeout') timeoutRetried = true;
-        log.warn(
-          { requestId, service, instance: inst.id, upstream: instanceKey(inst), failure: err.kind, code: errorCode(err.cause), retry, ejectedMs: ejected ?? undefined },
-          'upstream attempt failed',
-        );
-        if (retry) continue;
-        if (err.kind === 'timeout')
-          throw new GatewayError('upstream_timeout', `"${service}" did not answer within ${o.upstreamTimeoutMs} ms`, service);
-        throw new GatewayError('upstream_unreachable', `could not get an answer from "${service}" (${err.kind})`, service);
-      }
-    }
-  }
-
-  /** One attempt: resolves once response headers arrived, or throws an AttemptError. */
-  async function send(
-    ctx: Context,
-    inst: Instance,
-    path: string,
-    requestId: string,
-    body: Readable | undefined,
-  ): Promise<Dispatcher.ResponseData> {
-    const ac = new AbortController();
-    let timedOut = false;
-    let clientGone = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      ac.abort();
-    }, o.upstreamTimeoutMs);
-    const onClose = () => {
-      if (!ctx.res.writableFinished) {
-        clientGone = true;
-        ac.abort();
-      }
-    };
-    ctx.res.once('close', onClose);
-    const host = inst.address.includes(':') ? `[${inst.address}]` : inst.address;
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const head = scanRequestHeaders(req.rawHeaders);
+    const requestId = requestIdFrom(head.requestId);
+    let route;
     try {
-      return await deps.dispatcher.request({
-        origin: `http://${host}:${inst.port}`,
-        path: ctx.querystring ? `${path}?${ctx.querystring}` : path,
-        method: ctx.method as Dispatcher.HttpMethod,
-        headers: upstreamRequestHeaders(ctx.req.headers, {
-          clientIp: (ctx.req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
-          proto: ctx.protocol,
-          host: ctx.get('host') || undefined,
-          requestId,
-          upstreamHost: `${host}:${inst.port}`,
-        }),
-        body,
-        signal: ac.signal,
-        bodyTimeout: o.bodyTimeoutMs,
-        // Our own timer is the time-to-headers limit; undici's is coarser.
-        headersTimeout: 0,
-      });
+      route = check(req, head.via, head.contentLength);
     } catch (err) {
-      if (clientGone) throw new AttemptError('client_abort', err);
-      if (timedOut) throw new AttemptError('timeout', err);
-      throw new AttemptError(classifyFailure(err), err);
-    } finally {
-      clearTimeout(timer);
-      ctx.res.off('close', onClose);
+      sendError(res, err, requestId, deps.log);
+      deps.onDone?.(req, res.statusCode, requestId, null);
+      return;
     }
+    inflight++;
+    new Exchange(exchangeDeps, req, res, route.service, route.path, head, requestId).start();
   }
 
-  async function respond(ctx: Context, inst: Instance, res: Dispatcher.ResponseData, service: string) {
-    ctx.respond = false;
-    const headers = clientResponseHeaders(res.headers);
-    headers['x-upstream-instance'] = inst.id;
-    ctx.status = res.statusCode;
-    ctx.res.writeHead(res.statusCode, headers);
-    try {
-      await pipeline(res.body, ctx.res);
-    } catch (err) {
-      // The client went away, or the upstream broke mid-body: headers are
-      // out, so all that is left is to drop the connection and note it.
-      if (!ctx.res.writableFinished && ctx.req.socket.destroyed) return;
-      log.warn({ requestId: ctx.state.requestId, service, instance: inst.id, code: errorCode(err) }, 'response stream broke');
-    }
+  /** Whether an `Expect: 100-continue` request may be told to go on (no 100 for a body we'd refuse). */
+  function mayContinue(req: IncomingMessage): boolean {
+    return Number(req.headers['content-length'] ?? 0) <= o.body.maxBytes;
   }
 
-  /** Feeds passive health; returns the ejection time when this ejected the instance. */
-  function recordOutcome(service: string, inst: Instance, instances: readonly Instance[], failed: boolean) {
-    const key = instanceKey(inst);
-    if (!failed) {
-      deps.outliers.success(key);
-      return null;
-    }
-    const ms = deps.outliers.failure(key, instances.map(instanceKey));
-    if (ms) log.warn({ service, instance: inst.id, upstream: key, ejectedMs: ms }, 'instance ejected after consecutive failures');
-    return ms;
-  }
-
-  return { proxy, inflight: () => inflight };
+  return { handle, mayContinue, inflight: () => inflight };
 }

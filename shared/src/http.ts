@@ -1,19 +1,57 @@
-import type { Server } from 'node:http';
+import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 
-const BAD_REQUEST = JSON.stringify({ error: 'bad_request', message: 'malformed HTTP request' });
+/**
+ * A complete JSON response written straight to a socket, then the socket
+ * closed: for the answers given before (or instead of) Node's HTTP layer,
+ * where there is no response object.
+ */
+export function rawJsonResponse(status: number, error: string, message: string, headers: Record<string, string> = {}): string {
+  const body = JSON.stringify({ error, message, status, requestId: null });
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n${extra}Connection: close\r\n\r\n${body}`
+  );
+}
 
 /**
- * Requests Node's parser rejects (bad request line, oversized headers...)
- * never reach Koa; answer them with a JSON 400 like every other error,
- * instead of Node's bare one.
+ * Writes a raw answer and closes the socket for good. Node's HTTP sockets
+ * allow half-open connections, so a bare end() would leave the socket open
+ * for as long as the client keeps its side open (a slowloris client would).
+ */
+export function answerAndClose(socket: Duplex, response: string): void {
+  if (!socket.writable) return void socket.destroy();
+  // Destroyed once the answer is handed to the kernel; waiting for 'finish'
+  // after end() can take as long as the client keeps sending.
+  socket.write(response, () => socket.destroy());
+  // A client that doesn't read could keep even this small answer unflushed.
+  setTimeout(() => socket.destroy(), 1_000).unref();
+}
+
+/** What Node's parser and its timers report, as the status a client should see. */
+function clientErrorAnswer(code: string | undefined): [number, string, string] {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return [431, 'headers_too_large', 'the request headers are too large'];
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [408, 'request_timeout', 'the request was not received in time'];
+    default:
+      return [400, 'bad_request', 'malformed HTTP request'];
+  }
+}
+
+/**
+ * Requests Node's parser rejects (bad request line, oversized headers...) and
+ * requests that outlive the server's head/request timeouts never reach the
+ * app; answer them with JSON like every other error, instead of Node's bare
+ * ones. Nothing is written once a response has started on the socket.
  */
 export function answerClientErrorsAsJson(server: Server): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    socket.end(
-      `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(BAD_REQUEST)}\r\nConnection: close\r\n\r\n${BAD_REQUEST}`,
-    );
+    const current = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent) return void socket.destroy();
+    const [status, code, message] = clientErrorAnswer(err.code);
+    answerAndClose(socket, rawJsonResponse(status, code, message));
   });
 }

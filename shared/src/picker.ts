@@ -23,4 +23,10 @@ export class RoundRobin {
   forget(key: string): void {
     this.#next.delete(key);
   }
+
+  /** Forgets every key not in `keys`, so positions can't outlive their services. */
+  retain(keys: Iterable<string>): void {
+    const keep = new Set(keys);
+    for (const k of this.#next.keys()) if (!keep.has(k)) this.#next.delete(k);
+  }
 }

@@ -35,7 +35,7 @@ after(() => {
 async function start(over: Partial<AppDeps> & { faults?: boolean } = {}) {
   const drain = over.drain ?? new DrainState();
   const deps: AppDeps = {
-    config: over.config ?? { ENABLE_FAULTS: over.faults ?? false },
+    config: over.config ?? { ...loadConfig({}), ENABLE_FAULTS: over.faults ?? false },
     identity,
     log: over.log ?? log,
     drain,
@@ -220,6 +220,7 @@ describe('GET /call', () => {
     assert.equal(caller.seen[0]?.path, '/a/b%20c/');
     assert.equal(caller.seen[0]?.query, 'q=1&r=%2F');
     assert.equal(caller.seen[0]?.requestId, 'c1');
+    assert.equal(caller.seen[0]?.via, '1.1 service-web (call)', 'our hop, marked, for the next /call to count');
     assert.deepEqual(body.from, { service: 'service-web', instance: 'host1-abcd', hostname: 'host1', ip: '10.9.8.7', port: 3000 });
     assert.equal(body.service, 'other-svc');
     assert.deepEqual(body.target, { id: 'i1', address: '10.0.0.2', port: 3000 });
@@ -281,4 +282,106 @@ test('a client hanging up mid-upload is logged at debug, never as an error', asy
   assert.ok(lines.some((l) => l.msg === 'client went away'), JSON.stringify(lines));
   assert.ok(lines.some((l) => l.msg === 'request' && l.status === 499));
   assert.deepEqual(lines.filter((l) => l.level >= 50), []);
+});
+
+describe('/call loop and amplification protection', () => {
+  const ok = () =>
+    fakeCaller(async (r) => ({ service: r.service, target: { id: 'i1', address: '10.0.0.2', port: 3000 }, status: 200, body: 'ok', attempts: 1 }));
+
+  test('forbidden names: 403 call_forbidden, any case, before discovery', async () => {
+    const caller = ok();
+    const { base } = await start({ caller, config: { ...loadConfig({ CALL_DENY: 'Secret-Svc, other' }), ENABLE_FAULTS: false } });
+    const cases: Array<[string, RegExp]> = [
+      ['consul', /consul/],
+      ['CONSUL', /consul/],
+      ['%63onsul', /consul/],
+      ['gateway', /gateway/],
+      ['Gateway', /gateway/],
+      ['service-web', /itself.*CALL_ALLOW_SELF/],
+      ['SERVICE-WEB', /itself/],
+      ['secret-svc', /CALL_DENY/],
+      ['OTHER', /CALL_DENY/],
+    ];
+    for (const [name, message] of cases) {
+      const { res, body } = await getJson(`${base}/call/${name}/x`, { headers: { 'X-Request-Id': 'f1' } });
+      assert.equal(res.status, 403, name);
+      assert.equal(body.error, 'call_forbidden', name);
+      assert.match(body.message, message, name);
+      assert.equal(body.requestId, 'f1');
+      assert.equal(body.status, 403);
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+    }
+    assert.deepEqual(caller.seen, [], 'nothing reached the caller');
+  });
+
+  test('GATEWAY_SERVICE_NAME and CALL_ALLOW_SELF are honoured', async () => {
+    const caller = ok();
+    const { base } = await start({ caller, config: { ...loadConfig({ GATEWAY_SERVICE_NAME: 'edge', CALL_ALLOW_SELF: 'true' }), ENABLE_FAULTS: false } });
+    assert.equal((await fetch(`${base}/call/edge/`)).status, 403);
+    assert.equal((await fetch(`${base}/call/gateway/`)).status, 200, 'no longer the gateway name');
+    assert.equal((await fetch(`${base}/call/service-web/`)).status, 200, 'self allowed');
+    assert.equal(caller.seen.length, 2);
+  });
+
+  test('a request that already made a /call hop: 508 loop_detected', async () => {
+    const caller = ok();
+    const { base } = await start({ caller });
+    const cases: Array<[string, number]> = [
+      ['1.1 service-b (call)', 508],
+      ['1.1 gateway, 1.1 service-web (call), 1.1 gateway', 508],
+      ['1.1 x (CALL)', 508],
+      [Array(40).fill('1.1 p').join(', '), 508], // too many entries to trace
+      ['1.1 gateway', 200],
+      ['1.1 gateway (not a call)', 200],
+      ['junk (', 200],
+    ];
+    for (const [via, status] of cases) {
+      const { res, body } = await getJson(`${base}/call/svc/`, { headers: { Via: via } });
+      assert.equal(res.status, status, via);
+      if (status === 508) assert.equal(body.error, 'loop_detected');
+    }
+    assert.deepEqual(
+      caller.seen.map((r) => r.via),
+      ['1.1 gateway, 1.1 service-web (call)', '1.1 gateway (not a call), 1.1 service-web (call)', '1.1 service-web (call)'],
+      'incoming Via forwarded, junk dropped, our marked hop appended',
+    );
+  });
+
+  test('CALL_MAX_DEPTH allows that many hops; 0 turns /call off', async () => {
+    const two = await start({ caller: ok(), config: { ...loadConfig({ CALL_MAX_DEPTH: '2' }), ENABLE_FAULTS: false } });
+    assert.equal((await fetch(`${two.base}/call/svc/`, { headers: { Via: '1.1 a (call)' } })).status, 200);
+    assert.equal((await fetch(`${two.base}/call/svc/`, { headers: { Via: '1.1 a (call), 1.1 b (call)' } })).status, 508);
+    const off = await start({ caller: ok(), config: { ...loadConfig({ CALL_MAX_DEPTH: '0' }), ENABLE_FAULTS: false } });
+    assert.equal((await fetch(`${off.base}/call/svc/`)).status, 508);
+  });
+});
+
+describe('TRACE and CONNECT', () => {
+  test('405 JSON with Allow on every path, never reflected by /echo', async () => {
+    const caller = fakeCaller(async () => assert.fail('caller not expected'));
+    const { base } = await start({ caller, faults: true });
+    const port = Number(new URL(base).port);
+    const cases: Array<[string, (allow: string) => boolean]> = [
+      ['/echo', (a) => a.includes('GET') && a.includes('POST') && !a.includes('TRACE') && !a.includes('CONNECT')],
+      ['/health', (a) => a === 'HEAD, GET'],
+      ['/call/svc/x', (a) => a === 'HEAD, GET'],
+      ['/fault/delay', (a) => a.includes('GET') && a.includes('POST')],
+      ['/nope', (a) => a === ''],
+    ];
+    for (const [path, allowOk] of cases) {
+      const res = await new Promise<{ status: number; allow: string; text: string }>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path, method: 'TRACE', agent: false, headers: { Cookie: 'secret=1', 'X-Request-Id': 't1' } }, (r) => {
+          let text = '';
+          r.on('data', (c) => (text += c));
+          r.on('end', () => resolve({ status: r.statusCode!, allow: String(r.headers.allow), text }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(res.status, 405, path);
+      assert.ok(allowOk(res.allow), `${path}: Allow ${res.allow}`);
+      assert.ok(!res.text.includes('secret'), 'nothing reflected');
+      assert.deepEqual(JSON.parse(res.text), { error: 'method_not_allowed', message: 'TRACE is not allowed here', status: 405, requestId: 't1' });
+    }
+  });
 });

@@ -1,16 +1,18 @@
 import Koa, { type Context } from 'koa';
 import { Router } from '@koa/router';
-import type { Logger } from '@stack/shared';
+import { appendVia, clientGone, isClientAbort, type Logger } from '@stack/shared';
 import type { Config } from './config.js';
 import type { Caller } from './call.js';
+import { CALL_MARK, callPolicy } from './call-policy.js';
 import type { DrainState } from './drain.js';
 import { identitySummary, uptimeSeconds, type Identity } from './identity.js';
 import { applyFault, FaultState, faultRoutes } from './faults.js';
-import { clientGone, countBody, HttpError, sendJson } from './http.js';
-import { errorHandler, isClientAbort, requestContext, type AppState } from './middleware.js';
+import { countBody, HttpError, sendJson } from './http.js';
+import { errorHandler, requestContext, type AppState } from './middleware.js';
+import { refuseMethods } from './refuse-methods.js';
 
 export interface AppDeps {
-  config: Pick<Config, 'ENABLE_FAULTS'>;
+  config: Pick<Config, 'ENABLE_FAULTS' | 'GATEWAY_SERVICE_NAME' | 'CALL_DENY' | 'CALL_ALLOW_SELF' | 'CALL_MAX_DEPTH'>;
   identity: Identity;
   log: Logger;
   drain: DrainState;
@@ -23,6 +25,14 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   const app = new Koa<AppState>();
   const router = new Router<AppState>();
   const faults = new FaultState();
+  const { config } = deps;
+  const checkCall = callPolicy({
+    self: identity.service,
+    gateway: config.GATEWAY_SERVICE_NAME,
+    deny: config.CALL_DENY,
+    allowSelf: config.CALL_ALLOW_SELF,
+    maxDepth: config.CALL_MAX_DEPTH,
+  });
 
   const describe = (ctx: Context) =>
     sendJson(ctx, 200, {
@@ -72,20 +82,25 @@ export function createApp(deps: AppDeps): Koa<AppState> {
     } catch {
       throw new HttpError(400, 'invalid_service', 'service name is not valid percent-encoding');
     }
+    const via = ctx.get('Via');
+    checkCall(service, via);
     const result = await caller.call({
       service,
       path: m?.[2] ?? '',
       query: ctx.querystring,
       requestId: ctx.state.requestId,
-      signal: clientGone(ctx),
+      // The hops so far plus ours, so the next /call (here or anywhere) can count them.
+      via: appendVia(via, { protocol: ctx.req.httpVersion, receivedBy: identity.service, comment: CALL_MARK }),
+      signal: clientGone(ctx.res),
     });
     sendJson(ctx, 200, { from: identitySummary(identity), ...result });
   });
 
-  if (deps.config.ENABLE_FAULTS) faultRoutes(router, faults, describe);
+  if (config.ENABLE_FAULTS) faultRoutes(router, faults, describe);
 
   app.use(requestContext({ log, drain, identity }));
   app.use(errorHandler());
+  app.use(refuseMethods(router));
   app.use(router.routes());
   app.use(router.allowedMethods());
 

@@ -125,6 +125,56 @@ describe('createCaller', () => {
     c.close();
   });
 
+  test('the Via it is given goes upstream, and none when not given', async () => {
+    const seen: Array<string | undefined> = [];
+    const inst = await upstream('v', (req, res) => {
+      seen.push(req.headers.via);
+      res.end('ok');
+    });
+    const c = caller(directory({ svc: [inst] }));
+    await c.call({ ...req('svc'), via: '1.1 gateway, 1.1 service-web (call)' });
+    await c.call(req('svc'));
+    c.close();
+    assert.deepEqual(seen, ['1.1 gateway, 1.1 service-web (call)', undefined]);
+  });
+
+  test('a reset (the instance may have got it) is retried once elsewhere: /call only GETs', async () => {
+    let resets = 0;
+    const reset = await upstream('r', (req) => {
+      resets += 1;
+      req.socket.destroy();
+    });
+    const c = caller(directory({ svc: [reset, await upstream('ok')] }));
+    const r = await c.call(req('svc'));
+    assert.equal(r.target.id, 'ok');
+    assert.equal(r.attempts, 2);
+    assert.equal(resets, 1);
+    c.close();
+  });
+
+  test('every instance resetting is a 502 after two attempts', async () => {
+    let hits = 0;
+    const reset: http.RequestListener = (req) => {
+      hits += 1;
+      req.socket.destroy();
+    };
+    const c = caller(directory({ svc: [await upstream('r1', reset), await upstream('r2', reset), await upstream('r3', reset)] }));
+    await rejectsWith(c.call(req('svc')), 502, 'upstream_unreachable');
+    assert.equal(hits, 2, 'one retry, not one per instance');
+    c.close();
+  });
+
+  test('the timeout covers the whole call: a retry gets only what is left', async () => {
+    const slowReset = await upstream('sr', (req) => void setTimeout(() => req.socket.destroy(), 150));
+    const hang = await upstream('h', () => {});
+    const c = caller(directory({ svc: [slowReset, hang] }), { timeoutMs: 250 });
+    const t0 = Date.now();
+    await rejectsWith(c.call(req('svc')), 504, 'upstream_timeout');
+    const took = Date.now() - t0;
+    assert.ok(took >= 240 && took < 400, `took ${took} ms, not 150 + 250`);
+    c.close();
+  });
+
   test('a slow upstream is a 504 and is not retried', async () => {
     let hits = 0;
     const hang: http.RequestListener = () => {

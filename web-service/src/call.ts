@@ -1,6 +1,17 @@
 import http from 'node:http';
 import axios, { isAxiosError, type AxiosInstance } from 'axios';
-import { hasPathTraversal, isValidServiceName, RoundRobin, type Instance, type Logger } from '@stack/shared';
+import {
+  classifyFailure,
+  errorCode,
+  hasPathTraversal,
+  isRetryable,
+  isTimeout,
+  isValidServiceName,
+  RoundRobin,
+  type AttemptFailure,
+  type Instance,
+  type Logger,
+} from '@stack/shared';
 import { HttpError } from './http.js';
 
 /**
@@ -20,6 +31,8 @@ export interface CallRequest {
   /** Raw query string without '?'. */
   query: string;
   requestId: string;
+  /** The Via header to send: the incoming one plus our "(call)" entry (see call-policy.ts). */
+  via?: string;
   /** Aborts the upstream request when our own client has gone. */
   signal?: AbortSignal;
 }
@@ -40,6 +53,7 @@ export interface Caller {
 
 export interface CallerOptions {
   directory: ServiceDirectory;
+  /** For the whole call, a retry included. */
   timeoutMs: number;
   discoveryTimeoutMs: number;
   /** Distinct services /call may watch: user input must not create unbounded watches. */
@@ -50,9 +64,6 @@ export interface CallerOptions {
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
-// Failures where the request never reached a live process: safe to try elsewhere.
-const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
-const TIMEOUTS = new Set(['ECONNABORTED', 'ETIMEDOUT']);
 
 export function createCaller(opts: CallerOptions): Caller {
   const picker = opts.picker ?? new RoundRobin();
@@ -70,14 +81,20 @@ export function createCaller(opts: CallerOptions): Caller {
     });
   const watched = new Set<string>();
 
-  async function attempt(inst: Instance, req: CallRequest, attempts: number): Promise<CallResult> {
+  /** One GET to `inst`; `deadline` is the whole call's, so a retry gets only what is left. */
+  async function attempt(inst: Instance, req: CallRequest, attempts: number, deadline: number): Promise<CallResult> {
     const url = upstreamUrl(inst.address, inst.port, req.path, req.query);
-    const timeout = AbortSignal.timeout(opts.timeoutMs); // axios' own timeout is per socket idle
+    const left = Math.max(1, deadline - Date.now());
+    const timeout = AbortSignal.timeout(left); // axios' own timeout is per socket idle
     try {
       const res = await client.get(url.href, {
-        timeout: opts.timeoutMs,
+        timeout: left,
         signal: req.signal ? AbortSignal.any([timeout, req.signal]) : timeout,
-        headers: { 'X-Request-Id': req.requestId, Accept: 'application/json, text/plain;q=0.9, */*;q=0.1' },
+        headers: {
+          'X-Request-Id': req.requestId,
+          Accept: 'application/json, text/plain;q=0.9, */*;q=0.1',
+          ...(req.via ? { Via: req.via } : {}),
+        },
       });
       return {
         service: req.service,
@@ -114,14 +131,19 @@ export function createCaller(opts: CallerOptions): Caller {
       if (!first) {
         throw new HttpError(503, 'no_instances', `no passing instance of ${service}`, { service }, { 'Retry-After': '1' });
       }
+      const deadline = Date.now() + opts.timeoutMs;
       try {
-        return await attempt(first, req, 1);
+        return await attempt(first, req, 1, deadline);
       } catch (err) {
-        const second = isConnectFailure(err) ? picker.pick(key, instances, (i) => i === first) : undefined;
+        const kind = failureKind(err);
+        // Once, on another instance: a GET that could not connect or was reset. Not a timeout:
+        // a second one would run past the budget the gateway gives us.
+        const retry = kind !== 'timeout' && isRetryable(kind, 'GET', false) && !req.signal?.aborted && Date.now() < deadline;
+        const second = retry ? picker.pick(key, instances, (i) => i === first) : undefined;
         if (!second) throw upstreamError(err, service, first, opts, req.requestId);
-        opts.log.warn({ requestId: req.requestId, service, target: first.id, err: errorCode(err) }, 'call failed to connect; trying another instance');
+        opts.log.warn({ requestId: req.requestId, service, target: first.id, failure: kind, err: describe(err) }, 'call failed; trying another instance');
         try {
-          return await attempt(second, req, 2);
+          return await attempt(second, req, 2, deadline);
         } catch (err2) {
           throw upstreamError(err2, service, second, opts, req.requestId);
         }
@@ -174,28 +196,27 @@ function parseBody(data: unknown, contentType: unknown): unknown {
   return text;
 }
 
-function errorCode(err: unknown): string {
-  return (err as { code?: string })?.code ?? (err as Error)?.message ?? 'unknown';
+/** What failed, in shared's terms; a timeout is one of our own deadline. */
+function failureKind(err: unknown): AttemptFailure {
+  if ((err as { timedOut?: boolean }).timedOut === true || isTimeout(err)) return 'timeout';
+  return classifyFailure(err);
 }
 
-function isConnectFailure(err: unknown): boolean {
-  return isAxiosError(err) && !isTimeout(err) && CONNECT_FAILURES.has(err.code ?? '');
-}
-
-function isTimeout(err: unknown): boolean {
-  return (err as { timedOut?: boolean }).timedOut === true || TIMEOUTS.has(errorCode(err));
+function describe(err: unknown): string {
+  return errorCode(err) ?? (err as Error)?.message ?? 'unknown';
 }
 
 function upstreamError(err: unknown, service: string, inst: Instance, opts: CallerOptions, requestId: string): unknown {
   if (err instanceof HttpError || !isAxiosError(err)) return err;
-  if (err.code === 'ERR_CANCELED' && !isTimeout(err)) return err; // our client left; nothing to answer
+  const kind = failureKind(err);
+  if (err.code === 'ERR_CANCELED' && kind !== 'timeout') return err; // our client left; nothing to answer
   const target = { id: inst.id, address: inst.address, port: inst.port };
-  const code = errorCode(err);
-  opts.log.warn({ requestId, service, target: inst.id, err: code }, 'call failed');
-  if (isTimeout(err)) {
+  const code = describe(err);
+  opts.log.warn({ requestId, service, target: inst.id, failure: kind, err: code }, 'call failed');
+  if (kind === 'timeout') {
     return new HttpError(504, 'upstream_timeout', `${service} did not answer within ${opts.timeoutMs} ms`, { service, target });
   }
-  if (CONNECT_FAILURES.has(code)) {
+  if (kind === 'connect' || kind === 'reset') {
     return new HttpError(502, 'upstream_unreachable', `could not reach ${service} (${code})`, { service, target });
   }
   return new HttpError(502, 'upstream_error', `bad answer from ${service}: ${err.message}`, { service, target });

@@ -9,9 +9,13 @@ test('defaults', () => {
   assert.equal(c.SERVICE_NAME, 'service-web');
   assert.equal(c.SERVICE_ADDRESS, undefined);
   assert.deepEqual(describeConfig(c).CONSUL_HTTP_ADDR, ['http://127.0.0.1:8500']);
-  assert.equal(c.CALL_TIMEOUT_MS, 5000);
+  assert.equal(c.CALL_TIMEOUT_MS, 4000, "below the gateway's 5 s UPSTREAM_TIMEOUT_MS");
   assert.equal(c.CALL_DISCOVERY_TIMEOUT_MS, 2000);
   assert.equal(c.CALL_MAX_SERVICES, 32);
+  assert.equal(c.GATEWAY_SERVICE_NAME, 'gateway');
+  assert.deepEqual(c.CALL_DENY, []);
+  assert.equal(c.CALL_ALLOW_SELF, false);
+  assert.equal(c.CALL_MAX_DEPTH, 1);
   assert.equal(c.DRAIN_GRACE_MS, 3000);
   assert.equal(c.SHUTDOWN_TIMEOUT_MS, 5000);
   assert.equal(c.KEEP_ALIVE_TIMEOUT_MS, 65000);
@@ -29,7 +33,15 @@ test('values are read and trimmed', () => {
     DRAIN_GRACE_MS: '0',
     ENABLE_FAULTS: 'TRUE',
     LOG_LEVEL: 'debug',
+    GATEWAY_SERVICE_NAME: ' edge ',
+    CALL_DENY: 'Billing, ,audit',
+    CALL_ALLOW_SELF: 'yes',
+    CALL_MAX_DEPTH: '3',
   });
+  assert.equal(c.GATEWAY_SERVICE_NAME, 'edge');
+  assert.deepEqual(c.CALL_DENY, ['billing', 'audit']);
+  assert.equal(c.CALL_ALLOW_SELF, true);
+  assert.equal(c.CALL_MAX_DEPTH, 3);
   assert.equal(c.PORT, 0);
   assert.equal(c.SERVICE_NAME, 'web-2');
   assert.equal(c.SERVICE_ADDRESS, '10.1.2.3');
@@ -60,6 +72,10 @@ const bad: Array<[string, string]> = [
   ['CALL_TIMEOUT_MS', '1.5'],
   ['CALL_DISCOVERY_TIMEOUT_MS', '0'],
   ['CALL_MAX_SERVICES', '0'],
+  ['GATEWAY_SERVICE_NAME', 'gate_way'],
+  ['CALL_ALLOW_SELF', 'sometimes'],
+  ['CALL_MAX_DEPTH', '9'],
+  ['CALL_MAX_DEPTH', '-1'],
   ['DRAIN_GRACE_MS', 'soon'],
   ['SHUTDOWN_TIMEOUT_MS', '999999'],
   ['KEEP_ALIVE_TIMEOUT_MS', '10'],

@@ -1,15 +1,18 @@
 import { z } from 'zod';
-import { boolVar, discoveryEnv, intVar, isValidServiceName, logLevelVar, parseEnv } from '@stack/shared';
+import { boolVar, discoveryEnv, intVar, isValidServiceName, listVar, logLevelVar, parseEnv } from '@stack/shared';
 
 /** Every variable the service reads, with its default: the one place they live. */
-const schema = z.object({
-  PORT: intVar(3000, 0, 65_535),
-  SERVICE_NAME: z
+const serviceName = (def: string) =>
+  z
     .string()
     .trim()
     .refine(isValidServiceName, 'expected letters, digits and dashes (a Consul service name)')
     .optional()
-    .transform((v) => v ?? 'service-web'),
+    .transform((v) => v ?? def);
+
+const schema = z.object({
+  PORT: intVar(3000, 0, 65_535),
+  SERVICE_NAME: serviceName('service-web'),
   // What other hosts reach us on; empty means "detect".
   SERVICE_ADDRESS: z
     .string()
@@ -19,9 +22,19 @@ const schema = z.object({
     .optional()
     .transform((v) => v || undefined),
   ...discoveryEnv,
-  CALL_TIMEOUT_MS: intVar(5_000, 100, 600_000),
+  // Below the gateway's UPSTREAM_TIMEOUT_MS (5 s): a slow callee gets our own 504 back to the
+  // gateway in time, instead of the gateway timing us out and counting it against this instance.
+  CALL_TIMEOUT_MS: intVar(4_000, 100, 600_000),
   CALL_DISCOVERY_TIMEOUT_MS: intVar(2_000, 100, 60_000),
   CALL_MAX_SERVICES: intVar(32, 1, 1_000),
+  // /call never calls the gateway: a call through it can come back here, and so on (see call-policy.ts).
+  GATEWAY_SERVICE_NAME: serviceName('gateway'),
+  // More names /call refuses (consul and the gateway always are).
+  CALL_DENY: listVar().transform((names) => names.map((n) => n.toLowerCase())),
+  // Calling itself is a one-hop loop; off unless asked for.
+  CALL_ALLOW_SELF: boolVar(false),
+  // /call hops one request may already have made (Via entries marked "(call)"); 0 turns /call off.
+  CALL_MAX_DEPTH: intVar(1, 0, 8),
   DRAIN_GRACE_MS: intVar(3_000, 0, 60_000),
   SHUTDOWN_TIMEOUT_MS: intVar(5_000, 0, 60_000),
   // Must outlast the gateway's upstream idle timeout (4 s) so the gateway closes first.

@@ -1,7 +1,8 @@
 import type { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { clientGone, HttpError, intParam, readSmallBody, sendJson, sleep } from './http.js';
+import { clientGone } from '@stack/shared';
+import { HttpError, intParam, readSmallBody, sendJson, sleep } from './http.js';
 import type { AppState } from './middleware.js';
 
 export const MAX_DELAY_MS = 60_000;
@@ -19,7 +20,7 @@ export class FaultState {
 /** Applied to every `/` request; a no-op unless a fault mode was set. */
 export async function applyFault(state: FaultState, ctx: Context): Promise<void> {
   if (state.mode === 'fail') throw new HttpError(500, 'fault_injected', 'fault mode "fail" is on');
-  if (state.mode === 'slow') await sleep(state.delayMs, clientGone(ctx));
+  if (state.mode === 'slow') await sleep(state.delayMs, clientGone(ctx.res));
 }
 
 const modeSchema = z.enum(['ok', 'fail', 'slow']);
@@ -28,7 +29,7 @@ const modeSchema = z.enum(['ok', 'fail', 'slow']);
 export function faultRoutes(router: Router<AppState>, state: FaultState, answer: (ctx: Context) => void): void {
   const delay = async (ctx: Context) => {
     const ms = intParam(ctx.query.ms, 'ms', 0, MAX_DELAY_MS, 1_000);
-    const gone = clientGone(ctx);
+    const gone = clientGone(ctx.res);
     await sleep(ms, gone);
     if (gone.aborted) ctx.status = 499; // nobody to answer; shows as such in the request log
     else answer(ctx);

@@ -19,16 +19,12 @@ export class HttpError extends Error {
   }
 }
 
-/** Pretty (2-space) JSON so a browser shows it readably. */
+/** Pretty (2-space) JSON so a browser shows it readably. Errors are never cached. */
 export function sendJson(ctx: Context, status: number, body: unknown): void {
   ctx.status = status;
+  if (status >= 400) ctx.set('Cache-Control', 'no-store');
   ctx.type = 'application/json';
   ctx.body = `${JSON.stringify(body, null, 2)}\n`;
-}
-
-/** The error body every failure uses. */
-export function errorBody(status: number, code: string, message: string, requestId: string, extra = {}) {
-  return { error: code, message, ...extra, status, requestId };
 }
 
 export function statusText(status: number): string {
@@ -62,15 +58,6 @@ export async function countBody(ctx: Context): Promise<number> {
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) size += chunk.length;
   return size;
-}
-
-/** Aborted when the client goes away before its response is finished. */
-export function clientGone(ctx: Context): AbortSignal {
-  const ac = new AbortController();
-  ctx.res.once('close', () => {
-    if (!ctx.res.writableFinished) ac.abort();
-  });
-  return ac.signal;
 }
 
 /** Resolves after ms, or early when signal aborts (no point answering nobody). */

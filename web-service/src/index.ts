@@ -1,12 +1,18 @@
 import http from 'node:http';
-import os from 'node:os';
-import { answerClientErrorsAsJson, ConfigError, ConsulPool, createLogger, Discovery, discoveryOptions } from '@stack/shared';
+import {
+  answerClientErrorsAsJson,
+  ConfigError,
+  ConsulPool,
+  createLogger,
+  createShutdown,
+  Discovery,
+  discoveryOptions,
+} from '@stack/shared';
 import { createApp } from './app.js';
 import { createCaller } from './call.js';
 import { describeConfig, loadConfig, type Config } from './config.js';
 import { DrainState } from './drain.js';
 import { createIdentity } from './identity.js';
-import { createShutdown } from './shutdown.js';
 
 let config: Config;
 try {
@@ -49,12 +55,17 @@ server.listen(config.PORT, () => {
   log.info({ port: identity.port, instance: identity.instance, ip: identity.ip }, 'listening');
 });
 
+// A second signal exits at once, and a stop that hangs exits at the backstop (both with 1).
 const shutdown = createShutdown({
   server,
-  drain,
   log,
   graceMs: config.DRAIN_GRACE_MS,
   timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+  inFlight: () => drain.inFlight,
+  onDraining: () => {
+    drain.start();
+    log.info({ graceMs: config.DRAIN_GRACE_MS }, 'draining: /health answers 503');
+  },
   onStopped: () => {
     discovery.stop();
     pool.close();
@@ -62,16 +73,8 @@ const shutdown = createShutdown({
   },
 });
 
-let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(128 + os.constants.signals[signal]);
-    }
-    stopping = true;
-    // Backstop in case something in the stop hangs.
-    setTimeout(() => process.exit(1), config.DRAIN_GRACE_MS + config.SHUTDOWN_TIMEOUT_MS + 2_000).unref();
     shutdown(signal).then(
       () => process.exit(0),
       (err: unknown) => {

@@ -1,8 +1,8 @@
 import type { Middleware } from 'koa';
-import { requestIdFrom, type Logger } from '@stack/shared';
+import { errorBody, isClientAbort, requestIdFrom, type Logger } from '@stack/shared';
 import type { DrainState } from './drain.js';
 import type { Identity } from './identity.js';
-import { errorBody, HttpError, sendJson, statusText } from './http.js';
+import { HttpError, sendJson, statusText } from './http.js';
 
 export interface AppState {
   requestId: string;
@@ -67,13 +67,6 @@ export function errorHandler(): Middleware<AppState> {
       sendJson(ctx, 500, errorBody(500, 'internal_error', 'internal error', requestId));
     }
   };
-}
-
-// What a client hanging up mid-request looks like (HPE_INVALID_EOF_STATE: it left mid-body).
-const ABORT_CODES = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_CANCELED', 'HPE_INVALID_EOF_STATE']);
-
-export function isClientAbort(err: unknown, socket: { destroyed: boolean } | null | undefined): boolean {
-  return ABORT_CODES.has((err as { code?: string })?.code ?? '') && (!socket || socket.destroyed);
 }
 
 function codeFor(status: number): string {

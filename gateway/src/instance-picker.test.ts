@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Instance } from '@stack/shared';
 import { OutlierDetector } from './outlier.js';
-import { instanceKey, Picker } from './picker.js';
+import { instanceKey, InstancePicker } from './instance-picker.js';
 
 const inst = (id: string, port: number): Instance => ({
   id,
@@ -26,10 +26,10 @@ function setup() {
   const eject = (...xs: Instance[]) => {
     for (const x of xs) assert.ok(outliers.failure(instanceKey(x), ALL.map(instanceKey)), `ejected ${x.id}`);
   };
-  return { picker: new Picker(outliers), outliers, eject, clock };
+  return { picker: new InstancePicker(outliers), outliers, eject, clock };
 }
 
-const keys = (...xs: Instance[]) => new Set(xs.map(instanceKey));
+const keys = (...xs: Instance[]) => xs.map(instanceKey);
 const ids = (xs: Array<Instance | undefined>) => xs.map((x) => x?.id);
 
 describe('instanceKey', () => {
@@ -38,14 +38,14 @@ describe('instanceKey', () => {
   });
 });
 
-describe('Picker', () => {
+describe('InstancePicker', () => {
   test('round robin over the instances', () => {
     const { picker } = setup();
-    assert.deepEqual(ids([1, 2, 3, 4].map(() => picker.pick('svc', ALL, new Set()))), ['a', 'b', 'c', 'a']);
+    assert.deepEqual(ids([1, 2, 3, 4].map(() => picker.pick('svc', ALL, []))), ['a', 'b', 'c', 'a']);
   });
 
   test('no instances → undefined', () => {
-    assert.equal(setup().picker.pick('svc', [], new Set()), undefined);
+    assert.equal(setup().picker.pick('svc', [], []), undefined);
   });
 
   const cases: Array<[string, Instance[], Instance[], string[] | undefined]> = [
@@ -72,12 +72,12 @@ describe('Picker', () => {
 
   test('a request retrying walks every instance once, then runs out', () => {
     const { picker } = setup();
-    const tried = new Set<string>();
+    const tried: string[] = [];
     const seen: Array<string | undefined> = [];
     for (let i = 0; i < 4; i++) {
       const got = picker.pick('svc', ALL, tried);
       seen.push(got?.id);
-      if (got) tried.add(instanceKey(got));
+      if (got) tried.push(instanceKey(got));
     }
     assert.deepEqual(seen.slice(0, 3).sort(), ['a', 'b', 'c']);
     assert.equal(seen[3], undefined);
@@ -86,17 +86,17 @@ describe('Picker', () => {
   test('ejected instances come back once readmitted', () => {
     const { picker, eject, clock } = setup();
     eject(B);
-    const during = ids([1, 2, 3, 4].map(() => picker.pick('svc', ALL, new Set())));
+    const during = ids([1, 2, 3, 4].map(() => picker.pick('svc', ALL, [])));
     assert.ok(!during.includes('b'));
     clock.t += 10_000;
-    const after = ids([1, 2, 3].map(() => picker.pick('svc', ALL, new Set())));
+    const after = ids([1, 2, 3].map(() => picker.pick('svc', ALL, [])));
     assert.deepEqual([...after].sort(), ['a', 'b', 'c']);
   });
 
   test('round robin state is per service', () => {
     const { picker } = setup();
-    assert.equal(picker.pick('x', ALL, new Set())?.id, 'a');
-    assert.equal(picker.pick('x', ALL, new Set())?.id, 'b');
-    assert.equal(picker.pick('y', ALL, new Set())?.id, 'a');
+    assert.equal(picker.pick('x', ALL, [])?.id, 'a');
+    assert.equal(picker.pick('x', ALL, [])?.id, 'b');
+    assert.equal(picker.pick('y', ALL, [])?.id, 'a');
   });
 });

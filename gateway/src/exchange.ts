@@ -1,0 +1,303 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import { classifyFailure, errorCode, isRetryable, type Instance, type Logger } from '@stack/shared';
+import { BodyRelay, ClientBodyError, UpstreamStallError, type BodyLimits } from './body.js';
+import { GatewayError, sendError } from './errors.js';
+import { clientResponseHeaders, safeHeaderValue, upstreamRequestHeaders, type RequestHead } from './headers.js';
+import type { OutlierDetector } from './outlier.js';
+import { instanceKey, type InstancePicker } from './instance-picker.js';
+import type { RetryBudget } from './retry-budget.js';
+import type { RouteTable } from '@stack/shared';
+
+export interface ExchangeOptions {
+  upstreamTimeoutMs: number;
+  bodyTimeoutMs: number;
+  retries: number;
+  retryAfterS: number;
+  body: BodyLimits;
+  /** This hop's name in Via. */
+  viaName: string;
+}
+
+/** What every exchange shares: the live table and the proxy's policies. */
+export interface ExchangeDeps {
+  table: () => RouteTable;
+  picker: InstancePicker;
+  outliers: OutlierDetector;
+  budget: RetryBudget;
+  dispatcher: Dispatcher;
+  log: Logger;
+  options: ExchangeOptions;
+  /** Called once per exchange when it is over, with the status the client got (499: it left). */
+  done: (x: Exchange, status: number) => void;
+}
+
+/** The client hung up: nothing to answer, nothing to count against the instance. */
+class ClientGoneError extends Error {
+  override readonly name = 'ClientGoneError';
+}
+
+class HeadersTimeoutError extends Error {
+  override readonly name = 'HeadersTimeoutError';
+  readonly code = 'UPSTREAM_HEADERS_TIMEOUT';
+}
+
+type Kind = 'connect' | 'reset' | 'timeout' | 'other';
+
+/**
+ * One undici request to one instance. It is undici's handler (the same
+ * callback API undici's own `request()` is built on), so no promise, stream
+ * or header object sits between the instance's bytes and the client's socket.
+ */
+class Attempt {
+  abort: ((err?: Error) => void) | null = null;
+  timer: NodeJS.Timeout | undefined;
+  timedOut = false;
+  /** Headers reached the client: from here on the answer is this attempt's. */
+  answered = false;
+  over = false;
+
+  constructor(
+    readonly x: Exchange,
+    readonly inst: Instance,
+    readonly body: BodyRelay | null,
+  ) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.x.clientGone) abort(new ClientGoneError());
+  }
+
+  /** The whole request is out: only now is the instance on the clock. */
+  onRequestSent(): void {
+    if (this.over || this.answered) return;
+    this.timer = setTimeout(() => {
+      this.timedOut = true;
+      this.abort?.(new HeadersTimeoutError());
+    }, this.x.deps.options.upstreamTimeoutMs);
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    if (status < 200) return true; // 1xx: informational, the real answer follows
+    clearTimeout(this.timer);
+    return this.x.onHeaders(this, status, raw, resume);
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.x.onData(chunk);
+  }
+
+  onComplete(): void {
+    this.over = true;
+    this.x.onComplete(this);
+  }
+
+  onError(err: Error): void {
+    clearTimeout(this.timer);
+    if (this.over) return;
+    this.over = true;
+    this.x.onAttemptError(this, err);
+  }
+
+  onBodySent(): void {}
+}
+
+/**
+ * One client request on its way through the proxy: its attempts, one after
+ * another, then the answer streamed back. Instances come from the route table
+ * as it is at each attempt, so a retry already sees an instance Consul just
+ * removed as gone.
+ */
+export class Exchange {
+  clientGone = false;
+  attempts = 0;
+  instance: Instance | null = null;
+  #tried: string[] = [];
+  #timeoutRetried = false;
+  #current: Attempt | null = null;
+  #finished = false;
+  #drain: (() => void) | null = null;
+
+  constructor(
+    readonly deps: ExchangeDeps,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly service: string,
+    /** Upstream path with its query string. */
+    readonly path: string,
+    readonly head: RequestHead,
+    readonly requestId: string,
+  ) {}
+
+  start(): void {
+    this.res.once('close', this.#onClientClose);
+    this.deps.budget.recordRequest();
+    this.#next();
+  }
+
+  #onClientClose = () => {
+    if (this.res.writableFinished) return;
+    this.clientGone = true;
+    this.#current?.abort?.(new ClientGoneError());
+    // Between attempts there is nothing to abort: the next one sees the flag.
+    if (!this.#current || this.#current.over) this.#finish(499);
+  };
+
+  #next(): void {
+    if (this.clientGone) return this.#finish(499);
+    const { deps } = this;
+    const instances = deps.table().services.get(this.service) ?? [];
+    const inst = deps.picker.pick(this.service, instances, this.#tried);
+    if (!inst) {
+      return this.#fail(
+        new GatewayError('no_instance', `"${this.service}" has no passing instance right now`, { service: this.service, retryAfterS: deps.options.retryAfterS }),
+      );
+    }
+    this.#tried.push(instanceKey(inst));
+    this.attempts++;
+    this.instance = inst;
+    const hasBody = this.head.chunked || this.head.contentLength > 0;
+    const body = hasBody ? new BodyRelay(this.req, deps.options.body) : null;
+    const attempt = new Attempt(this, inst, body);
+    this.#current = attempt;
+    const host = inst.address.includes(':') ? `[${inst.address}]` : inst.address;
+    const req = this.req;
+    try {
+      deps.dispatcher.dispatch(
+        {
+          origin: `http://${host}:${inst.port}`,
+          path: this.path,
+          method: req.method as Dispatcher.HttpMethod,
+          headers: upstreamRequestHeaders(this.head, {
+            clientIp: clientIp(req),
+            proto: 'http',
+            host: this.head.host ?? ownAddress(req),
+            requestId: this.requestId,
+            upstreamHost: `${host}:${inst.port}`,
+            via: { protocol: req.httpVersion, receivedBy: deps.options.viaName },
+          }),
+          body,
+          bodyTimeout: deps.options.bodyTimeoutMs,
+          // Our own clock, started once the request is sent, is the time-to-headers limit.
+          headersTimeout: 0,
+        },
+        attempt as unknown as Dispatcher.DispatchHandler,
+      );
+    } catch (err) {
+      attempt.onError(err as Error);
+    }
+  }
+
+  onHeaders(a: Attempt, status: number, raw: Buffer[], resume: () => void): boolean {
+    const { res } = this;
+    this.deps.outliers.success(instanceKey(a.inst));
+    if (this.clientGone) {
+      a.abort?.(new ClientGoneError());
+      return false;
+    }
+    try {
+      res.writeHead(
+        status,
+        clientResponseHeaders(raw, ['x-request-id', this.requestId, 'x-upstream-instance', safeHeaderValue(a.inst.id)]),
+      );
+    } catch (err) {
+      // Nothing reached the client yet: release the upstream socket now and
+      // answer for ourselves rather than leave the client waiting.
+      a.over = true;
+      a.abort?.(err as Error);
+      this.deps.log.warn({ requestId: this.requestId, service: this.service, instance: a.inst.id, err: (err as Error).message }, 'upstream response headers could not be passed on');
+      return this.#fail(new GatewayError('upstream_unreachable', `"${this.service}" sent a response the gateway cannot pass on`, { service: this.service })), false;
+    }
+    a.answered = true;
+    this.#drain = resume;
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true;
+    // The client is slower than the instance: pause undici until it drains.
+    this.res.once('drain', this.#drain!);
+    return false;
+  }
+
+  onComplete(a: Attempt): void {
+    this.res.end();
+    this.#finish(this.res.statusCode, a);
+  }
+
+  onAttemptError(a: Attempt, err: Error): void {
+    const { deps, service } = this;
+    if (a.answered) {
+      // Headers are out: all that is left is to cut the connection and note it.
+      if (!this.clientGone) deps.log.warn({ requestId: this.requestId, service, instance: a.inst.id, code: errorCode(err) }, 'response stream broke');
+      this.res.destroy();
+      return this.#finish(this.clientGone ? 499 : this.res.statusCode);
+    }
+    if (this.clientGone || err instanceof ClientGoneError) return this.#finish(499);
+    if (err instanceof ClientBodyError) {
+      if (err.kind === 'client_abort') {
+        this.res.destroy();
+        return this.#finish(499);
+      }
+      return this.#fail(
+        err.kind === 'body_too_large'
+          ? new GatewayError('body_too_large', `the request body is over ${deps.options.body.maxBytes} bytes`, { service, close: true })
+          : new GatewayError('request_timeout', `the request body stalled for ${deps.options.body.idleMs} ms`, { service, close: true }),
+      );
+    }
+    const kind: Kind = a.timedOut || err instanceof UpstreamStallError ? 'timeout' : classifyFailure(err);
+    // Only what the instance did counts against it: it refused, reset, or
+    // sat on a request that had been fully sent.
+    let ejectedMs: number | null = null;
+    if (kind !== 'other') {
+      const pool = (deps.table().services.get(service) ?? []).map(instanceKey);
+      ejectedMs = deps.outliers.failure(instanceKey(a.inst), pool);
+      if (ejectedMs) deps.log.warn({ service, instance: a.inst.id, upstream: instanceKey(a.inst), ejectedMs }, 'instance ejected after consecutive failures');
+    }
+    const bodyStarted = a.body?.started === true;
+    const retry =
+      this.attempts <= deps.options.retries &&
+      // Fresh from the table: an instance Consul just dropped is no reason to stop.
+      (deps.table().services.get(service) ?? []).some((i) => !this.#tried.includes(instanceKey(i))) &&
+      isRetryable(kind, this.req.method ?? 'GET', bodyStarted) &&
+      !(kind === 'timeout' && this.#timeoutRetried) &&
+      deps.budget.tryRetry();
+    if (kind === 'timeout') this.#timeoutRetried = true;
+    deps.log.warn(
+      { requestId: this.requestId, service, instance: a.inst.id, upstream: instanceKey(a.inst), failure: kind, code: errorCode(err), retry },
+      'upstream attempt failed',
+    );
+    if (retry) return this.#next();
+    // A body we started to send can't be read to its end any more.
+    const close = bodyStarted;
+    this.#fail(
+      kind === 'timeout'
+        ? new GatewayError('upstream_timeout', `"${service}" did not answer within ${deps.options.upstreamTimeoutMs} ms`, { service, close })
+        : new GatewayError('upstream_unreachable', `could not get an answer from "${service}" (${kind})`, { service, close }),
+    );
+  }
+
+  #fail(e: GatewayError): void {
+    if (!this.clientGone) sendError(this.res, e, this.requestId, this.deps.log);
+    this.#finish(this.clientGone ? 499 : e.status);
+  }
+
+  #finish(status: number, _a?: Attempt): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#current = null;
+    this.deps.done(this, status);
+  }
+}
+
+const plainIp = (ip: string) => (ip.startsWith('::ffff:') ? ip.slice(7) : ip);
+
+export function clientIp(req: IncomingMessage): string {
+  return plainIp(req.socket.remoteAddress ?? '');
+}
+
+/** host:port the client reached the gateway on: X-Forwarded-Host for a request without Host. */
+function ownAddress(req: IncomingMessage): string {
+  const ip = plainIp(req.socket.localAddress ?? '');
+  return `${ip.includes(':') ? `[${ip}]` : ip}:${req.socket.localPort ?? ''}`;
+}

@@ -1,0 +1,125 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { answerAndClose, answerClientErrorsAsJson, rawJsonResponse, type Logger } from '@stack/shared';
+import { guardHead, headReceived } from './head-guard.js';
+import { ALLOWED_METHODS } from './proxy.js';
+
+export interface ServerLimits {
+  /** Time to receive a request's head (nginx client_header_timeout; slowloris). */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, body included (Node's requestTimeout). */
+  requestTimeoutMs: number;
+  /** Idle time on a kept-alive connection between requests. */
+  keepAliveTimeoutMs: number;
+  /** Open client connections; the next gets a 503 and is closed. */
+  maxConnections: number;
+}
+
+export interface GatewayServerDeps {
+  /** The gateway's own pages (Koa): `/`, `/favicon.ico`, `/_gateway/*`. */
+  admin: (req: IncomingMessage, res: ServerResponse) => void;
+  proxy: {
+    handle: (req: IncomingMessage, res: ServerResponse) => void;
+    mayContinue: (req: IncomingMessage) => boolean;
+  };
+  limits: ServerLimits;
+  log: Logger;
+  /** Sees every request first (the access log's clock, when on). */
+  onRequest?: (req: IncomingMessage) => void;
+}
+
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i;
+
+/**
+ * An absolute-form target (`GET http://host/path`, RFC 9112 §3.2.2) is
+ * routed by its path only, like an origin-form one: the authority in it
+ * never picks an upstream.
+ */
+export function originForm(url: string): string {
+  if (url[0] === '/') return url;
+  const m = ABSOLUTE_FORM.exec(url);
+  if (!m) return url;
+  const rest = url.slice(m[0].length);
+  return rest[0] === '/' ? rest : `/${rest}`;
+}
+
+/** Paths the gateway answers itself; everything else is `/<service>/...` and goes to the proxy. */
+export function isAdminPath(url: string): boolean {
+  return url === '/' || url[1] === '?' || url.startsWith('/_gateway') || url === '/favicon.ico';
+}
+
+/**
+ * The gateway's HTTP server: a plain request handler that hands its own
+ * pages to Koa and every other request straight to the proxy, plus the limits
+ * on everything a client controls below the HTTP layer.
+ */
+export function createGatewayServer(deps: GatewayServerDeps) {
+  const { limits } = deps;
+  let stopping = false;
+  let connections = 0;
+  const refused = new WeakSet<object>();
+  let lastRefusalLog = 0;
+
+  const front = (req: IncomingMessage, res: ServerResponse) => {
+    // Once stopping, every response closes its connection, so keep-alive
+    // clients don't hold the shutdown up or send into a closing socket.
+    if (stopping) res.shouldKeepAlive = false;
+    // A refused connection already has its answer; a request that raced it gets nothing more.
+    if (refused.has(req.socket)) return void req.socket.destroy();
+    headReceived(req, res);
+    deps.onRequest?.(req);
+    req.url = originForm(req.url ?? '/');
+    if (isAdminPath(req.url ?? '/')) deps.admin(req, res);
+    else deps.proxy.handle(req, res);
+  };
+
+  const server = http.createServer(
+    {
+      // Node checks its head and request timeouts on this interval (30 s by
+      // default); head-guard.ts covers the sockets those checks miss.
+      connectionsCheckingInterval: 1_000,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+    },
+    front,
+  );
+
+  // An Expect: 100-continue request only hears "go on" when its body would be taken.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (isAdminPath(req.url ?? '/') || deps.proxy.mayContinue(req)) res.writeContinue();
+    front(req, res);
+  });
+
+  // CONNECT never reaches the request handler; without this Node just drops the socket.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    answerAndClose(socket, rawJsonResponse(405, 'method_not_allowed', 'the gateway does not forward CONNECT', { Allow: ALLOWED_METHODS }));
+  });
+
+  server.on('connection', (socket: Socket) => {
+    guardHead(socket, limits.headersTimeoutMs);
+    connections++;
+    socket.once('close', () => connections--);
+    if (connections > limits.maxConnections) {
+      // One line a second at most: a flood of refusals must not become a flood of logs.
+      if (Date.now() - lastRefusalLog > 1_000) {
+        lastRefusalLog = Date.now();
+        deps.log.warn({ connections, max: limits.maxConnections }, 'connection limit reached: refusing connections');
+      }
+      refused.add(socket);
+      answerAndClose(socket, rawJsonResponse(503, 'too_many_connections', 'the gateway has too many open connections; try again shortly', { 'Retry-After': '1' }));
+    }
+  });
+
+  answerClientErrorsAsJson(server);
+
+  return {
+    server,
+    connections: () => connections,
+    /** From now on every response closes its connection. */
+    stop() {
+      stopping = true;
+    },
+  };
+}
