@@ -35,11 +35,14 @@ if (wanted.length === 0 || wanted.some((s) => !(s in suites))) {
 let failed = false;
 for (const name of wanted) {
   const suite = suites[name];
-  const files = suite.dirs.flatMap(testFiles);
-  if (files.length === 0) {
-    console.error(`no test files found for suite "${name}"`);
+  // Every listed directory must hold tests: a moved or misspelt directory fails the run
+  // instead of silently shrinking the suite.
+  const empty = suite.dirs.filter((dir) => testFiles(dir).length === 0);
+  if (empty.length > 0) {
+    console.error(`suite "${name}": no *.test.ts file in ${empty.join(', ')}`);
     process.exit(1);
   }
+  const files = suite.dirs.flatMap(testFiles);
   console.log(`\n# suite ${name}: ${files.length} files`);
   const extra = process.env.TEST_REPORTER ? [`--test-reporter=${process.env.TEST_REPORTER}`] : [];
   const r = spawnSync(

@@ -1,29 +1,37 @@
 // Command registrator is a CI stand-in for registrator (github.com/fayrus/registrator v9.2.0), whose
 // module the Go module proxy reachable here does not serve. Standard library only.
 //
-// It keeps registrator's command line and its consul behaviour: it watches Docker for containers
-// starting and dying and registers one Consul agent service per container port:
+// It implements only what this repository's compose files and tests use, with registrator's
+// behaviour for those:
 //
-//	registrator [options] consul://HOST:PORT      (also consul-tls://HOST:PORT, consul-unix:///path.sock)
+//	registrator -internal [-cleanup] [-resync=SECONDS] consul://HOST:PORT
 //
-//	service ID    <registrator's hostname>:<container name>:<port>[:udp]   (SERVICE_ID overrides)
+// It watches Docker for containers starting and dying and registers one Consul agent service per
+// exposed TCP port of each container:
+//
+//	service ID    <registrator's hostname>:<container name>:<port>
 //	service name  SERVICE_<port>_NAME, else SERVICE_NAME, else the image's base name
 //	              (plus "-<port>" when the container has several ports and no per-port name)
-//	address:port  -internal: the container's IP and exposed port; else the published host IP and port
-//	tags, checks  SERVICE_TAGS, SERVICE_CHECK_HTTP=/path, SERVICE_CHECK_TCP=true, SERVICE_CHECK_INTERVAL=...
-//	              (env vars or labels; SERVICE_<port>_<KEY> and SERVICE_<port>_<tcp|udp>_<KEY> per port)
-//	SERVICE_IGNORE=1 skips a service; -explicit registers only containers with a service name.
+//	address:port  the container's IP and exposed port (-internal, the only mode implemented)
+//	check         SERVICE_[<port>_]CHECK_HTTP=/path, SERVICE_[<port>_]CHECK_INTERVAL (default 10s),
+//	              SERVICE_[<port>_]CHECK_TIMEOUT: an HTTP check on http://<ip>:<port><path>
+//	SERVICE_[<port>_]IGNORE=<anything> skips the service.
 //
-// Docker is reached through DOCKER_HOST (default unix:///tmp/docker.sock, as registrator does).
-// Not implemented: the non-consul backends and the httpGet/jsonParse tag-template functions.
+// SERVICE_* keys are read from the container's environment (not its labels). On "die" the
+// container's services are deregistered. -resync re-registers every known service and adds missed
+// containers every N seconds; -cleanup then also deregisters this registrator's services (by ID
+// prefix) whose container is gone.
+//
+// Docker is reached through DOCKER_HOST (unix:// only; default unix:///tmp/docker.sock, as
+// registrator does). Not implemented, because nothing here uses them: published-port mode, the
+// other backends (and consul-tls/consul-unix), tags and tag templates, SERVICE_ID, labels, checks
+// other than HTTP, -explicit, -deregister, -ttl, -ip and the other flags.
 package main
 
 import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -40,7 +48,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"text/template"
 	"time"
 )
 
@@ -48,57 +55,35 @@ import (
 var Version = "dev"
 
 var (
-	hostIP          = flag.String("ip", "", "IP for ports mapped to the host")
-	internal        = flag.Bool("internal", false, "Use internal ports instead of published ones")
-	explicit        = flag.Bool("explicit", false, "Only register containers which have SERVICE_NAME label set")
-	useIPFromLabel  = flag.String("useIpFromLabel", "", "Use IP which is stored in a label assigned to the container")
-	ipFromContainer = flag.Bool("ip-from-container", false, "Use container IP instead of host IP for service registration")
-	refreshInterval = flag.Int("ttl-refresh", 0, "Frequency with which service TTLs are refreshed")
-	refreshTTL      = flag.Int("ttl", 0, "TTL for services (default is no expiry)")
-	forceTags       = flag.String("tags", "", "Append tags for all registered services (supports Go template)")
-	resyncInterval  = flag.Int("resync", 0, "Frequency with which services are resynchronized")
-	deregisterMode  = flag.String("deregister", "always", "Deregister exited services \"always\" or \"on-success\"")
-	retryAttempts   = flag.Int("retry-attempts", 0, "Max retry attempts to establish a connection with the backend. Use -1 for infinite retries")
-	retryInterval   = flag.Int("retry-interval", 2000, "Interval (in millisecond) between retry-attempts.")
-	cleanup         = flag.Bool("cleanup", false, "Remove dangling services")
+	internal       = flag.Bool("internal", false, "Use internal ports instead of published ones (required: the only mode implemented)")
+	resyncInterval = flag.Int("resync", 0, "Frequency with which services are resynchronized")
+	cleanup        = flag.Bool("cleanup", false, "Remove dangling services")
 )
 
 // ---------------------------------------------------------------------------------------- docker
-
-type portBinding struct {
-	HostIP   string `json:"HostIp"`
-	HostPort string `json:"HostPort"`
-}
 
 type endpoint struct {
 	IPAddress string `json:"IPAddress"`
 }
 
-// Container is the part of `docker inspect` used here; field names follow Docker's (and so the
-// tag templates of registrator: {{.Name}}, {{.Config.Hostname}}, {{.Config.Env}}, ...).
+// Container is the part of `docker inspect` used here.
 type Container struct {
 	ID     string `json:"Id"`
 	Name   string `json:"Name"`
 	Image  string `json:"Image"`
 	Config struct {
-		Hostname     string              `json:"Hostname"`
 		Image        string              `json:"Image"`
 		Env          []string            `json:"Env"`
-		Labels       map[string]string   `json:"Labels"`
 		ExposedPorts map[string]struct{} `json:"ExposedPorts"`
 	} `json:"Config"`
 	HostConfig struct {
 		NetworkMode string `json:"NetworkMode"`
 	} `json:"HostConfig"`
 	NetworkSettings struct {
-		IPAddress string                   `json:"IPAddress"`
-		Ports     map[string][]portBinding `json:"Ports"`
-		Networks  map[string]endpoint      `json:"Networks"`
+		IPAddress string                     `json:"IPAddress"`
+		Ports     map[string]json.RawMessage `json:"Ports"`
+		Networks  map[string]endpoint        `json:"Networks"`
 	} `json:"NetworkSettings"`
-	State struct {
-		Running  bool `json:"Running"`
-		ExitCode int  `json:"ExitCode"`
-	} `json:"State"`
 }
 
 type listedContainer struct {
@@ -106,7 +91,6 @@ type listedContainer struct {
 }
 
 type dockerEvent struct {
-	Type   string `json:"Type"`
 	Action string `json:"Action"`
 	Status string `json:"status"`
 	ID     string `json:"id"`
@@ -115,8 +99,6 @@ type dockerEvent struct {
 	} `json:"Actor"`
 }
 
-var errNoSuchContainer = errors.New("no such container")
-
 type dockerClient struct {
 	base   string
 	client *http.Client // with a timeout
@@ -124,26 +106,15 @@ type dockerClient struct {
 }
 
 func newDockerClient(host string) (*dockerClient, error) {
-	u, err := url.Parse(host)
-	if err != nil {
-		return nil, fmt.Errorf("bad DOCKER_HOST %q: %w", host, err)
+	sock, ok := strings.CutPrefix(host, "unix://")
+	if !ok || sock == "" {
+		return nil, fmt.Errorf("unsupported DOCKER_HOST %q (unix:// only)", host)
 	}
-	tr := &http.Transport{}
-	base := ""
-	switch u.Scheme {
-	case "unix":
-		sock := u.Path
-		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}
-		base = "http://docker"
-	case "tcp", "http":
-		base = "http://" + u.Host
-	default:
-		return nil, fmt.Errorf("unsupported DOCKER_HOST %q (unix:// or tcp:// only)", host)
-	}
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}
 	return &dockerClient{
-		base:   base,
+		base:   "http://docker",
 		client: &http.Client{Transport: tr, Timeout: 30 * time.Second},
 		stream: &http.Client{Transport: tr},
 	}, nil
@@ -155,9 +126,6 @@ func (d *dockerClient) getJSON(p string, out any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return errNoSuchContainer
-	}
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return fmt.Errorf("docker %s: %s: %s", p, resp.Status, bytes.TrimSpace(b))
@@ -209,29 +177,17 @@ func (d *dockerClient) events(ready func(), handle func(dockerEvent)) error {
 // ---------------------------------------------------------------------------------------- consul
 
 type consulCheck struct {
-	HTTP                           string   `json:"HTTP,omitempty"`
-	Method                         string   `json:"Method,omitempty"`
-	Args                           []string `json:"Args,omitempty"`
-	TTL                            string   `json:"TTL,omitempty"`
-	TCP                            string   `json:"TCP,omitempty"`
-	GRPC                           string   `json:"GRPC,omitempty"`
-	GRPCUseTLS                     bool     `json:"GRPCUseTLS,omitempty"`
-	Interval                       string   `json:"Interval,omitempty"`
-	Timeout                        string   `json:"Timeout,omitempty"`
-	TLSSkipVerify                  bool     `json:"TLSSkipVerify,omitempty"`
-	Status                         string   `json:"Status,omitempty"`
-	DeregisterCriticalServiceAfter string   `json:"DeregisterCriticalServiceAfter,omitempty"`
+	HTTP     string `json:"HTTP"`
+	Interval string `json:"Interval"`
+	Timeout  string `json:"Timeout,omitempty"`
 }
 
 type consulRegistration struct {
-	ID                string            `json:"ID"`
-	Name              string            `json:"Name"`
-	Tags              []string          `json:"Tags"`
-	Port              int               `json:"Port"`
-	Address           string            `json:"Address"`
-	Meta              map[string]string `json:"Meta,omitempty"`
-	EnableTagOverride bool              `json:"EnableTagOverride,omitempty"`
-	Check             *consulCheck      `json:"Check,omitempty"`
+	ID      string       `json:"ID"`
+	Name    string       `json:"Name"`
+	Port    int          `json:"Port"`
+	Address string       `json:"Address"`
+	Check   *consulCheck `json:"Check,omitempty"`
 }
 
 type consulClient struct {
@@ -241,52 +197,11 @@ type consulClient struct {
 
 func newConsulClient(uri string) (*consulClient, error) {
 	u, err := url.Parse(uri)
-	if err != nil {
-		return nil, errors.New("bad adapter uri: " + uri)
+	if err != nil || u.Scheme != "consul" || u.Host == "" {
+		return nil, errors.New("unrecognized adapter: " + uri + " (only consul://HOST:PORT is implemented)")
 	}
-	tr := &http.Transport{}
-	c := &consulClient{client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
-	addr := u.Host
-	if addr == "" {
-		addr = os.Getenv("CONSUL_HTTP_ADDR")
-	}
-	if addr == "" {
-		addr = "127.0.0.1:8500"
-	}
-	switch u.Scheme {
-	case "consul":
-		c.base = "http://" + addr
-	case "consul-tls":
-		cfg := &tls.Config{}
-		if ca := os.Getenv("CONSUL_CACERT"); ca != "" {
-			pem, err := os.ReadFile(ca)
-			if err != nil {
-				return nil, fmt.Errorf("consul: failed to set up TLS config: %w", err)
-			}
-			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(pem)
-			cfg.RootCAs = pool
-		}
-		if cert, key := os.Getenv("CONSUL_CLIENT_CERT"), os.Getenv("CONSUL_CLIENT_KEY"); cert != "" && key != "" {
-			pair, err := tls.LoadX509KeyPair(cert, key)
-			if err != nil {
-				return nil, fmt.Errorf("consul: failed to set up TLS config: %w", err)
-			}
-			cfg.Certificates = []tls.Certificate{pair}
-		}
-		tr.TLSClientConfig = cfg
-		c.base = "https://" + addr
-	case "consul-unix":
-		sock := u.Path
-		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}
-		c.base = "http://consul"
-	default:
-		return nil, errors.New("unrecognized adapter: " + uri)
-	}
-	log.Println("Using", u.Scheme, "adapter:", uri)
-	return c, nil
+	log.Println("Using consul adapter:", uri)
+	return &consulClient{base: "http://" + u.Host, client: &http.Client{Timeout: 30 * time.Second}}, nil
 }
 
 func (c *consulClient) do(method, p string, body any, out any) error {
@@ -301,9 +216,6 @@ func (c *consulClient) do(method, p string, body any, out any) error {
 	req, err := http.NewRequest(method, c.base+p, rd)
 	if err != nil {
 		return err
-	}
-	if tok := os.Getenv("CONSUL_HTTP_TOKEN"); tok != "" {
-		req.Header.Set("X-Consul-Token", tok)
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
@@ -331,91 +243,55 @@ func (c *consulClient) ping() error {
 }
 
 func (c *consulClient) register(s *service) error {
-	reg := consulRegistration{
-		ID: s.ID, Name: s.Name, Tags: s.Tags, Port: s.Port, Address: s.IP,
-		Meta: s.Attrs, Check: buildCheck(s), EnableTagOverride: s.Attrs["enable_tag_override"] == "true",
-	}
+	reg := consulRegistration{ID: s.ID, Name: s.Name, Port: s.Port, Address: s.IP, Check: buildCheck(s)}
 	return c.do(http.MethodPut, "/v1/agent/service/register", reg, nil)
 }
 
-func (c *consulClient) deregister(s *service) error {
-	return c.do(http.MethodPut, "/v1/agent/service/deregister/"+url.PathEscape(s.ID), nil, nil)
+func (c *consulClient) deregister(id string) error {
+	return c.do(http.MethodPut, "/v1/agent/service/deregister/"+url.PathEscape(id), nil, nil)
 }
 
-func (c *consulClient) services() ([]*service, error) {
-	var m map[string]struct {
-		ID      string
-		Service string
-		Port    int
-		Address string
-		Tags    []string
-	}
+// services: the agent's services, ID → name.
+func (c *consulClient) services() (map[string]string, error) {
+	var m map[string]struct{ ID, Service string }
 	if err := c.do(http.MethodGet, "/v1/agent/services", nil, &m); err != nil {
 		return nil, err
 	}
-	out := make([]*service, 0, len(m))
+	out := make(map[string]string, len(m))
 	for _, v := range m {
-		out = append(out, &service{ID: v.ID, Name: v.Service, Port: v.Port, IP: v.Address, Tags: v.Tags})
+		out[v.ID] = v.Service
 	}
 	return out, nil
 }
 
 func buildCheck(s *service) *consulCheck {
-	a := s.Attrs
-	ck := &consulCheck{Status: a["check_initial_status"]}
-	hostPort := net.JoinHostPort(s.IP, strconv.Itoa(s.Port))
-	switch {
-	case a["check_http"] != "":
-		ck.HTTP = "http://" + hostPort + a["check_http"]
-		ck.Method = a["check_http_method"]
-	case a["check_https"] != "":
-		ck.HTTP = "https://" + hostPort + a["check_https"]
-		ck.Method = a["check_https_method"]
-	case a["check_cmd"] != "":
-		ck.Args = []string{"check-cmd", short(s.containerID), s.exposedPort, a["check_cmd"]}
-	case a["check_script"] != "":
-		script := strings.ReplaceAll(a["check_script"], "$SERVICE_IP", s.IP)
-		script = strings.ReplaceAll(script, "$SERVICE_PORT", strconv.Itoa(s.Port))
-		ck.Args = strings.Split(script, " ")
-	case a["check_ttl"] != "":
-		ck.TTL = a["check_ttl"]
-	case a["check_tcp"] != "":
-		ck.TCP = hostPort
-	case a["check_grpc"] != "":
-		ck.GRPC = hostPort
-		ck.GRPCUseTLS = a["check_grpc_use_tls"] != ""
-	default:
+	p := s.Attrs["check_http"]
+	if p == "" {
 		return nil
 	}
-	if len(ck.Args) != 0 || ck.HTTP != "" || ck.TCP != "" || ck.GRPC != "" {
-		ck.Interval = a["check_interval"]
-		if ck.Interval == "" {
-			ck.Interval = "10s"
-		}
-		ck.Timeout = a["check_timeout"]
-		ck.TLSSkipVerify = a["check_tls_skip_verify"] != ""
+	ck := &consulCheck{
+		HTTP:     "http://" + net.JoinHostPort(s.IP, strconv.Itoa(s.Port)) + p,
+		Interval: s.Attrs["check_interval"],
+		Timeout:  s.Attrs["check_timeout"],
 	}
-	ck.DeregisterCriticalServiceAfter = a["check_deregister_after"]
+	if ck.Interval == "" {
+		ck.Interval = "10s"
+	}
 	return ck
 }
 
 // ---------------------------------------------------------------------------------------- bridge
 
-type servicePort struct {
-	HostPort, HostIP, ExposedPort, ExposedIP, PortType string
-	container                                          *Container
-}
-
 type service struct {
 	ID, Name, IP string
 	Port         int
-	Tags         []string
-	Attrs        map[string]string
+	Attrs        map[string]string // the remaining SERVICE_* keys, lower case (check_http, ...)
 
-	containerID, containerName, exposedPort string
+	containerName string
 }
 
-var serviceIDPattern = regexp.MustCompile(`^(.+?):([a-zA-Z0-9][a-zA-Z0-9_.-]+):[0-9]+(?::udp)?$`)
+// serviceIDPattern: <registrator hostname>:<container name>:<port>, the IDs this registrator makes.
+var serviceIDPattern = regexp.MustCompile(`^(.+?):([a-zA-Z0-9][a-zA-Z0-9_.-]+):[0-9]+$`)
 
 type bridge struct {
 	mu       sync.Mutex
@@ -432,10 +308,10 @@ func short(id string) string {
 	return id
 }
 
-func (b *bridge) add(id string, quiet bool) {
+func (b *bridge) add(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.addLocked(id, quiet)
+	b.addLocked(id, false)
 }
 
 func (b *bridge) addLocked(id string, quiet bool) {
@@ -450,30 +326,14 @@ func (b *bridge) addLocked(id string, quiet bool) {
 	}
 	ports := containerPorts(c)
 	if len(ports) == 0 && !quiet {
-		log.Println("ignored:", short(c.ID), "no published ports")
+		log.Println("ignored:", short(c.ID), "no exposed TCP ports")
 		return
 	}
-	keys := make([]string, 0, len(ports))
-	for k, p := range ports {
-		if !*internal && p.HostPort == "" {
-			if !quiet {
-				log.Println("ignored:", short(c.ID), "port", p.ExposedPort, "not published on host")
-			}
-			continue
-		}
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		p := ports[k]
-		s, err := b.newService(p, len(keys) > 1)
-		if err != nil {
-			log.Println("ignored:", short(c.ID), "service on port", p.ExposedPort, err)
-			continue
-		}
+	for _, port := range ports {
+		s := b.newService(c, port, len(ports) > 1)
 		if s == nil {
 			if !quiet {
-				log.Println("ignored:", short(c.ID), "service on port", p.ExposedPort)
+				log.Println("ignored:", short(c.ID), "service on port", port)
 			}
 			continue
 		}
@@ -486,48 +346,28 @@ func (b *bridge) addLocked(id string, quiet bool) {
 	}
 }
 
-func containerPorts(c *Container) map[string]servicePort {
-	ports := map[string]servicePort{}
-	for p := range c.Config.ExposedPorts {
-		p = normPort(p)
-		ports[p] = makeServicePort(c, p, []portBinding{{HostIP: "0.0.0.0", HostPort: strings.Split(p, "/")[0]}})
-	}
-	for p, published := range c.NetworkSettings.Ports {
-		p = normPort(p)
-		ports[p] = makeServicePort(c, p, published)
-	}
-	return ports
-}
-
-// normPort: Docker may store an exposed port as "3000" (compose's `expose`) and the same one as
-// "3000/tcp" in NetworkSettings.Ports; both mean 3000/tcp.
-func normPort(p string) string {
-	if !strings.Contains(p, "/") {
-		return p + "/tcp"
-	}
-	return p
-}
-
-func makeServicePort(c *Container, port string, published []portBinding) servicePort {
-	sp := servicePort{container: c, HostIP: "0.0.0.0", PortType: "tcp"}
-	if len(published) > 0 {
-		sp.HostPort = published[0].HostPort
-		if published[0].HostIP != "" {
-			sp.HostIP = published[0].HostIP
+// containerPorts: the container's exposed and published TCP ports, sorted. Docker may store an
+// exposed port as "3000" (compose's `expose`) and the same one as "3000/tcp"; both mean 3000/tcp.
+func containerPorts(c *Container) []string {
+	set := map[string]bool{}
+	addPort := func(p string) {
+		num, proto, _ := strings.Cut(p, "/")
+		if proto == "" || proto == "tcp" {
+			set[num] = true
 		}
 	}
-	nm := c.HostConfig.NetworkMode
-	if nm != "bridge" && nm != "default" && nm != "host" && !strings.HasPrefix(nm, "container:") {
-		// user-defined network (compose): the "host" address is the container's on that network
-		sp.HostIP = c.NetworkSettings.Networks[nm].IPAddress
+	for p := range c.Config.ExposedPorts {
+		addPort(p)
 	}
-	parts := strings.SplitN(port, "/", 2)
-	sp.ExposedPort = parts[0]
-	if len(parts) == 2 {
-		sp.PortType = parts[1]
+	for p := range c.NetworkSettings.Ports {
+		addPort(p)
 	}
-	sp.ExposedIP = containerIP(c)
-	return sp
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // containerIP: the default-bridge IP, else the IP on the network named by NetworkMode, else the
@@ -552,302 +392,74 @@ func containerIP(c *Container) string {
 	return ""
 }
 
-func portInRange(r, port string) bool {
-	lo, hi, ok := strings.Cut(r, "-")
-	if !ok {
-		return false
-	}
-	l, e1 := strconv.Atoi(lo)
-	h, e2 := strconv.Atoi(hi)
-	p, e3 := strconv.Atoi(port)
-	return e1 == nil && e2 == nil && e3 == nil && p >= l && p <= h
-}
-
-// serviceMetadata reads SERVICE_* env vars and labels: global keys first, then keys for this port
-// (SERVICE_<port>_<key>, SERVICE_<lo-hi>_<key>, SERVICE_<port>_<proto>_<key>), which win.
-func serviceMetadata(c *Container, port, proto string) (map[string]string, map[string]bool) {
-	kvs := append([]string{}, c.Config.Env...)
-	labelKeys := make([]string, 0, len(c.Config.Labels))
-	for k := range c.Config.Labels {
-		labelKeys = append(labelKeys, k)
-	}
-	sort.Strings(labelKeys)
-	for _, k := range labelKeys {
-		kvs = append(kvs, k+"="+c.Config.Labels[k])
-	}
+// serviceMetadata reads the SERVICE_* environment variables for one port: global keys
+// (SERVICE_<key>) first, then SERVICE_<port>_<key>, which win. Keys come back lower case; the
+// second result says which keys were set for the port.
+func serviceMetadata(c *Container, port string) (map[string]string, map[string]bool) {
 	meta, fromPort := map[string]string{}, map[string]bool{}
-	type kv struct{ k, v string }
-	var perPort []kv
-	for _, e := range kvs {
+	perPort := map[string]string{}
+	for _, e := range c.Config.Env {
 		k, v, ok := strings.Cut(e, "=")
 		if !ok || !strings.HasPrefix(k, "SERVICE_") {
 			continue
 		}
 		key := strings.ToLower(strings.TrimPrefix(k, "SERVICE_"))
 		first, rest, hasRest := strings.Cut(key, "_")
-		_, err := strconv.Atoi(first)
-		exact := err == nil
-		isRange := !exact && isNumRange(first)
-		switch {
-		case (exact || isRange) && hasRest:
-			if exact && first != port || isRange && !portInRange(first, port) {
-				continue
-			}
-			pr, sub, hasSub := strings.Cut(rest, "_")
-			if (pr == "tcp" || pr == "udp") && hasSub {
-				if pr != proto {
-					continue
-				}
-				rest = sub
-			}
-			perPort = append(perPort, kv{rest, v})
-		case !exact && !isRange:
+		if _, err := strconv.Atoi(first); err != nil {
 			meta[key] = v
+		} else if hasRest && first == port {
+			perPort[rest] = v
 		}
 	}
-	for _, p := range perPort {
-		meta[p.k] = p.v
-		fromPort[p.k] = true
+	for k, v := range perPort {
+		meta[k] = v
+		fromPort[k] = true
 	}
 	return meta, fromPort
 }
 
-func isNumRange(s string) bool {
-	lo, hi, ok := strings.Cut(s, "-")
-	_, e1 := strconv.Atoi(lo)
-	_, e2 := strconv.Atoi(hi)
-	return ok && e1 == nil && e2 == nil
-}
-
-// splitTags splits on commas that are not escaped as "\,".
-func splitTags(s string) []string {
-	var out []string
-	var cur strings.Builder
-	for i := 0; i < len(s); i++ {
-		switch {
-		case s[i] == '\\' && i+1 < len(s) && s[i+1] == ',':
-			cur.WriteByte(',')
-			i++
-		case s[i] == ',':
-			if cur.Len() > 0 {
-				out = append(out, cur.String())
-			}
-			cur.Reset()
-		default:
-			cur.WriteByte(s[i])
-		}
-	}
-	if cur.Len() > 0 {
-		out = append(out, cur.String())
-	}
-	return out
-}
-
-var tagFuncs = template.FuncMap{
-	"toUpper": strings.ToUpper,
-	"toLower": strings.ToLower,
-	"join":    func(sep string, s []string) string { return strings.Join(s, sep) },
-	"split":   func(sep, v string) []string { return strings.Split(v, sep) },
-	"replace": func(n int, old, new, v string) string { return strings.Replace(v, old, new, n) },
-	"strSlice": func(v string, i ...int) string {
-		switch {
-		case len(i) == 1 && i[0] >= 0 && i[0] <= len(v):
-			return v[i[0]:]
-		case len(i) == 2 && i[0] >= 0 && i[0] <= i[1] && i[1] <= len(v):
-			return v[i[0]:i[1]]
-		}
-		return v
-	},
-	"sIndex": func(i int, s []string) string { return pick(s, i) },
-	"mIndex": func(k string, m map[string]string) string { return m[k] },
-	"splitIndex": func(i int, sep, v string) string {
-		return pick(strings.Split(v, sep), i)
-	},
-	"matchFirstElement": func(r string, s []string) string {
-		re := regexp.MustCompile(r)
-		for _, e := range s {
-			if re.MatchString(e) {
-				return e
-			}
-		}
-		return ""
-	},
-	"matchAllElements": func(r string, s []string) []string {
-		re := regexp.MustCompile(r)
-		var m []string
-		for _, e := range s {
-			if re.MatchString(e) {
-				m = append(m, e)
-			}
-		}
-		return m
-	},
-}
-
-// pick returns s[i]; a negative i counts from the end; out-of-range indexes clamp.
-func pick(s []string, i int) string {
-	if len(s) == 0 {
-		return ""
-	}
-	if i < 0 {
-		i = len(s) + i
-	}
-	if i < 0 {
-		i = 0
-	}
-	if i >= len(s) {
-		i = len(s) - 1
-	}
-	return s[i]
-}
-
-func expandTags(t string, c *Container) (string, error) {
-	if !strings.Contains(t, "{{") {
-		return t, nil
-	}
-	tmpl, err := template.New("tags").Funcs(tagFuncs).Parse(t)
-	if err != nil {
-		return "", err
-	}
-	var buf bytes.Buffer
-	if err := tmpl.Execute(&buf, c); err != nil {
-		return "", err
-	}
-	return buf.String(), nil
-}
-
-func (b *bridge) newService(p servicePort, isGroup bool) (*service, error) {
-	c := p.container
-	image := c.Config.Image
-	if image == "" {
-		image = c.Image
-	}
-	defaultName := strings.Split(path.Base(image), ":")[0]
-
-	if p.HostIP == "0.0.0.0" && b.hostname != "" {
-		if ip, err := net.ResolveIPAddr("ip", b.hostname); err == nil {
-			p.HostIP = ip.String()
-		}
-	}
-	idHost := b.hostname
-	if idHost == "" {
-		idHost = p.HostIP
-	}
-	if *hostIP != "" {
-		p.HostIP = *hostIP
-	}
-
-	meta, fromPort := serviceMetadata(c, p.ExposedPort, p.PortType)
+// newService: the service for one port of c, nil when SERVICE_[<port>_]IGNORE is set.
+func (b *bridge) newService(c *Container, port string, isGroup bool) *service {
+	meta, fromPort := serviceMetadata(c, port)
 	if meta["ignore"] != "" {
-		return nil, nil
+		return nil
 	}
 	name := meta["name"]
 	if name == "" {
-		if *explicit {
-			return nil, nil
+		image := c.Config.Image
+		if image == "" {
+			image = c.Image
 		}
-		name = defaultName
-	}
-	s := &service{
-		ID:            idHost + ":" + strings.TrimPrefix(c.Name, "/") + ":" + p.ExposedPort,
-		Name:          name,
-		containerID:   c.ID,
-		containerName: strings.TrimPrefix(c.Name, "/"),
-		exposedPort:   p.ExposedPort,
+		name = strings.Split(path.Base(image), ":")[0]
 	}
 	if isGroup && !fromPort["name"] {
-		s.Name += "-" + p.ExposedPort
+		name += "-" + port
 	}
-	if *internal {
-		s.IP = p.ExposedIP
-		s.Port, _ = strconv.Atoi(p.ExposedPort)
-	} else {
-		s.IP = p.HostIP
-		s.Port, _ = strconv.Atoi(p.HostPort)
+	containerName := strings.TrimPrefix(c.Name, "/")
+	s := &service{
+		ID:            b.hostname + ":" + containerName + ":" + port,
+		Name:          name,
+		IP:            containerIP(c),
+		containerName: containerName,
 	}
-	if *ipFromContainer {
-		s.IP = p.ExposedIP
-	}
-	if *useIPFromLabel != "" {
-		if v := c.Config.Labels[*useIPFromLabel]; v != "" {
-			s.IP, _, _ = strings.Cut(v, "/")
-			log.Println("using container IP " + s.IP + " from label '" + *useIPFromLabel + "'")
-		} else {
-			log.Println("Label '" + *useIPFromLabel + "' not found in container configuration")
-		}
-	}
-	if nm := c.HostConfig.NetworkMode; strings.HasPrefix(nm, "container:") {
-		other := strings.TrimPrefix(nm, "container:")
-		if oc, err := b.docker.inspect(other); err == nil {
-			s.IP = containerIP(oc)
-			log.Println(s.Name + ": using network container IP " + s.IP)
-		} else {
-			log.Println("unable to inspect network container:", short(other), err)
-		}
-	}
-
-	ft, err := expandTags(*forceTags, c)
-	if err != nil {
-		return nil, fmt.Errorf("force tags template failed: %w", err)
-	}
-	st, err := expandTags(meta["tags"], c)
-	if err != nil {
-		return nil, fmt.Errorf("service tags template failed: %w", err)
-	}
-	s.Tags = append(splitTags(st), splitTags(ft)...)
-	if p.PortType == "udp" {
-		s.Tags = append(s.Tags, "udp")
-		s.ID += ":udp"
-	}
-	if s.Tags == nil {
-		s.Tags = []string{}
-	}
-	if id := meta["id"]; id != "" {
-		s.ID = id
-	}
-	delete(meta, "id")
-	delete(meta, "tags")
+	s.Port, _ = strconv.Atoi(port)
 	delete(meta, "name")
 	s.Attrs = meta
-	return s, nil
+	return s
 }
 
-func (b *bridge) removeOnExit(id string) {
-	b.remove(id, b.shouldRemove(id))
-}
-
-func (b *bridge) remove(id string, deregister bool) {
+// remove deregisters the container's services (registrator's default, -deregister=always).
+func (b *bridge) remove(id string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if deregister {
-		for _, s := range b.services[id] {
-			if err := b.registry.deregister(s); err != nil {
-				log.Println("deregister failed:", s.ID, err)
-				continue
-			}
-			log.Println("removed:", short(id), s.ID)
+	for _, s := range b.services[id] {
+		if err := b.registry.deregister(s.ID); err != nil {
+			log.Println("deregister failed:", s.ID, err)
+			continue
 		}
+		log.Println("removed:", short(id), s.ID)
 	}
 	delete(b.services, id)
-}
-
-func (b *bridge) shouldRemove(id string) bool {
-	if *deregisterMode == "always" {
-		return true
-	}
-	c, err := b.docker.inspect(id)
-	switch {
-	case errors.Is(err, errNoSuchContainer):
-		log.Printf("registrator: container %v was removed, could not fetch exit code", short(id))
-		return true
-	case err != nil:
-		log.Printf("registrator: error fetching status for container %v on \"die\" event: %v", short(id), err)
-		return false
-	case c.State.Running:
-		log.Printf("registrator: not removing container %v, still running", short(id))
-		return false
-	}
-	return c.State.ExitCode == 0 || c.State.ExitCode&128 == 128
 }
 
 func (b *bridge) sync(quiet bool) {
@@ -878,6 +490,9 @@ func (b *bridge) sync(quiet bool) {
 	}
 }
 
+// cleanupLocked forgets (and deregisters) services of containers no longer alive, then
+// deregisters the agent's services that carry this registrator's hostname in their ID but belong
+// to no known container: those of containers removed while registrator was down.
 func (b *bridge) cleanupLocked() {
 	log.Println("Listing non-exited containers")
 	live, err := b.docker.listContainers(map[string][]string{"status": {"created", "restarting", "running", "paused"}})
@@ -892,7 +507,7 @@ func (b *bridge) cleanupLocked() {
 	for id := range b.services {
 		if !alive[id] {
 			log.Printf("stale: Removing service %s because it does not exist", id)
-			go b.removeOnExit(id)
+			go b.remove(id)
 		}
 	}
 	log.Println("Cleaning up dangling services")
@@ -901,25 +516,30 @@ func (b *bridge) cleanupLocked() {
 		log.Println("cleanup failed:", err)
 		return
 	}
+	ids := make([]string, 0, len(ext))
+	for id := range ext {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
 outer:
-	for _, es := range ext {
-		m := serviceIDPattern.FindStringSubmatch(es.ID)
+	for _, id := range ids {
+		m := serviceIDPattern.FindStringSubmatch(id)
 		if len(m) != 3 || m[1] != b.hostname {
 			continue
 		}
 		for _, ss := range b.services {
 			for _, s := range ss {
-				if s.Name == es.Name && s.containerName == m[2] {
+				if s.Name == ext[id] && s.containerName == m[2] {
 					continue outer
 				}
 			}
 		}
-		log.Println("dangling:", es.ID)
-		if err := b.registry.deregister(es); err != nil {
-			log.Println("deregister failed:", es.ID, err)
+		log.Println("dangling:", id)
+		if err := b.registry.deregister(id); err != nil {
+			log.Println("deregister failed:", id, err)
 			continue
 		}
-		log.Println(es.ID, "removed")
+		log.Println(id, "removed")
 	}
 }
 
@@ -948,19 +568,8 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if *hostIP != "" {
-		log.Println("Forcing host IP to", *hostIP)
-	}
-	if (*refreshTTL == 0) != (*refreshInterval == 0) {
-		log.Fatal("-ttl and -ttl-refresh must be specified together or not at all")
-	} else if *refreshTTL > 0 && *refreshTTL <= *refreshInterval {
-		log.Fatal("-ttl must be greater than -ttl-refresh")
-	}
-	if *retryInterval <= 0 {
-		log.Fatal("-retry-interval must be greater than 0")
-	}
-	if *deregisterMode != "always" && *deregisterMode != "on-success" {
-		log.Fatal("-deregister must be \"always\" or \"on-success\"")
+	if !*internal {
+		log.Fatal("this stand-in implements only -internal (container IP and exposed port)")
 	}
 
 	dockerHost := os.Getenv("DOCKER_HOST")
@@ -975,16 +584,10 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	for attempt := 0; ; attempt++ {
-		log.Printf("Connecting to backend (%v/%v)", attempt, *retryAttempts)
-		err = registry.ping()
-		if err == nil {
-			break
-		}
-		if *retryAttempts != -1 && attempt >= *retryAttempts {
-			log.Fatal(err)
-		}
-		time.Sleep(time.Duration(*retryInterval) * time.Millisecond)
+	// registrator's default -retry-attempts=0: one try, then exit (compose restarts it).
+	log.Println("Connecting to backend (0/0)")
+	if err := registry.ping(); err != nil {
+		log.Fatal(err)
 	}
 
 	hostname, _ := os.Hostname()
@@ -1028,9 +631,9 @@ func main() {
 		}
 		switch action {
 		case "start":
-			go b.add(id, false)
+			go b.add(id)
 		case "die":
-			go b.removeOnExit(id)
+			go b.remove(id)
 		}
 	}
 	log.Fatal("Docker event loop closed")

@@ -1,0 +1,100 @@
+// Command line of `npm run bench`.
+import { parseArgs } from 'node:util';
+
+export const USAGE = `usage: npm run bench [-- options]      (or: node bench/run.mjs [options])
+
+Compares, on the same upstreams and the same load: direct (no proxy), nginx, HAProxy, the gateway
+(gateway/dist, shipped defaults, routing from a real Consul) and a raw node:http+undici proxy.
+Proxy on core 0, wrk + upstreams + Consul on core 1. Prints a markdown table per upstream set and
+writes bench/results/latest.json. Needs root for apt-get when wrk/nginx-light are missing.
+
+  --rounds=N          measured rounds per row, interleaved across rows   (default 3)
+  --duration=S        seconds per round                                  (default 10)
+  --warmup=S          discarded warm-up per row before the rounds, 0=none (default min(5, duration))
+  --connections=C     wrk connections (wrk runs 1 thread)                (default 50)
+  --set=minimal|web|both   upstreams: 2 minimal Node servers, 2 web-service instances (default both)
+  --node=24|20|both   Node for the gateway and raw rows: 24 = the images' Node (fetched once with
+                      npm pack into ~/.cache/consul-stack-bench), 20 = this Node  (default both)
+  --only=ROWS         comma list of rows: direct, nginx, haproxy, gateway, raw, or one row such
+                      as gateway-24, raw-20                                (default all)
+  --haproxy           include HAProxy, installing it with apt-get when missing
+  --no-haproxy        leave HAProxy out (by default it is included only when already installed)
+  --smoke             quick proof that the bench works (CI): 1 round of 2 s, 10 connections, no
+                      warm-up, minimal set, node 20; explicit options still win
+  -h, --help          this text
+
+Exits non-zero when a row fails to start, a row has zero successful requests, or the gateway
+never routes to the upstreams. Absolute numbers depend on the machine: compare rows, not runs.`;
+
+const ROW_FAMILIES = ['direct', 'nginx', 'haproxy', 'gateway', 'raw'];
+
+export function parseOptions(argv) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string' },
+      set: { type: 'string' },
+      node: { type: 'string' },
+      only: { type: 'string' },
+      haproxy: { type: 'boolean' },
+      'no-haproxy': { type: 'boolean' },
+      smoke: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return { help: true };
+  if (positionals.length) throw new Error(`unexpected argument: ${positionals[0]}`);
+  const smoke = Boolean(values.smoke);
+  const int = (name, def, min, max) => {
+    if (values[name] === undefined) return def;
+    const n = Number(values[name]);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}`);
+    return n;
+  };
+  const oneOf = (name, def, allowed) => {
+    const v = values[name] ?? def;
+    if (!allowed.includes(v)) throw new Error(`--${name} must be one of ${allowed.join(', ')}`);
+    return v;
+  };
+  const duration = int('duration', smoke ? 2 : 10, 1, 3600);
+  const opts = {
+    smoke,
+    rounds: int('rounds', smoke ? 1 : 3, 1, 100),
+    duration,
+    warmup: int('warmup', smoke ? 0 : Math.min(5, duration), 0, 3600),
+    connections: int('connections', smoke ? 10 : 50, 1, 10_000),
+    set: oneOf('set', smoke ? 'minimal' : 'both', ['minimal', 'web', 'both']),
+    node: oneOf('node', smoke ? '20' : 'both', ['24', '20', 'both']),
+    only: null,
+    haproxy: values['no-haproxy'] ? 'no' : values.haproxy ? 'yes' : 'if-installed',
+  };
+  if (values.only !== undefined) {
+    opts.only = values.only.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const o of opts.only) {
+      const family = o.replace(/-(20|24)$/, '');
+      if (!ROW_FAMILIES.includes(family) || (o !== family && !['gateway', 'raw'].includes(family)))
+        throw new Error(`--only: unknown row "${o}" (rows: ${ROW_FAMILIES.join(', ')}, gateway-24, gateway-20, raw-24, raw-20)`);
+    }
+    // Naming haproxy explicitly asks for it.
+    if (opts.only.includes('haproxy') && opts.haproxy === 'if-installed') opts.haproxy = 'yes';
+  }
+  return opts;
+}
+
+/** The rows to run, in table order; `nodes` are the Node majors available ('24', '20'). */
+export function planRows(opts, { nodes, haproxy }) {
+  const rows = [
+    { id: 'direct', family: 'direct', label: 'direct (no proxy)' },
+    { id: 'nginx', family: 'nginx', label: 'nginx' },
+  ];
+  if (haproxy) rows.push({ id: 'haproxy', family: 'haproxy', label: 'haproxy' });
+  for (const n of nodes) rows.push({ id: `gateway-${n}`, family: 'gateway', node: n, label: `gateway (node ${n})` });
+  for (const n of nodes) rows.push({ id: `raw-${n}`, family: 'raw', node: n, label: `raw node+undici (node ${n})` });
+  if (!opts.only) return rows;
+  return rows.filter((r) => opts.only.includes(r.id) || opts.only.includes(r.family));
+}
