@@ -1,40 +1,42 @@
 import { EventEmitter } from 'node:events';
 import type Consul from 'consul';
+import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
-import type { ConsulPool } from './pool.js';
 import type { ConsulAddress } from './addresses.js';
-
-/** What Consul said about its own state alongside a response. */
-export interface QueryMeta {
-  agent: string;
-  index: bigint;
-  knownLeader: boolean;
-  /** ms since the answering server last heard from the leader (stale reads). */
-  lastContactMs: number;
-  at: number;
-}
+import { deliver } from './emit.js';
+import { classifyConsulError } from './errors.js';
+import { readMeta, type Response } from './meta.js';
+import type { ConsulPool } from './pool.js';
+import { TokenBucket } from './rate-limit.js';
 
 export interface BlockingQueryOptions {
+  /** Names the query in logs: "catalog", "health state", "service web". */
+  name: string;
   /** Consul's `wait` for a blocking query, in ms. */
   waitMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
+  log: Logger;
 }
 
 type Call = (client: Consul, opts: Record<string, unknown>) => Promise<unknown>;
 
-export interface Response {
-  headers: Record<string, string | string[] | undefined>;
-}
+// Three answers back to back go out at once; past that, at most ten a second.
+const BURST = 3;
+const PER_SECOND = 10;
 
 /**
- * A Consul blocking query that runs until stop(): the same loop the consul
- * package's Watch runs, but one that never ends on its own. Every response
- * (changed or not) reports Consul's leader and staleness headers; an error
- * moves the pool to the next agent and retries after a jittered backoff.
+ * A Consul blocking query that runs until stop(), following the rules of
+ * Consul's blocking-query docs: block on the last X-Consul-Index, start over
+ * from 0 when the index goes back, never block on 0, rate-limit the loop.
+ * A failure reaching Consul moves the pool to the next agent and retries
+ * after a jittered backoff; a misconfiguration (403, 400) stays on the same
+ * agent and is retried at the slowest pace.
  *
- * Events: 'data' (body, meta) when the index moved; 'ok' (meta) on every
- * response; 'error' (err, agent, attempt) on every failure.
+ * Events: 'data' (body, meta) for the first answer and whenever the index
+ * differs from the last one delivered (moved, or went back); 'ok' (meta) on every answer; 'error' (ConsulError, agent,
+ * attempt) on every failure. Listeners run outside the Consul call: what they
+ * throw is logged as a bug and never counts as a Consul failure.
  */
 export class BlockingQuery<T> extends EventEmitter {
   #stopped = false;
@@ -43,6 +45,7 @@ export class BlockingQuery<T> extends EventEmitter {
   });
   #timer: NodeJS.Timeout | undefined;
   #wake: (() => void) | undefined;
+  #bucket = new TokenBucket(BURST, PER_SECOND);
 
   constructor(
     private readonly pool: ConsulPool,
@@ -64,53 +67,61 @@ export class BlockingQuery<T> extends EventEmitter {
     this.#wake?.();
   }
 
-  get stopped(): boolean {
-    return this.#stopped;
-  }
-
   async #loop(): Promise<void> {
-    let index = 0n;
+    let cursor = 0n;
+    let delivered: bigint | undefined;
     let failures = 0;
     let lastAgent: ConsulAddress | undefined;
+    const { name, log, waitMs } = this.opts;
     while (!this.#stopped) {
+      await this.#sleep(this.#bucket.take());
+      if (this.#stopped) return;
       const { client, index: agentIndex, address } = this.pool.current();
-      // A new agent has its own index space: start from 0 there.
-      if (lastAgent && lastAgent !== address) index = 0n;
+      // Another agent may ask another server: start over rather than block on an index it may not have.
+      if (lastAgent && lastAgent !== address) cursor = 0n;
       lastAgent = address;
+      const sentAt = Date.now();
+      let res: Response;
+      let body: T;
       try {
-        const [res, body] = (await this.call(client, {
-          index: index.toString(),
-          wait: `${this.opts.waitMs}ms`,
+        [res, body] = (await this.call(client, {
+          index: cursor.toString(),
+          wait: `${waitMs}ms`,
           // Consul answers a blocking query within wait + wait/16; past that it is stuck.
-          timeout: this.opts.waitMs + Math.max(this.opts.waitMs / 8, 1000),
+          timeout: waitMs + Math.max(waitMs / 8, 1000),
           stale: true,
           ctx: this.#ctx,
         })) as [Response, T];
-        if (this.#stopped) return;
-        const meta = readMeta(res, address.url);
-        failures = 0;
-        this.emit('ok', meta);
-        // Index 0 is never valid and an index that went backwards means Consul
-        // reset (snapshot restore, other server): take the body, restart at 0.
-        if (meta.index <= 0n || meta.index < index) {
-          index = 0n;
-          this.emit('data', body, meta);
-          await this.#sleep(this.opts.backoffBaseMs);
-        } else if (meta.index !== index) {
-          index = meta.index;
-          this.emit('data', body, meta);
-        }
       } catch (err) {
         if (this.#stopped) return;
         failures += 1;
-        this.pool.reportFailure(agentIndex);
-        this.emit('error', err, address.url, failures);
-        // Failing over to a fresh agent is immediate the first time round.
-        const delay =
-          failures < this.pool.clients.length
+        const e = classifyConsulError(err);
+        if (e.failover) this.pool.reportFailure(agentIndex);
+        deliver(this, log, name, 'error', e, address.url, failures);
+        // Failing over to a fresh agent is immediate the first time round;
+        // a misconfiguration will not fix itself soon: retry at the slowest pace.
+        const delay = !e.retryable
+          ? this.opts.backoffMaxMs
+          : e.failover && failures < this.pool.clients.length
             ? 0
             : backoffDelay(failures - this.pool.clients.length, this.opts.backoffBaseMs, this.opts.backoffMaxMs);
         await this.#sleep(delay);
+        continue;
+      }
+      if (this.#stopped) return;
+      failures = 0;
+      const meta = readMeta(res, address.url);
+      const previous = cursor;
+      if (meta.index < previous) cursor = 0n; // went back: start over from 0
+      else if (meta.index === previous && previous > 0n && Date.now() - sentAt < waitMs / 2)
+        // Woken early with nothing new: what a snapshot restore does to every blocking
+        // query (the restored index is lower, so blocking on ours would sit out the wait).
+        cursor = 0n;
+      else cursor = meta.index > 0n ? meta.index : 1n; // never block on 0: 1 is always safe
+      deliver(this, log, name, 'ok', meta);
+      if (delivered === undefined || meta.index !== delivered) {
+        delivered = meta.index;
+        deliver(this, log, name, 'data', body, meta);
       }
     }
   }
@@ -122,25 +133,4 @@ export class BlockingQuery<T> extends EventEmitter {
       this.#timer = setTimeout(resolve, ms);
     });
   }
-}
-
-function header(res: Response, name: string): string | undefined {
-  const v = res.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
-export function readMeta(res: Response, agent: string): QueryMeta {
-  let index = 0n;
-  try {
-    index = BigInt(header(res, 'x-consul-index') ?? '0');
-  } catch {
-    index = 0n;
-  }
-  return {
-    agent,
-    index,
-    knownLeader: header(res, 'x-consul-knownleader') !== 'false',
-    lastContactMs: Number(header(res, 'x-consul-lastcontact') ?? 0) || 0,
-    at: Date.now(),
-  };
 }

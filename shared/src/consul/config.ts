@@ -4,7 +4,7 @@ import { parseConsulAddrs } from './addresses.js';
 import type { DiscoveryOptions } from './discovery.js';
 
 /** CONSUL_HTTP_ADDR: one agent or a comma-separated failover list. */
-export function consulAddrsVar(def: string) {
+function consulAddrsVar(def: string) {
   return z
     .string()
     .optional()

@@ -1,3 +1,5 @@
+import type { CheckSchedule } from './empty-hold.js';
+
 /** One routable instance of a service, as the gateway and /call use it. */
 export interface Instance {
   id: string;
@@ -12,7 +14,7 @@ export interface Instance {
 export interface HealthEntry {
   Node?: { Node?: string; Address?: string };
   Service?: { ID?: string; Service?: string; Address?: string; Port?: number; Tags?: string[] | null };
-  Checks?: Array<{ Status?: string; CheckID?: string }> | null;
+  Checks?: Array<{ Status?: string; CheckID?: string } & CheckSchedule> | null;
 }
 
 /**

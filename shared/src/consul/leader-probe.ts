@@ -1,27 +1,33 @@
-import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { ConsulError } from './errors.js';
+import type { QueryMeta } from './meta.js';
 import type { ConsulPool } from './pool.js';
-import { readMeta, type Response } from './blocking.js';
+import { readOnce, ReadError } from './read.js';
+
+export interface LeaderProbeSink {
+  answered(meta: QueryMeta): void;
+  failed(error: ConsulError, agent: string, attempt: number): void;
+}
 
 /**
- * Asks the preferred agent for Consul's state every few seconds: a plain
- * (non-blocking) stale read whose X-Consul-KnownLeader and
+ * Asks the preferred agent for Consul's state every few seconds: a small
+ * stale read (the Consul servers' own service) whose X-Consul-KnownLeader and
  * X-Consul-LastContact headers say whether there is a leader and how fresh
- * the answering server is. Blocking
- * queries only answer when something changes (or after their wait), so on
- * their own they would notice a lost quorum up to a minute late; this notices
- * it within one interval. Emits 'ok' (meta) and 'error' (err, agent, attempt)
- * like a BlockingQuery, so Discovery tracks both the same way.
+ * the answering server is. Blocking queries only answer when something
+ * changes (or after their wait), so on their own they would notice a lost
+ * quorum up to a minute late; this notices it within one interval.
  */
-export class LeaderProbe extends EventEmitter {
+export class LeaderProbe {
   #timer: NodeJS.Timeout | undefined;
   #failures = 0;
+  #stopped = false;
 
   constructor(
     private readonly pool: ConsulPool,
     private readonly intervalMs: number,
-  ) {
-    super();
-  }
+    private readonly sink: LeaderProbeSink,
+    private readonly log: Logger,
+  ) {}
 
   start(): this {
     if (this.intervalMs > 0) this.#schedule(0);
@@ -29,6 +35,7 @@ export class LeaderProbe extends EventEmitter {
   }
 
   stop(): void {
+    this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -39,17 +46,22 @@ export class LeaderProbe extends EventEmitter {
   }
 
   async #once(): Promise<void> {
-    const { client, index, address } = this.pool.current();
     try {
-      const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
-      const [res] = (await client.catalog.service.list({ stale: true, timeout: Math.max(500, this.intervalMs), ctx } as never)) as unknown as [Response];
+      const { meta } = await readOnce(this.pool, (client, o) => client.catalog.service.nodes({ ...o, service: 'consul' } as never));
       this.#failures = 0;
-      this.emit('ok', readMeta(res, address.url));
+      if (!this.#stopped) this.#call(() => this.sink.answered(meta));
     } catch (err) {
       this.#failures += 1;
-      this.pool.reportFailure(index);
-      this.emit('error', err, address.url, this.#failures);
+      if (!this.#stopped && err instanceof ReadError) this.#call(() => this.sink.failed(err.consul, err.agent, this.#failures));
     }
-    if (this.#timer) this.#schedule(this.intervalMs);
+    if (!this.#stopped) this.#schedule(this.intervalMs);
+  }
+
+  #call(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err }, 'bug: handling a leader probe answer threw; consul is not at fault');
+    }
   }
 }

@@ -1,10 +1,16 @@
+import http from 'node:http';
+import https from 'node:https';
 import Consul from 'consul';
 import type { ConsulAddress } from './addresses.js';
 
+// Idle keep-alive sockets kept per agent after a burst of reads; the rest are
+// closed, so discovery at rest holds its long polls and little else.
+const IDLE_SOCKETS = 2;
+
 /**
- * One consul client per agent in CONSUL_HTTP_ADDR. Every watch asks for the
- * preferred agent; a failure on it moves the preference to the next one, so
- * all watches fail over together instead of each finding out on its own.
+ * One consul client per agent in CONSUL_HTTP_ADDR. Every query asks for the
+ * preferred agent; a failure reaching it moves the preference to the next one,
+ * so all queries fail over together instead of each finding out on its own.
  */
 export class ConsulPool {
   readonly clients: Consul[];
@@ -12,7 +18,10 @@ export class ConsulPool {
 
   constructor(readonly addresses: readonly ConsulAddress[]) {
     if (addresses.length === 0) throw new Error('ConsulPool needs at least one address');
-    this.clients = addresses.map((a) => new Consul({ host: a.host, port: a.port, secure: a.secure }));
+    this.clients = addresses.map((a) => {
+      const agent = new (a.secure ? https : http).Agent({ keepAlive: true, maxFreeSockets: IDLE_SOCKETS });
+      return new Consul({ host: a.host, port: a.port, secure: a.secure, agent });
+    });
   }
 
   current(): { client: Consul; index: number; address: ConsulAddress } {
@@ -20,7 +29,7 @@ export class ConsulPool {
     return { client: this.clients[index]!, index, address: this.addresses[index]! };
   }
 
-  /** Called when a request to agent `index` failed: prefer the next agent. */
+  /** Called when a request to agent `index` failed to reach it: prefer the next agent. */
   reportFailure(index: number): void {
     if (index === this.#preferred) this.#preferred = (index + 1) % this.clients.length;
   }

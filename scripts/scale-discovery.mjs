@@ -1,0 +1,401 @@
+#!/usr/bin/env node
+// Measures discovery at scale against a real Consul: starts `consul agent -dev`
+// on free loopback ports (default limits, so http_max_conns_per_client = 200),
+// registers S services x I instances the way registrator does (agent API, one
+// check each), then runs the shared Discovery in a child process following the
+// whole catalog, as the gateway does, and reports:
+//   - first sync time (watchCatalog() -> 'synced')
+//   - TCP connections the child holds to the agent, at rest
+//   - child CPU and memory at rest
+//   - change -> routing latency for one instance's check flipping (median, p99)
+//   - new instance registered -> routed latency
+// Everything it starts it stops; the whole run is bounded by --deadline-s.
+//
+//   npm run build -w shared
+//   node scripts/scale-discovery.mjs [--services 500] [--instances 4] [--changes 60]
+//        [--adds 10] [--sync-timeout-s 30] [--rest-s 10] [--deadline-s 240]
+//        [--shared shared/dist/index.js] [--json]
+import { spawn, spawnSync, fork } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    services: { type: 'string', default: '500' },
+    instances: { type: 'string', default: '4' },
+    changes: { type: 'string', default: '60' },
+    adds: { type: 'string', default: '10' },
+    'sync-timeout-s': { type: 'string', default: '30' },
+    'rest-s': { type: 'string', default: '10' },
+    'deadline-s': { type: 'string', default: '240' },
+    shared: { type: 'string', default: join(root, 'shared/dist/index.js') },
+    json: { type: 'boolean', default: false },
+    child: { type: 'string' }, // internal: run the discovery side against this agent
+    'probe-services': { type: 'string' },
+    'log-level': { type: 'string', default: 'warn' }, // the child's discovery log (stdout)
+  },
+});
+
+const now = () => performance.timeOrigin + performance.now(); // sub-ms, comparable across processes
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+
+// ---------------------------------------------------------------- child side
+
+/** The discovery under test, through the same public API the gateway uses. */
+async function runChild(addr, sharedPath, probes) {
+  const shared = await import(pathToFileURL(resolve(sharedPath)).href);
+  const { z } = await import('zod');
+  const config = shared.parseEnv(z.object(shared.discoveryEnv), { CONSUL_HTTP_ADDR: addr });
+  const pool = new shared.ConsulPool(config.CONSUL_HTTP_ADDR);
+  const discovery = new shared.Discovery(pool, shared.discoveryOptions(config, ['consul']), shared.createLogger('scale', args['log-level']));
+  const last = new Map();
+  const instances = (t) => [...t.services.values()].reduce((n, l) => n + l.length, 0);
+  // Reports each change of a probed service's instance count, timestamped at once.
+  discovery.on('change', (t) => {
+    for (const service of probes.split(',')) {
+      const n = t.services.get(service)?.length ?? -1;
+      if (last.get(service) !== n) {
+        last.set(service, n);
+        process.send({ type: 'probe', service, at: now(), n });
+      }
+    }
+  });
+  discovery.on('synced', () => {
+    const t = discovery.table;
+    process.send({ type: 'synced', at: now(), services: t.services.size, instances: instances(t) });
+  });
+  process.on('message', (m) => {
+    if (m.type === 'stats') {
+      const t = discovery.table;
+      const mem = process.memoryUsage();
+      process.send({ type: 'stats', services: t.services.size, instances: instances(t), synced: discovery.synced, rss: mem.rss, heapUsed: mem.heapUsed, state: discovery.state() });
+    } else if (m.type === 'stop') {
+      discovery.stop();
+      pool.close();
+      process.exit(0);
+    }
+  });
+  process.send({ type: 'start', at: now() });
+  discovery.watchCatalog();
+}
+
+// --------------------------------------------------------------- parent side
+
+async function main() {
+  const S = Number(args.services);
+  const I = Number(args.instances);
+  const deadline = Date.now() + Number(args['deadline-s']) * 1000;
+  const cleanup = [];
+  const runCleanup = async () => {
+    while (cleanup.length) await cleanup.pop()().catch(() => undefined);
+  };
+  for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => void runCleanup().then(() => process.exit(130)));
+  const overall = setTimeout(() => {
+    console.error(`deadline of ${args['deadline-s']} s reached: stopping`);
+    void runCleanup().then(() => process.exit(2));
+  }, Number(args['deadline-s']) * 1000);
+
+  const report = { services: S, instancesPerService: I, consul: consulVersion(), node: process.version, shared: args.shared };
+  try {
+    const consul = await startConsul();
+    cleanup.push(() => consul.stop());
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    cleanup.push(async () => agent.destroy());
+    const api = (method, path, body) => request(agent, consul.port, method, path, body);
+
+    log(`consul ${report.consul} -dev on 127.0.0.1:${consul.port}; registering ${S} x ${I} instances`);
+    const t0 = Date.now();
+    const name = (s) => `svc-${String(s).padStart(4, '0')}`;
+    const jobs = [];
+    for (let s = 0; s < S; s++) for (let i = 0; i < I; i++) jobs.push([s, i]);
+    await inParallel(jobs, 8, ([s, i]) =>
+      api('PUT', '/v1/agent/service/register', {
+        ID: `${name(s)}-${i}`,
+        Name: name(s),
+        Address: '127.0.0.1',
+        Port: 20000 + i,
+        Check: { CheckID: `check-${name(s)}-${i}`, TTL: '1h', Status: 'passing' },
+      }),
+    );
+    await waitFor('catalog to list every service', async () => Object.keys(JSON.parse(await api('GET', '/v1/catalog/services'))).length >= S, 60_000);
+    report.registerMs = Date.now() - t0;
+    agent.destroy(); // the measurement counts the child's connections only; ours are gone
+    log(`registered in ${report.registerMs} ms`);
+
+    // Two different services, inside the catalog at any --services >= 2.
+    const probe = name(Math.min(7, S - 1));
+    const addTo = name(S >= 12 ? 11 : Math.max(0, S - 2));
+    const child = fork(fileURLToPath(import.meta.url), ['--child', `127.0.0.1:${consul.port}`, '--shared', args.shared, '--probe-services', `${probe},${addTo}`, '--log-level', args['log-level']], {
+      stdio: ['ignore', args['log-level'] === 'warn' ? 'ignore' : 'inherit', 'inherit', 'ipc'],
+    });
+    cleanup.push(async () => {
+      if (child.exitCode === null) {
+        child.send({ type: 'stop' });
+        await Promise.race([new Promise((r) => child.once('exit', r)), sleep(2000)]);
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    });
+    const inbox = new Inbox(child);
+    const start = await inbox.next((m) => m.type === 'start', 10_000);
+    const synced = await inbox.next((m) => m.type === 'synced', Number(args['sync-timeout-s']) * 1000).catch(() => null);
+    const stats0 = await stats(child, inbox);
+    report.firstSync = synced
+      ? { ms: round(synced.at - start.at), services: synced.services, instances: synced.instances }
+      : { ms: null, note: `not synced within ${args['sync-timeout-s']} s`, servicesInTable: stats0.services, instancesInTable: stats0.instances, reasons: stats0.state.reasons };
+    log(synced ? `first sync ${report.firstSync.ms} ms (${synced.services} services, ${synced.instances} instances)` : `NOT synced within ${args['sync-timeout-s']} s: ${stats0.services} services in the table`);
+
+    // At rest: nothing changes in Consul for --rest-s seconds.
+    await sleep(2000);
+    const conns0 = connections(child.pid, consul.port);
+    const cpu0 = cpuTicks(child.pid);
+    const restS = Number(args['rest-s']);
+    await sleep(restS * 1000);
+    const cpu1 = cpuTicks(child.pid);
+    const conns1 = connections(child.pid, consul.port);
+    const rest = await stats(child, inbox);
+    report.atRest = {
+      connectionsToAgent: Math.max(conns0.mine, conns1.mine),
+      allConnectionsToAgent: Math.max(conns0.all, conns1.all),
+      cpuPercentOfOneCore: round(((cpu1 - cpu0) / clockTicks() / restS) * 100, 2),
+      rssMB: round(rest.rss / 2 ** 20, 1),
+      heapUsedMB: round(rest.heapUsed / 2 ** 20, 1),
+    };
+    log(`at rest: ${report.atRest.connectionsToAgent} connections to the agent, ${report.atRest.cpuPercentOfOneCore} % CPU, RSS ${report.atRest.rssMB} MB`);
+
+    // One instance's check flips: fail, pass, fail, ... each must reach the table.
+    const flips = [];
+    const refused = [];
+    const flipId = `check-${probe}-1`;
+    let expected;
+    for (let k = 0; k < Number(args.changes) && Date.now() < deadline - 20_000; k++) {
+      const fail = k % 2 === 0;
+      expected = fail ? I - 1 : I;
+      inbox.drop((m) => m.type === 'probe');
+      const t = now();
+      // With the agent's per-client connection limit exhausted, Consul resets even this call.
+      if (!(await api('PUT', `/v1/agent/check/${fail ? 'fail' : 'pass'}/${flipId}`).then(() => true, (err) => (refused.push(err.message), false)))) {
+        flips.push(Infinity);
+        continue;
+      }
+      const seen = await inbox.next((m) => m.type === 'probe' && m.service === probe && m.n === expected, 5000).catch(() => null);
+      flips.push(seen ? seen.at - t : Infinity);
+      await sleep(100 + Math.random() * 100);
+    }
+    report.checkChangeToRoutedMs = summary(flips);
+    log(`check change -> routed: ${JSON.stringify(report.checkChangeToRoutedMs)}`);
+
+    // A new instance of an existing service, registered with a passing check.
+    const adds = [];
+    for (let k = 0; k < Number(args.adds) && Date.now() < deadline - 15_000; k++) {
+      inbox.drop((m) => m.type === 'probe');
+      const id = `${addTo}-new-${k}`;
+      const t = now();
+      const registered = await api('PUT', '/v1/agent/service/register', { ID: id, Name: addTo, Address: '127.0.0.1', Port: 21000 + k, Check: { CheckID: `check-${id}`, TTL: '1h', Status: 'passing' } }).then(() => true, (err) => (refused.push(err.message), false));
+      if (!registered) {
+        adds.push(Infinity);
+        continue;
+      }
+      const seen = await inbox.next((m) => m.type === 'probe' && m.service === addTo && m.n === I + k + 1, 5000).catch(() => null);
+      adds.push(seen ? seen.at - t : Infinity);
+      await sleep(100 + Math.random() * 100);
+    }
+    report.newInstanceToRoutedMs = summary(adds);
+    report.ourCallsRefusedByConsul = refused.length;
+    log(`new instance -> routed: ${JSON.stringify(report.newInstanceToRoutedMs)}`);
+  } finally {
+    clearTimeout(overall);
+    await runCleanup();
+  }
+  if (args.json) console.log(JSON.stringify(report));
+  else console.log(JSON.stringify(report, null, 2));
+}
+
+async function stats(child, inbox) {
+  child.send({ type: 'stats' });
+  return inbox.next((m) => m.type === 'stats', 5000);
+}
+
+/** Messages from the child, awaited by predicate. */
+class Inbox {
+  #queue = [];
+  #waiters = [];
+  constructor(child) {
+    child.on('message', (m) => {
+      const w = this.#waiters.find((x) => x.pred(m));
+      if (w) {
+        this.#waiters.splice(this.#waiters.indexOf(w), 1);
+        w.resolve(m);
+      } else this.#queue.push(m);
+    });
+    child.on('exit', (code) => {
+      for (const w of this.#waiters.splice(0)) w.reject(new Error(`child exited (${code})`));
+    });
+  }
+  drop(pred) {
+    this.#queue = this.#queue.filter((m) => !pred(m));
+  }
+  next(pred, timeoutMs) {
+    const i = this.#queue.findIndex(pred);
+    if (i >= 0) return Promise.resolve(this.#queue.splice(i, 1)[0]);
+    return new Promise((resolve, reject) => {
+      const w = { pred, resolve: (m) => (clearTimeout(timer), resolve(m)), reject };
+      const timer = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(w), 1);
+        reject(new Error('timeout'));
+      }, timeoutMs);
+      this.#waiters.push(w);
+    });
+  }
+}
+
+function log(msg) {
+  console.error(`[scale] ${msg}`);
+}
+
+function round(x, d = 1) {
+  return Math.round(x * 10 ** d) / 10 ** d;
+}
+
+function summary(xs) {
+  const ok = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  const q = (p) => (ok.length ? round(ok[Math.min(ok.length - 1, Math.ceil(p * ok.length) - 1)], 1) : null);
+  return { n: xs.length, missed: xs.length - ok.length, median: q(0.5), p90: q(0.9), p99: q(0.99), max: ok.length ? round(ok[ok.length - 1]) : null };
+}
+
+async function inParallel(items, n, fn) {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (i < items.length) await fn(items[i++]);
+    }),
+  );
+}
+
+async function waitFor(what, fn, timeoutMs) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v;
+    await sleep(5);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function request(agent, port, method, path, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (text += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`))));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function consulBin() {
+  return process.env.CONSUL_BIN || 'consul';
+}
+
+function consulVersion() {
+  const r = spawnSync(consulBin(), ['version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) throw new Error(`no consul binary (tried "${consulBin()}"); set CONSUL_BIN`);
+  return r.stdout.split('\n')[0].replace('Consul ', '');
+}
+
+async function startConsul() {
+  const port = await freePort();
+  const [lan, wan, server] = [await freePort(), await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), 'scale-consul-'));
+  let output = '';
+  const proc = spawn(consulBin(), ['agent', '-dev', '-bind', '127.0.0.1', '-client', '127.0.0.1', '-http-port', String(port),
+    '-dns-port', '-1', '-grpc-port', '-1', '-serf-lan-port', String(lan), '-serf-wan-port', String(wan),
+    '-server-port', String(server), '-node', `scale-${port}`, '-log-level', 'warn', '-data-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const take = (b) => (output = (output + b).slice(-5000));
+  proc.stdout.on('data', take);
+  proc.stderr.on('data', take);
+  const stop = async () => {
+    if (proc.exitCode === null) {
+      proc.kill('SIGKILL');
+      await Promise.race([new Promise((r) => proc.once('exit', r)), sleep(5000)]);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor('consul to elect itself', async () => {
+      if (proc.exitCode !== null) throw new Error(`consul exited: ${output}`);
+      const res = await fetch(`http://127.0.0.1:${port}/v1/status/leader`);
+      return res.ok && (await res.text()).includes(':');
+    }, 30_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, stop };
+}
+
+/** ESTABLISHED TCP connections to 127.0.0.1:port: the child's (by socket inode) and everyone's. */
+function connections(pid, port) {
+  const inodes = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      /* fd closed meanwhile */
+    }
+  }
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  let mine = 0;
+  let all = 0;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10 || f[3] !== '01') continue; // 01: ESTABLISHED
+      if (!f[2].endsWith(`:${hexPort}`)) continue; // remote end is the agent
+      all += 1;
+      if (inodes.has(f[9])) mine += 1;
+    }
+  }
+  return { mine, all };
+}
+
+function cpuTicks(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]); // utime + stime
+}
+
+function clockTicks() {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  return Number(r.stdout.trim()) || 100;
+}
+
+// Last, so every class and function above is initialised before it runs.
+if (args.child) await runChild(args.child, args.shared, args['probe-services']);
+else await main();

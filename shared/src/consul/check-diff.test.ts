@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { diffChecks, mergeNotPassing, snapshotChecks, type CheckEntry } from './check-diff.js';
+
+const svc = (node: string, id: string, service: string, Status: string, ModifyIndex: number): CheckEntry => ({
+  Node: node, CheckID: `service:${id}`, ServiceID: id, ServiceName: service, Status, ModifyIndex,
+});
+const serf = (node: string, Status: string, ModifyIndex: number): CheckEntry => ({ Node: node, CheckID: 'serfHealth', ServiceID: '', ServiceName: '', Status, ModifyIndex });
+
+const base = [serf('n1', 'passing', 5), svc('n1', 'web-1', 'Web', 'passing', 10), svc('n1', 'web-2', 'Web', 'passing', 11), svc('n2', 'api-1', 'api', 'passing', 12)];
+
+const cases: Array<[what: string, next: CheckEntry[], services: Record<string, bigint>, nodes: string[], writtenAt: bigint[]]> = [
+  ['nothing changed (a blocking query timing out)', base, {}, [], []],
+  ['same checks in another order', [...base].reverse(), {}, [], []],
+  ['a check turned critical', [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 20), base[2]!, base[3]!], { web: 20n }, [], [20n]],
+  ['only the ModifyIndex moved (output or definition changed)', [base[0]!, base[1]!, svc('n1', 'web-2', 'Web', 'passing', 21), base[3]!], { web: 21n }, [], [21n]],
+  ['a new instance with its check', [...base, svc('n2', 'api-2', 'api', 'passing', 22)], { api: 22n }, [], [22n]],
+  ['an instance deregistered: its check is gone', [base[0]!, base[1]!, base[3]!], { web: 0n }, [], [30n]],
+  ['two services changed', [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 23), base[2]!, svc('n2', 'api-1', 'api', 'warning', 24)], { web: 23n, api: 24n }, [], [23n, 24n]],
+  ['a node check failed: every service on the node', [serf('n1', 'critical', 25), ...base.slice(1)], {}, ['n1'], [25n]],
+  ['a node deregistered: its checks are gone', [base[3]!], { web: 0n }, ['n1'], [30n]],
+  ['highest ModifyIndex of a service wins', [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 26), svc('n1', 'web-2', 'Web', 'critical', 27), base[3]!], { web: 27n }, [], [26n, 27n]],
+];
+
+for (const [what, next, services, nodes, writtenAt] of cases) {
+  test(`diffChecks: ${what}`, () => {
+    const d = diffChecks(snapshotChecks(base), snapshotChecks(next), 30n);
+    assert.deepEqual(Object.fromEntries(d.services), services);
+    assert.deepEqual([...d.nodes].sort(), nodes);
+    assert.deepEqual([...d.writtenAt].sort(), writtenAt);
+  });
+}
+
+test('diffChecks: from nothing, every service and node is new', () => {
+  const d = diffChecks(new Map(), snapshotChecks(base), 12n);
+  assert.deepEqual([...d.services.keys()].sort(), ['api', 'web']);
+  assert.deepEqual([...d.nodes], ['n1']);
+});
+
+test('snapshotChecks: entries without node or id are ignored', () => {
+  assert.equal(snapshotChecks([{ CheckID: 'x' }, { Node: 'n' }, null as unknown as CheckEntry]).size, 0);
+});
+
+const notPassingCases: Array<[what: string, listed: CheckEntry[], services: Record<string, bigint>, nodes: string[], statusAfter: Record<string, string>]> = [
+  ['all passing, still all passing', [], {}, [], { 'n1\u0000service:web-1': 'passing' }],
+  ['one fails', [svc('n1', 'web-1', 'Web', 'critical', 40)], { web: 40n }, [], { 'n1\u0000service:web-1': 'critical' }],
+  ['node check fails', [serf('n1', 'critical', 41)], {}, ['n1'], { 'n1\u0000serfHealth': 'critical' }],
+  ['a new instance starts critical (a registrator HTTP check)', [svc('n2', 'api-9', 'api', 'critical', 42)], { api: 42n }, [], { 'n2\u0000service:api-9': 'critical' }],
+];
+for (const [what, listed, services, nodes, statusAfter] of notPassingCases) {
+  test(`mergeNotPassing: ${what}`, () => {
+    const { next, changes } = mergeNotPassing(snapshotChecks(base), snapshotChecks(listed), 50n);
+    assert.deepEqual(Object.fromEntries(changes.services), services);
+    assert.deepEqual([...changes.nodes], nodes);
+    for (const [key, status] of Object.entries(statusAfter)) assert.equal(next.get(key)?.status, status);
+  });
+}
+
+test('mergeNotPassing: a failing check no longer listed turned passing (or went): its service changed', () => {
+  const failing = [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 40), base[2]!, base[3]!];
+  const { next, changes } = mergeNotPassing(snapshotChecks(failing), new Map(), 60n);
+  assert.deepEqual(Object.fromEntries(changes.services), { web: 0n });
+  assert.equal(next.get('n1\u0000service:web-1')?.status, 'passing');
+  assert.deepEqual(changes.writtenAt, [60n]);
+  // The next full read sees an unknown ModifyIndex and reads web once more.
+  const full = diffChecks(next, snapshotChecks([base[0]!, svc('n1', 'web-1', 'Web', 'passing', 55), base[2]!, base[3]!]), 61n);
+  assert.deepEqual(Object.fromEntries(full.services), { web: 55n });
+});
+
+test('mergeNotPassing: a check still failing, unchanged: nothing to read', () => {
+  const failing = [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 40), base[2]!, base[3]!];
+  const { changes } = mergeNotPassing(snapshotChecks(failing), snapshotChecks([svc('n1', 'web-1', 'Web', 'critical', 40)]), 60n);
+  assert.equal(changes.services.size, 0);
+  assert.equal(changes.nodes.size, 0);
+});
+
+test('diffChecks: a removal makes its service unsure, whatever else changed with a known index', () => {
+  // web-1 deregistered while web-2's check changed at 31: a read at 31 or later
+  // may predate the removal, so web must be read regardless.
+  const d = diffChecks(snapshotChecks(base), snapshotChecks([base[0]!, svc('n1', 'web-2', 'Web', 'passing', 31), base[3]!]), 32n);
+  assert.deepEqual(Object.fromEntries(d.services), { web: 31n });
+  assert.deepEqual([...d.unsure], ['web']);
+});
+
+test('diffChecks: changes with known indexes only: not unsure', () => {
+  const d = diffChecks(snapshotChecks(base), snapshotChecks([base[0]!, svc('n1', 'web-1', 'Web', 'critical', 20), base[2]!, base[3]!]), 30n);
+  assert.equal(d.unsure.size, 0);
+});
+
+test('mergeNotPassing: a check seen passing again makes its service unsure', () => {
+  const failing = [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 40), base[2]!, base[3]!];
+  const { changes } = mergeNotPassing(snapshotChecks(failing), new Map(), 60n);
+  assert.deepEqual([...changes.unsure], ['web']);
+});

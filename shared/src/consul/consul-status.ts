@@ -1,0 +1,88 @@
+import type { Logger } from 'pino';
+import { describeConsulError, type ConsulError } from './errors.js';
+import type { QueryMeta } from './meta.js';
+
+/** How Consul is doing, for /_gateway/health. */
+export interface ConsulState {
+  reachable: boolean;
+  agent: string | null;
+  lastContact: string | null;
+  lastError: string | null;
+  knownLeader: boolean;
+  lastContactMs: number;
+  degraded: boolean;
+  reasons: string[];
+}
+
+/**
+ * Tracks Consul's health from every answer and failure discovery sees:
+ * reachable or not, leader or not, how stale, and what it refuses (a 403 is
+ * a misconfiguration, reported as such, not "Consul is down"). Logs once per
+ * state change.
+ */
+export class ConsulStatus {
+  #reachable = true;
+  #lastMeta: QueryMeta | undefined;
+  #lastError: string | null = null;
+  #noLeaderError = false;
+  /** Feed-level reads Consul refuses (catalog, health state), by what. */
+  #refused = new Map<string, string>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly staleAfterMs: number,
+  ) {}
+
+  answered(meta: QueryMeta, what?: string): void {
+    const prev = this.#lastMeta;
+    // A fresh read's headers say nothing about staleness: keep the last stale read's figures.
+    this.#lastMeta = meta.fresh && prev ? { ...prev, at: meta.at, agent: meta.agent } : meta;
+    this.#noLeaderError = false;
+    if (what) this.#refused.delete(what);
+    if (!this.#reachable) {
+      this.#reachable = true;
+      this.log.info({ agent: meta.agent }, 'consul reachable again');
+    }
+    if (prev && prev.knownLeader !== meta.knownLeader && !meta.fresh) {
+      if (meta.knownLeader) this.log.info({ agent: meta.agent }, 'consul has a leader again');
+      else this.log.warn({ agent: meta.agent, lastContactMs: meta.lastContactMs }, 'consul reports no known leader; serving stale reads');
+    }
+  }
+
+  /** `what` failed; `track` keeps a misconfiguration among the reasons until `what` answers again. */
+  failed(e: ConsulError, agent: string, what: string, attempt: number, track = false): void {
+    this.#lastError = `${agent}: ${describeConsulError(e)}`;
+    if (e.kind === 'no-leader') {
+      this.#noLeaderError = true;
+    } else if (e.kind === 'unreachable') {
+      if (this.#reachable) {
+        this.#reachable = false;
+        this.log.warn({ agent, err: e.message, query: what }, 'consul unreachable; keeping the last good table');
+      } else {
+        this.log.debug({ agent, err: e.message, query: what, attempt }, 'consul still unreachable');
+      }
+    } else if (track) {
+      this.#refused.set(what, `consul refuses the ${what} read: ${describeConsulError(e)}`);
+    }
+  }
+
+  /** The state, with `extra` reasons (holds, failing services) from the rest of discovery. */
+  state(extra: readonly string[] = []): ConsulState {
+    const meta = this.#lastMeta;
+    const reasons: string[] = [];
+    if (!this.#reachable) reasons.push('consul unreachable');
+    if ((meta && !meta.knownLeader) || this.#noLeaderError) reasons.push('consul has no known leader');
+    if (meta && meta.lastContactMs > this.staleAfterMs) reasons.push(`answers are ${meta.lastContactMs} ms stale`);
+    reasons.push(...this.#refused.values(), ...extra);
+    return {
+      reachable: this.#reachable,
+      agent: meta?.agent ?? null,
+      lastContact: meta ? new Date(meta.at).toISOString() : null,
+      lastError: this.#lastError,
+      knownLeader: (meta?.knownLeader ?? false) && !this.#noLeaderError,
+      lastContactMs: meta?.lastContactMs ?? 0,
+      degraded: reasons.length > 0,
+      reasons,
+    };
+  }
+}

@@ -1,0 +1,368 @@
+import { afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pino } from 'pino';
+import { FakeConsul } from '../../../test/lib/fake-consul.js';
+import type { RouteTable } from '../table.js';
+import { parseConsulAddrs } from './addresses.js';
+import { Discovery, type DiscoveryOptions } from './discovery.js';
+import { ConsulPool } from './pool.js';
+
+// The wiring of Discovery against a scripted Consul (test/lib/fake-consul.ts):
+// the paths only a faulty Consul takes, which a real one will not reproduce on
+// demand. test/integration/discovery-*.test.ts cover the same against a real
+// `consul agent -dev`.
+
+const options: DiscoveryOptions = {
+  waitMs: 1000,
+  backoffBaseMs: 10,
+  backoffMaxMs: 50,
+  excluded: new Set(['consul']),
+  emptyConfirmMs: 150,
+  staleAfterMs: 1000,
+  probeIntervalMs: 0,
+};
+
+function memoryLog() {
+  const lines: Array<{ msg: string; level: number; [k: string]: unknown }> = [];
+  const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+  return { log, lines, has: (re: RegExp) => lines.some((l) => re.test(l.msg)) };
+}
+
+async function until<T>(what: string, fn: () => T | undefined | false, ms = 3000): Promise<T> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const v = fn();
+    if (v) return v;
+    await sleep(5);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ids = (t: RouteTable, service: string) => t.services.get(service)?.map((i) => i.id);
+
+describe('Discovery against a scripted Consul', () => {
+  let cleanup: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const c of cleanup.reverse()) await c();
+    cleanup = [];
+  });
+
+  async function setup(opts: Partial<DiscoveryOptions> = {}, agents = 1) {
+    const fakes = await Promise.all(Array.from({ length: agents }, () => new FakeConsul().start()));
+    const pool = new ConsulPool(parseConsulAddrs(fakes.map((f) => f.addr).join(',')));
+    const mem = memoryLog();
+    const d = new Discovery(pool, { ...options, ...opts }, mem.log);
+    cleanup.push(async () => {
+      d.stop();
+      pool.close();
+      for (const f of fakes) await f.close();
+    });
+    return { fake: fakes[0]!, fakes, pool, d, mem };
+  }
+
+  test('follows the catalog: first sync, a check failing and passing, a registration, a deregistration', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'web-2', service: 'web' });
+    fake.register({ id: 'api-1', service: 'api' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    assert.deepEqual(ids(d.table, 'web'), ['web-1', 'web-2']);
+    assert.deepEqual(ids(d.table, 'api'), ['api-1']);
+    assert.equal(d.table.services.has('consul'), false, 'excluded');
+    fake.setStatus('web-2', 'critical');
+    await until('web-2 out', () => ids(d.table, 'web')?.length === 1);
+    fake.setStatus('web-2', 'passing');
+    await until('web-2 back', () => ids(d.table, 'web')?.length === 2);
+    fake.register({ id: 'web-3', service: 'web' }); // already passing: no non-passing check shows it
+    await until('web-3 routed', () => ids(d.table, 'web')?.includes('web-3'));
+    fake.deregister('web-1'); // while passing
+    await until('web-1 gone', () => !ids(d.table, 'web')?.includes('web-1'));
+    fake.deregister('api-1');
+    await until('api gone from the table (404)', () => !d.table.services.has('api'));
+    assert.deepEqual(d.state().reasons, []);
+  });
+
+  test('a deregistration right after another check passed again is not skipped', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'web-2', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.register({ id: 'web-3', service: 'web', status: 'critical' });
+    await sleep(300); // seen failing (and not routed)
+    fake.setStatus('web-3', 'passing');
+    await until('web-3 routed', () => ids(d.table, 'web')?.includes('web-3'));
+    await sleep(300); // every read settled: the service's index is past web-3's check write
+    fake.deregister('web-2'); // while passing: only the full health state read shows it
+    await until('web-2 gone', () => !ids(d.table, 'web')?.includes('web-2'), 2000);
+  });
+
+  test('a node check failing takes every instance on that node out', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web', node: 'n1' });
+    fake.register({ id: 'web-2', service: 'web', node: 'n2' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.setNode('n2', 'critical');
+    await until('web-2 out', () => ids(d.table, 'web')?.join() === 'web-1');
+  });
+
+  test('a known instance whose check fails or passes again is settled from the check feed alone, without reading the service', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web', node: 'n1' });
+    fake.register({ id: 'web-2', service: 'web', node: 'n2' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    await sleep(50);
+    const reads = () => fake.requests.filter((r) => r.path === '/v1/health/service/web').length;
+    const before = reads();
+    fake.setStatus('web-2', 'critical');
+    await until('web-2 out', () => ids(d.table, 'web')?.join() === 'web-1');
+    fake.setStatus('web-2', 'passing');
+    await until('web-2 back', () => ids(d.table, 'web')?.length === 2);
+    fake.setNode('n2', 'critical'); // a node check
+    await until('web-2 out with its node', () => ids(d.table, 'web')?.join() === 'web-1');
+    fake.setNode('n2', 'passing');
+    await until('web-2 back with its node', () => ids(d.table, 'web')?.length === 2);
+    assert.equal(reads(), before, 'no read of the service');
+  });
+
+  test('an instance deregistered while failing is never routed again on the way out', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'web-2', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.setStatus('web-2', 'critical');
+    await until('web-2 out', () => ids(d.table, 'web')?.join() === 'web-1');
+    let routedAgain = false;
+    d.on('change', (t: RouteTable) => (routedAgain ||= ids(t, 'web')?.includes('web-2') === true));
+    fake.deregister('web-2'); // its check leaves the non-passing list: gone, not passing
+    await sleep(300);
+    assert.equal(routedAgain, false);
+    assert.deepEqual(ids(d.table, 'web'), ['web-1']);
+  });
+
+  test('an instance registered without any check is found: a catalog change no check explains re-reads every service', async () => {
+    const { fake, d, mem } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'api-1', service: 'api' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.register({ id: 'web-2', service: 'web', status: null });
+    await until('web-2 routed', () => ids(d.table, 'web')?.includes('web-2'));
+    assert.ok(mem.has(/no check change to explain it/));
+  });
+
+  test('a catalog that suddenly has no service is held, then believed', async () => {
+    const { fake, d, mem } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    const t0 = Date.now();
+    fake.deregister('web-1');
+    await until('holding', () => d.state().reasons.includes('holding last table: consul suddenly returned no services'));
+    assert.deepEqual(ids(d.table, 'web'), ['web-1'], 'still routed while held');
+    await until('dropped', () => d.table.services.size === 0);
+    assert.ok(Date.now() - t0 >= options.emptyConfirmMs);
+    assert.ok(mem.has(/still has no services/));
+    assert.deepEqual(d.state().reasons, []);
+  });
+
+  test('the catalog hold is cancelled when services come back', async () => {
+    const { fake, d, mem } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.deregister('web-1');
+    await until('holding', () => d.state().reasons.length > 0);
+    fake.register({ id: 'web-2', service: 'web' });
+    await until('web-2 routed', () => ids(d.table, 'web')?.join() === 'web-2');
+    await sleep(options.emptyConfirmMs + 50);
+    assert.deepEqual(ids(d.table, 'web'), ['web-2'], 'the held empty answer was never applied');
+    assert.ok(mem.has(/transient/));
+  });
+
+  test('a service whose instances all fail is held for the hold, then believed; an instance passing again cancels it', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'api-1', service: 'api' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.setStatus('web-1', 'critical');
+    await until('held', () => d.state().reasons.some((r) => r.startsWith('holding the last instances of web')));
+    assert.deepEqual(ids(d.table, 'web'), ['web-1']);
+    fake.setStatus('web-1', 'passing');
+    await until('hold cancelled', () => d.state().reasons.length === 0);
+    await sleep(options.emptyConfirmMs + 50);
+    assert.deepEqual(ids(d.table, 'web'), ['web-1']);
+    fake.setStatus('web-1', 'critical');
+    await until('believed after the hold', () => ids(d.table, 'web')?.length === 0, 2000);
+  });
+
+  test('the hold follows the check interval when Consul reports it (1.11+)', async () => {
+    const { fake, d } = await setup({ emptyConfirmMs: 50 });
+    fake.register({ id: 'web-1', service: 'web', interval: '400ms' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    const t0 = Date.now();
+    fake.setStatus('web-1', 'critical');
+    await until('believed', () => ids(d.table, 'web')?.length === 0, 3000);
+    assert.ok(Date.now() - t0 >= 400, `held ${Date.now() - t0} ms, less than the check's interval`);
+  });
+
+  test('a lagging server whose catalog misses a service cannot drop it; the leader is asked, and a real removal is applied at once', async () => {
+    const { fake, d, mem } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    const older = fake.snapshot();
+    fake.register({ id: 'api-1', service: 'api' });
+    d.watchCatalog();
+    await until('synced with api', () => d.synced && d.table.services.has('api'));
+    fake.stale = { frozen: older }; // ?stale reads now come from a server behind
+    fake.register({ id: 'web-2', service: 'web', status: null }); // wakes the blocking queries
+    await until('the leader asked', () => fake.requests.some((r) => r.path === '/v1/catalog/services' && !r.query.has('stale')));
+    await sleep(100);
+    assert.ok(d.table.services.has('api'), 'api still routed');
+    assert.ok(mem.has(/drops services but cannot be trusted yet/));
+    fake.stale = {};
+    fake.deregister('api-1'); // a real deregistration, from a server in touch with the leader
+    await until('api gone at once', () => !d.table.services.has('api'), 1000);
+  });
+
+  test('an answer from a server out of touch with the leader cannot take instances away until the leader confirms', async () => {
+    const { fake, d, mem } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'web-2', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.stale = { lastContactMs: 5000 };
+    fake.noLeader = true;
+    fake.setStatus('web-2', 'critical');
+    await until('a read from the leader tried', () => fake.requests.some((r) => r.path === '/v1/health/service/web' && !r.query.has('stale')));
+    await sleep(150);
+    assert.deepEqual(ids(d.table, 'web'), ['web-1', 'web-2'], 'not taken away on a stale answer');
+    assert.ok(mem.has(/cannot be trusted yet/));
+    assert.ok(d.state().reasons.includes('answers are 5000 ms stale'));
+    fake.noLeader = false; // a leader again: the retried confirmation goes through
+    await until('web-2 out once the leader confirms', () => ids(d.table, 'web')?.join() === 'web-1');
+  });
+
+  test('a snapshot restore (index back for good) is believed once the leader says the same', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    const older = fake.snapshot();
+    fake.register({ id: 'api-1', service: 'api' });
+    d.watchCatalog();
+    await until('synced', () => d.synced && d.table.services.has('api'));
+    fake.restore(older);
+    await until('api gone', () => !d.table.services.has('api'));
+    // and changes after the restore, at lower indexes than before, still arrive
+    fake.setStatus('web-1', 'critical');
+    fake.register({ id: 'web-2', service: 'web' });
+    await until('web-2 in, web-1 out', () => ids(d.table, 'web')?.join() === 'web-2');
+  });
+
+  test('403 on one service: synced anyway, named in state(), no failover', async () => {
+    const { fakes, d, mem } = await setup({}, 2);
+    const [fake, other] = fakes as [FakeConsul, FakeConsul];
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'secret-1', service: 'secret' });
+    fake.fail('/v1/health/service/secret', { status: 403, text: 'Permission denied' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    assert.deepEqual(ids(d.table, 'web'), ['web-1']);
+    const s = d.state();
+    assert.equal(s.reachable, true);
+    assert.deepEqual(s.reasons, ['consul does not answer for service secret: 403 Permission denied']);
+    assert.equal(other.requests.length, 0, 'never failed over');
+    assert.ok(mem.lines.some((l) => /refuses to read service secret: check the ACL token/.test(l.msg)));
+    assert.ok(!mem.has(/unreachable/));
+  });
+
+  test('403 on the catalog: not synced, the reason says so, no failover', async () => {
+    const { fakes, d } = await setup({}, 2);
+    fakes[0]!.fail('/v1/catalog/services', { status: 403, text: 'ACL not found' });
+    d.watchCatalog();
+    await until('reason', () => d.state().reasons.some((r) => /catalog read: 403 ACL not found/.test(r)));
+    assert.equal(d.synced, false);
+    assert.equal(d.state().reachable, true);
+    assert.equal(fakes[1]!.requests.length, 0);
+    fakes[0]!.clearFailures();
+    await until('synced once allowed', () => d.synced, 2000);
+    assert.deepEqual(d.state().reasons, []);
+  });
+
+  test('a service that keeps failing with a 5xx stops holding the first sync up after a few attempts', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'flaky-1', service: 'flaky' });
+    fake.fail('/v1/health/service/flaky', { status: 500, text: 'rpc error' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    assert.ok(d.state().reasons.some((r) => r.startsWith('consul does not answer for service flaky')));
+    fake.clearFailures();
+    await until('flaky read once retried', () => ids(d.table, 'flaky')?.join() === 'flaky-1', 2000);
+  });
+
+  test('a change listener that throws is logged as a bug, not as a Consul failure', async () => {
+    const { fakes, d, mem } = await setup({}, 2);
+    const [fake, other] = fakes as [FakeConsul, FakeConsul];
+    fake.register({ id: 'web-1', service: 'web' });
+    d.on('change', () => {
+      throw new Error('listener bug');
+    });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.register({ id: 'web-2', service: 'web' });
+    await until('still following', () => ids(d.table, 'web')?.length === 2);
+    assert.ok(mem.lines.some((l) => /bug: a discovery 'change' listener threw/.test(l.msg) && l.level === 50));
+    assert.equal(d.state().reachable, true);
+    assert.equal(other.requests.length, 0);
+  });
+
+  test('Consul unreachable, then back: state() says so, the last table stays', async () => {
+    const { fake, d, mem } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.fail('/', 'reset');
+    fake.setStatus('web-1', 'warning'); // wakes the blocking queries into the resets
+    await until('unreachable', () => d.state().reasons.includes('consul unreachable'));
+    assert.deepEqual(ids(d.table, 'web'), ['web-1']);
+    fake.clearFailures();
+    await until('reachable again', () => d.state().reachable, 2000);
+    assert.ok(mem.has(/consul reachable again/));
+  });
+
+  test('watchService: resolves on the first answer; timing out while Consul is down leaks no listener', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.fail('/v1/health/service/web', 'reset');
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    cleanup.push(() => void process.off('warning', onWarning));
+    for (let i = 0; i < 15; i++) await d.watchService('web', 5);
+    assert.equal(d.table.services.has('web'), false);
+    fake.clearFailures();
+    await d.watchService('web', 2000);
+    assert.deepEqual(ids(d.table, 'web'), ['web-1']);
+    await sleep(20);
+    assert.deepEqual(warnings.map((w) => w.name), []);
+    assert.equal(d.synced, false, 'on-demand lookups alone never make the gateway synced');
+  });
+
+  test('watchService follows changes and holds, like the catalog', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'web-2', service: 'web' });
+    await d.watchService('Web', 2000);
+    assert.deepEqual(ids(d.table, 'web'), ['web-1', 'web-2']);
+    fake.setStatus('web-1', 'critical');
+    await until('web-1 out', () => ids(d.table, 'web')?.join() === 'web-2');
+    fake.deregister('web-2');
+    await until('held', () => ids(d.table, 'web')?.join() === 'web-2');
+    await until('believed', () => ids(d.table, 'web')?.length === 0);
+  });
+});

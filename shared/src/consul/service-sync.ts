@@ -1,0 +1,239 @@
+import type { Logger } from 'pino';
+import type { CheckChanges } from './check-diff.js';
+import { CheckFeed } from './check-feed.js';
+import { describeConsulError, type ConsulError } from './errors.js';
+import type { FeedView } from './feed-patch.js';
+import type { Instance } from './instances.js';
+import type { QueryMeta } from './meta.js';
+import type { ConsulPool } from './pool.js';
+import { ServiceReader } from './service-reader.js';
+import { TrackedService } from './tracked-service.js';
+import { distrust } from './trust.js';
+
+export interface ServiceSyncOptions {
+  waitMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  staleAfterMs: number;
+  emptyConfirmMs: number;
+}
+
+export interface ServiceSyncSink {
+  current(key: string): readonly Instance[] | undefined;
+  apply(key: string, instances: Instance[]): void;
+  answered(meta: QueryMeta): void;
+  failed(error: ConsulError, agent: string, what: string, attempt: number): void;
+  /** Something that `ready` depends on changed. */
+  progressed(): void;
+}
+
+// Reads in flight at once. With the two long polls, the full health-state
+// read, the leader probe and a catalog confirmation, discovery holds at most 8
+// connections to its agent, whatever the catalog's size (Consul allows 200 per
+// client IP by default, limits.http_max_conns_per_client, and resets the rest).
+const READ_CONCURRENCY = 3;
+// After the catalog index moved, how long the health state gets to explain it.
+const EXPLAIN_AFTER_MS = 200;
+
+/**
+ * Keeps the instances of a set of services current with a bounded number of
+ * connections, however many services there are: the health state
+ * (check-feed.ts) says which services changed; a change of known checks is
+ * applied from the feed's answer itself (feed-patch.ts: no read, so a check
+ * passing is routed as soon as Consul answers), and the rest (new instances,
+ * checks gone) are read with plain reads, a few at a time. Each catalog change re-reads the
+ * full health state; one that no check change explains (an instance
+ * registered or changed without any check) makes it read every service once:
+ * rare, and cheap next to a long poll per service.
+ */
+export class ServiceSync {
+  #tracked = new Map<string, TrackedService>();
+  #feed: CheckFeed;
+  #reader: ServiceReader;
+  #feedFailure: ConsulError | undefined;
+  /** Highest index of the check feed's answers applied (its own, for trust.ts). */
+  #feedSeen = 0n;
+  #unexplained = 0n;
+  #explainTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(
+    pool: ConsulPool,
+    private readonly opts: ServiceSyncOptions,
+    private readonly sink: ServiceSyncSink,
+    private readonly log: Logger,
+  ) {
+    this.#reader = new ServiceReader(
+      pool,
+      { concurrency: READ_CONCURRENCY, backoffBaseMs: opts.backoffBaseMs, backoffMaxMs: opts.backoffMaxMs },
+      {
+        answer: (key, entries, meta, minIndex) => {
+          sink.answered(meta);
+          this.#tracked.get(key)?.answer(entries, meta, minIndex);
+          sink.progressed();
+        },
+        failed: (key, error, agent) => {
+          const t = this.#tracked.get(key);
+          t?.failed(error);
+          sink.failed(error, agent, `service ${t?.name ?? key}`, t?.failure?.attempts ?? 1);
+          sink.progressed();
+        },
+      },
+      log,
+    );
+    this.#feed = new CheckFeed(pool, opts, {
+      changes: (changes, feed) => {
+        this.#readChanged(changes, feed);
+        sink.progressed();
+      },
+      answered: (meta) => {
+        this.#feedFailure = undefined;
+        sink.answered(meta);
+      },
+      failed: (error, agent, what, attempt) => {
+        if (!error.retryable && !this.#feedFailure)
+          log.error({ err: describeConsulError(error) }, 'consul refuses the health state read: changes are not followed until that is fixed');
+        this.#feedFailure = error;
+        sink.failed(error, agent, what, attempt);
+        sink.progressed();
+      },
+    }, log);
+  }
+
+  start(): this {
+    this.#feed.start();
+    return this;
+  }
+
+  /** The services to follow: every name in the catalog. */
+  follow(names: readonly string[]): void {
+    const keep = new Map(names.map((n) => [n.toLowerCase(), n]));
+    for (const [key, t] of this.#tracked) {
+      if (keep.has(key)) continue;
+      t.stop();
+      this.#tracked.delete(key);
+      this.#reader.forget(key);
+      this.log.info({ service: t.name }, 'service left the catalog');
+    }
+    for (const [key, name] of keep) {
+      if (this.#tracked.has(key)) continue;
+      const t = new TrackedService(name, { staleAfterMs: this.opts.staleAfterMs, holdFloorMs: this.opts.emptyConfirmMs }, {
+        current: () => this.sink.current(key),
+        apply: (instances) => this.sink.apply(key, instances),
+        confirm: () => this.#reader.request(key, name, { fresh: true }),
+      }, this.log);
+      this.#tracked.set(key, t);
+      this.#reader.request(key, name);
+    }
+  }
+
+  /**
+   * The catalog's index moved to `index`. If no check was written then and no
+   * read has caught up with it, something changed that the health state does
+   * not show: read every service.
+   */
+  catalogChanged(index: bigint): void {
+    this.#feed.refresh();
+    if (index > this.#unexplained) this.#unexplained = index;
+    if (this.#explainTimer || this.#stopped) return;
+    this.#explainTimer = setTimeout(() => void this.#explain(), EXPLAIN_AFTER_MS);
+    this.#explainTimer.unref();
+  }
+
+  /**
+   * The catalog's index went back: a lagging server answered, or a snapshot
+   * was restored. Read everything again; what would be taken away is
+   * confirmed with the leader first (tracked-service.ts).
+   */
+  resync(): void {
+    this.log.info({ services: this.#tracked.size }, "the catalog's index went back: reading every service again");
+    this.#feed.refresh();
+    for (const [key, t] of this.#tracked) this.#reader.request(key, t.name);
+  }
+
+  /** The health state answered and every service is settled (answered, or failing for good or for a while). */
+  get ready(): boolean {
+    if (!this.#feed.answered && !(this.#feedFailure && !this.#feedFailure.retryable)) return false;
+    for (const t of this.#tracked.values()) if (!t.settled) return false;
+    return true;
+  }
+
+  /** Services (and the health state) Consul does not answer for, for state(). */
+  failing(): Array<{ what: string; reason: string }> {
+    const out: Array<{ what: string; reason: string }> = [];
+    if (this.#feedFailure && !this.#feedFailure.retryable)
+      out.push({ what: 'health state', reason: describeConsulError(this.#feedFailure) });
+    for (const t of this.#tracked.values())
+      if (t.failure && t.settled) out.push({ what: `service ${t.name}`, reason: describeConsulError(t.failure.error) });
+    return out;
+  }
+
+  /** Services whose N → 0 answer is being held. */
+  holding(): string[] {
+    return [...this.#tracked.values()].filter((t) => t.holding).map((t) => t.name);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#feed.stop();
+    this.#reader.stop();
+    if (this.#explainTimer) clearTimeout(this.#explainTimer);
+    for (const t of this.#tracked.values()) t.stop();
+    this.#tracked.clear();
+  }
+
+  /**
+   * Brings the changed services up to date: from the feed's answer itself
+   * when it settles them (known instances whose checks changed status), by a
+   * read otherwise. The feed's answers follow the same trust rules as reads:
+   * one that can't be trusted (trust.ts, judged against the feed's own last
+   * index) may add instances, and what it would take away waits for a read
+   * from the leader.
+   */
+  #readChanged(changes: CheckChanges, feed?: { view: FeedView; meta: QueryMeta }): void {
+    let why: string | null = null;
+    if (feed) {
+      why = distrust(feed.meta, this.#feedSeen, this.opts.staleAfterMs);
+      if (feed.meta.fresh || feed.meta.index > this.#feedSeen) this.#feedSeen = feed.meta.index;
+    }
+    const settled = new Set<string>();
+    const settle = (key: string, t: TrackedService, minIndex?: bigint) => {
+      settled.add(key);
+      if (feed && t.patch(feed.view, feed.meta, why) === 'done') return;
+      this.#reader.request(key, t.name, minIndex === undefined ? {} : { minIndex });
+    };
+    for (const [key, minIndex] of changes.services) {
+      const t = this.#tracked.get(key);
+      if (!t) continue;
+      // Already read at or past every write of its checks (the first health state answer, mostly).
+      if (!changes.unsure.has(key) && minIndex > 0n && t.seen && t.index >= minIndex) continue;
+      settle(key, t, minIndex);
+    }
+    if (changes.nodes.size === 0) return;
+    for (const [key, t] of this.#tracked) {
+      if (settled.has(key)) continue; // the patch above covered its nodes too
+      for (const node of t.nodes)
+        if (changes.nodes.has(node)) {
+          settle(key, t);
+          break;
+        }
+    }
+  }
+
+  async #explain(): Promise<void> {
+    this.#explainTimer = undefined;
+    await this.#feed.refreshed();
+    await this.#reader.idle();
+    const index = this.#unexplained;
+    this.#unexplained = 0n;
+    // Only the latest index is judged: a change without checks that lands in the same
+    // catalog answer as one with checks is seen at that service's next change.
+    if (this.#stopped || index === 0n || this.#feed.wroteChecksAt(index)) return;
+    for (const t of this.#tracked.values()) if (t.index >= index) return;
+    this.log.info(
+      { index: String(index), services: this.#tracked.size },
+      'the catalog changed with no check change to explain it (an instance without checks?): reading every service again',
+    );
+    for (const [key, t] of this.#tracked) this.#reader.request(key, t.name);
+  }
+}

@@ -1,0 +1,172 @@
+import type { Logger } from 'pino';
+import { EmptyHold, holdMsFor } from './empty-hold.js';
+import { describeConsulError, type ConsulError } from './errors.js';
+import { patchEntries, type FeedView } from './feed-patch.js';
+import type { HealthEntry, Instance } from './instances.js';
+import type { QueryMeta } from './meta.js';
+import { decideServiceAnswer } from './service-answer.js';
+import { distrust } from './trust.js';
+
+export interface TrackedServiceOptions {
+  /** Above this X-Consul-LastContact (ms) an answer can't take instances away on its own. */
+  staleAfterMs: number;
+  /** CONSUL_EMPTY_CONFIRM_MS: the shortest hold of an N → 0 answer (0: no hold). */
+  holdFloorMs: number;
+}
+
+/** Where a tracked service's instances go, and how it asks for a confirming read. */
+export interface TrackedServiceSink {
+  current(): readonly Instance[] | undefined;
+  apply(instances: Instance[]): void;
+  /** Read the service again from the leader (no ?stale). */
+  confirm(): void;
+}
+
+export interface ServiceFailure {
+  error: ConsulError;
+  attempts: number;
+  since: number;
+}
+
+// Failed reads after which a failing service no longer holds the first sync up.
+const SETTLE_AFTER_ATTEMPTS = 3;
+
+/**
+ * One service's answers on their way into the route table: the trust and
+ * empty-answer policies (service-answer.ts) with the state they need: the
+ * highest index applied, the hold, the nodes its instances run on, and its
+ * failures.
+ */
+export class TrackedService {
+  #index = 0n;
+  #holdMs: number;
+  #hold: EmptyHold<Instance[]>;
+  #agentLost = false;
+  #seen = false;
+  #failure: ServiceFailure | undefined;
+  #nodes: ReadonlySet<string> = new Set();
+  /** The entries behind the table's instances (last read, patched by the feed since). */
+  #entries: readonly HealthEntry[] | undefined;
+  /** Highest check ModifyIndex the feed patched in: a read older than that is behind. */
+  #patchedAt = 0n;
+
+  constructor(
+    readonly name: string,
+    private readonly opts: TrackedServiceOptions,
+    private readonly sink: TrackedServiceSink,
+    private readonly log: Logger,
+  ) {
+    this.#holdMs = holdMsFor([], opts.holdFloorMs);
+    this.#hold = new EmptyHold<Instance[]>((instances) => {
+      this.log.warn({ service: name }, 'consul still says no instance passes: dropping the last ones');
+      this.#applyNow(instances);
+    });
+  }
+
+  /** An answer was applied or held (the service is in the table or about to be). */
+  get seen(): boolean {
+    return this.#seen;
+  }
+
+  get holding(): boolean {
+    return this.#hold.holding;
+  }
+
+  get failure(): ServiceFailure | undefined {
+    return this.#failure;
+  }
+
+  /** No longer worth waiting for at the first sync: answered, or failing for good or for a while. */
+  get settled(): boolean {
+    const f = this.#failure;
+    return this.#seen || (f !== undefined && (!f.error.retryable || f.attempts >= SETTLE_AFTER_ATTEMPTS));
+  }
+
+  /** Highest X-Consul-Index applied. */
+  get index(): bigint {
+    return this.#index;
+  }
+
+  /** Nodes the last applied answer had instances on. */
+  get nodes(): ReadonlySet<string> {
+    return this.#nodes;
+  }
+
+  /**
+   * A /v1/health/service answer. `minIndex`: the health state showed a check of
+   * this service written at that index, so an older answer is known to be behind.
+   */
+  answer(entries: readonly HealthEntry[], meta: QueryMeta, minIndex = 0n): void {
+    this.#failure = undefined;
+    const floor = minIndex > this.#patchedAt ? minIndex : this.#patchedAt;
+    if (!meta.fresh && meta.index < floor) {
+      const at = { service: this.name, index: String(meta.index), minIndex: String(floor) };
+      this.log.debug(at, 'answer older than a change already seen: asking the leader');
+      this.sink.confirm();
+      return;
+    }
+    if (!this.#decide(entries, meta, distrust(meta, this.#index, this.opts.staleAfterMs))) return;
+    this.#index = meta.fresh || meta.index > this.#index ? meta.index : this.#index;
+    this.#seen = true;
+  }
+
+  /**
+   * A check feed answer (`why`: why it can't be trusted for removals, as for
+   * a read): applied to the known entries without reading the service, under
+   * the same rules as a read. 'read' when the feed can't settle it alone (see
+   * feed-patch.ts): nothing known yet, a check gone from the list, a new instance.
+   */
+  patch(view: FeedView, meta: QueryMeta, why: string | null): 'done' | 'read' {
+    if (!this.#entries) return 'read';
+    const p = patchEntries(this.#entries, this.name.toLowerCase(), view);
+    if (!p) return 'read';
+    if (p.changed) {
+      if (p.asOf > this.#patchedAt) this.#patchedAt = p.asOf;
+      this.#decide(p.entries, meta, why);
+    }
+    return p.unknownInstance ? 'read' : 'done';
+  }
+
+  /** Applies (or holds) what `entries` make routable; false when a read from the leader must confirm it first. */
+  #decide(entries: readonly HealthEntry[], meta: QueryMeta, why: string | null): boolean {
+    const before = this.sink.current();
+    const d = decideServiceAnswer({ before, entries, distrust: why, holdMs: this.#holdMs });
+    if (d.action === 'confirm') {
+      this.log.info({ service: this.name, why: d.why, agent: meta.agent }, 'consul answer would take instances away but cannot be trusted yet: asking the leader');
+      this.sink.confirm();
+      return false;
+    }
+    this.#entries = entries;
+    if (d.action === 'hold') {
+      if (this.#hold.hold(d.instances, this.#holdMs))
+        this.log.warn({ service: this.name, before: before?.length ?? 0, holdMs: this.#holdMs }, 'consul says no instance passes; keeping the last ones until that holds');
+      return true;
+    }
+    if (this.#hold.cancel()) this.log.info({ service: this.name }, 'instances pass again; the empty answer was transient');
+    if (d.agentLost && !this.#agentLost)
+      this.log.warn({ service: this.name, instances: d.instances.length }, 'no instance passes, but only because their Consul agent is unreachable: still routing to them');
+    this.#agentLost = d.agentLost;
+    this.#nodes = new Set(entries.map((e) => e.Node?.Node ?? '').filter((n) => n !== ''));
+    if (d.instances.length > 0) this.#holdMs = holdMsFor(entries.flatMap((e) => e.Checks ?? []), this.opts.holdFloorMs);
+    this.#applyNow(d.instances);
+    return true;
+  }
+
+  /** A read of this service failed. */
+  failed(error: ConsulError): void {
+    const f = this.#failure;
+    this.#failure = { error, attempts: (f?.attempts ?? 0) + 1, since: f?.since ?? Date.now() };
+    if (!f && !error.retryable)
+      this.log.error({ service: this.name, err: describeConsulError(error) }, `consul refuses to read service ${this.name}: ${error.kind === 'denied' ? 'check the ACL token' : 'a request Consul will not accept'}`);
+  }
+
+  stop(): void {
+    this.#hold.cancel();
+  }
+
+  #applyNow(instances: Instance[]): void {
+    const before = this.sink.current()?.length ?? 0;
+    this.sink.apply(instances);
+    if (before !== instances.length) this.log.info({ service: this.name, instances: instances.length, before }, 'passing instances changed');
+  }
+}

@@ -1,0 +1,289 @@
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/**
+ * A scripted stand-in for a Consul agent's HTTP API, for unit tests that need
+ * answers a real Consul gives only under faults: a lagging server (an index
+ * that goes back, a high X-Consul-LastContact), no leader, a 403, a reset.
+ *
+ * It keeps a small catalog (instances with one check each, nodes with
+ * serfHealth) and answers, with Consul's headers and blocking semantics:
+ * /v1/catalog/services, /v1/health/service/<name>, /v1/health/state/any
+ * (with the `Status != "passing"` filter, and the checks it names), /v1/catalog/service/<name>.
+ * Every write bumps one raft index, as Consul does; services, checks and each
+ * service keep the index of their last write.
+ */
+export interface FakeInstance {
+  id: string;
+  service: string;
+  node?: string;
+  address?: string;
+  port?: number;
+  /** Status of its one check; null: registered without any check. */
+  status?: string | null;
+  interval?: string;
+}
+
+interface Model {
+  index: number;
+  servicesIndex: number;
+  checksIndex: number;
+  serviceIndex: Map<string, number>;
+  instances: Map<string, Required<Omit<FakeInstance, 'interval'>> & { interval?: string; checkModify: number }>;
+  nodes: Map<string, { serf: string; modify: number }>;
+}
+
+export interface StaleView {
+  /** Answer ?stale reads from this frozen model (a lagging server) instead of the live one. */
+  frozen?: Model;
+  lastContactMs?: number;
+  knownLeader?: boolean;
+}
+
+type Failure = { status: number; text: string } | 'reset';
+
+export class FakeConsul {
+  readonly requests: Array<{ path: string; query: URLSearchParams; at: number }> = [];
+  /** How ?stale reads answer; fresh (non-stale) reads always see the live model. */
+  stale: StaleView = {};
+  /** Non-stale reads fail with 500 "No cluster leader" while set. */
+  noLeader = false;
+  #model: Model = { index: 10, servicesIndex: 10, checksIndex: 10, serviceIndex: new Map(), instances: new Map(), nodes: new Map() };
+  #server: http.Server;
+  #sockets = new Set<Socket>();
+  #waiting = new Set<() => void>();
+  #failures: Array<{ prefix: string; failure: Failure; left: number }> = [];
+  port = 0;
+
+  constructor() {
+    this.#server = http.createServer((req, res) => void this.#handle(req, res));
+    this.#server.on('connection', (s) => {
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((r) => this.#server.listen(0, '127.0.0.1', r));
+    this.port = (this.#server.address() as AddressInfo).port;
+    return this;
+  }
+
+  get addr(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get index(): number {
+    return this.#model.index;
+  }
+
+  /** Open TCP connections from clients. */
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  async close(): Promise<void> {
+    for (const wake of this.#waiting) wake();
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((r) => this.#server.close(() => r()));
+  }
+
+  /** Requests to paths starting with `prefix` fail `times` times (or until cleared). */
+  fail(prefix: string, failure: Failure, times = Infinity): void {
+    this.#failures.push({ prefix, failure, left: times });
+  }
+
+  clearFailures(): void {
+    this.#failures = [];
+  }
+
+  /** A copy of the catalog as it is now, to answer stale reads from later. */
+  snapshot(): Model {
+    const m = this.#model;
+    return {
+      ...m,
+      serviceIndex: new Map(m.serviceIndex),
+      instances: new Map([...m.instances].map(([k, v]) => [k, { ...v }])),
+      nodes: new Map([...m.nodes].map(([k, v]) => [k, { ...v }])),
+    };
+  }
+
+  register(i: FakeInstance): void {
+    const m = this.#model;
+    const idx = ++m.index;
+    const node = i.node ?? 'node-1';
+    if (!m.nodes.has(node)) m.nodes.set(node, { serf: 'passing', modify: idx });
+    const status = i.status === undefined ? 'passing' : i.status;
+    m.instances.set(i.id, {
+      id: i.id, service: i.service, node, address: i.address ?? '127.0.0.1', port: i.port ?? 3000, status, interval: i.interval, checkModify: idx,
+    });
+    m.servicesIndex = idx;
+    if (status !== null) m.checksIndex = idx;
+    m.serviceIndex.set(i.service, idx);
+    this.#changed();
+  }
+
+  deregister(id: string): void {
+    const m = this.#model;
+    const inst = m.instances.get(id);
+    if (!inst) return;
+    const idx = ++m.index;
+    m.instances.delete(id);
+    m.servicesIndex = idx;
+    m.checksIndex = idx; // Consul bumps the checks table on a deregistration, with or without checks
+    m.serviceIndex.set(inst.service, idx);
+    this.#changed();
+  }
+
+  setStatus(id: string, status: string): void {
+    const m = this.#model;
+    const inst = m.instances.get(id);
+    if (!inst) throw new Error(`no instance ${id}`);
+    const idx = ++m.index;
+    inst.status = status;
+    inst.checkModify = idx;
+    m.checksIndex = idx;
+    m.serviceIndex.set(inst.service, idx);
+    this.#changed();
+  }
+
+  setNode(node: string, serf: string): void {
+    const m = this.#model;
+    const idx = ++m.index;
+    m.nodes.set(node, { serf, modify: idx });
+    m.checksIndex = idx;
+    for (const i of m.instances.values()) if (i.node === node) m.serviceIndex.set(i.service, idx);
+    this.#changed();
+  }
+
+  /** Replace the whole catalog with another (a restored snapshot: indexes go back). */
+  restore(model: Model): void {
+    this.#model = model;
+    this.#changed();
+  }
+
+  #changed(): void {
+    for (const wake of [...this.#waiting]) wake();
+  }
+
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const path = url.pathname;
+    this.requests.push({ path, query: url.searchParams, at: Date.now() });
+    const failure = this.#failures.find((f) => path.startsWith(f.prefix) && f.left > 0);
+    if (failure) {
+      failure.left -= 1;
+      if (failure.failure === 'reset') {
+        req.socket.destroy();
+        return;
+      }
+      res.writeHead(failure.failure.status, { 'Content-Type': 'text/plain' });
+      res.end(failure.failure.text);
+      return;
+    }
+    const stale = url.searchParams.has('stale');
+    if (!stale && this.noLeader) {
+      res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end('No cluster leader');
+      return;
+    }
+    const view = () => (stale && this.stale.frozen ? this.stale.frozen : this.#model);
+    const wanted = Number(url.searchParams.get('index') ?? 0);
+    const waitMs = parseWait(url.searchParams.get('wait'));
+    let answer = this.#answer(path, view(), url.searchParams);
+    if (!answer) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('not found');
+      return;
+    }
+    if (wanted > 0 && answer.index === wanted) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.#waiting.delete(check);
+          resolve();
+        };
+        const check = () => {
+          const a = this.#answer(path, view(), url.searchParams);
+          if (!a || a.index !== wanted) done();
+        };
+        const timer = setTimeout(done, waitMs);
+        this.#waiting.add(check);
+        req.socket.once('close', done);
+      });
+      if (req.socket.destroyed) return;
+      answer = this.#answer(path, view(), url.searchParams)!;
+    }
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/json',
+      'X-Consul-Index': String(answer.index),
+      'X-Consul-KnownLeader': stale && this.stale.knownLeader === false ? 'false' : 'true',
+      'X-Consul-LastContact': String(stale ? (this.stale.lastContactMs ?? 0) : 0),
+    };
+    res.writeHead(200, headers);
+    res.end(JSON.stringify(answer.body));
+  }
+
+  #answer(path: string, m: Model, q: URLSearchParams): { index: number; body: unknown } | undefined {
+    if (path === '/v1/catalog/services') {
+      const body: Record<string, string[]> = { consul: [] };
+      for (const i of m.instances.values()) body[i.service] = [];
+      return { index: m.servicesIndex, body };
+    }
+    if (path === '/v1/health/state/any') {
+      let checks = [
+        ...[...m.nodes].map(([node, n]) => ({ Node: node, CheckID: 'serfHealth', Status: n.serf, ServiceID: '', ServiceName: '', ModifyIndex: n.modify })),
+        ...[...m.instances.values()]
+          .filter((i) => i.status !== null)
+          .map((i) => ({ Node: i.node, CheckID: `service:${i.id}`, Status: i.status, ServiceID: i.id, ServiceName: i.service, ModifyIndex: i.checkModify })),
+      ];
+      const filter = q.get('filter');
+      const named = filter ? parseFeedFilter(filter) : undefined;
+      if (named) checks = checks.filter((c) => c.Status !== 'passing' || named.has(`${c.Node}\u0000${c.CheckID}`));
+      else if (filter) return { index: m.checksIndex, body: { error: `fake does not know filter ${filter}` } };
+      return { index: m.checksIndex, body: checks };
+    }
+    const svc = /^\/v1\/health\/service\/([^/]+)$/.exec(path);
+    if (svc) {
+      const name = decodeURIComponent(svc[1]!);
+      const body = [...m.instances.values()]
+        .filter((i) => i.service.toLowerCase() === name.toLowerCase()) // Consul matches names case-insensitively
+        .map((i) => ({
+          Node: { Node: i.node, Address: '127.0.0.1' },
+          Service: { ID: i.id, Service: i.service, Address: i.address, Port: i.port, Tags: [] },
+          Checks: [
+            { Node: i.node, CheckID: 'serfHealth', Status: m.nodes.get(i.node)?.serf ?? 'passing', ServiceID: '' },
+            ...(i.status === null ? [] : [{ Node: i.node, CheckID: `service:${i.id}`, Status: i.status, ServiceID: i.id, Interval: i.interval ?? '' }]),
+          ],
+        }));
+      const own = [...m.serviceIndex].find(([n]) => n.toLowerCase() === name.toLowerCase());
+      return { index: own?.[1] ?? m.servicesIndex, body };
+    }
+    if (/^\/v1\/catalog\/service\/[^/]+$/.test(path)) return { index: m.servicesIndex, body: [] };
+    return undefined;
+  }
+}
+
+/**
+ * The one filter discovery sends: `Status != "passing"`, then any number of
+ * ` or (Node == "n" and CheckID == "c")`. Returns the named checks (node NUL
+ * id), undefined for any other filter.
+ */
+function parseFeedFilter(filter: string): Set<string> | undefined {
+  const head = 'Status != "passing"';
+  if (!filter.startsWith(head)) return undefined;
+  const named = new Set<string>();
+  const clause = / or \(Node == "([^"]*)" and CheckID == "([^"]*)"\)/y;
+  clause.lastIndex = head.length;
+  while (clause.lastIndex < filter.length) {
+    const m = clause.exec(filter);
+    if (!m) return undefined;
+    named.add(`${m[1]}\u0000${m[2]}`);
+  }
+  return named;
+}
+
+function parseWait(v: string | null): number {
+  const m = /^(\d+)ms$/.exec(v ?? '');
+  return m ? Number(m[1]) : 300_000;
+}
