@@ -19,6 +19,8 @@ writes bench/results/latest.json. Needs root for apt-get when wrk/nginx-light ar
                       as gateway-24, raw-20                                (default all)
   --haproxy           include HAProxy, installing it with apt-get when missing
   --no-haproxy        leave HAProxy out (by default it is included only when already installed)
+  --baseline=DIR      add rows for another checkout's built gateway (DIR/gateway/dist/index.js,
+                      e.g. a git worktree of main) to compare a change in the same run
   --smoke             quick proof that the bench works (CI): 1 round of 2 s, 10 connections, no
                       warm-up, minimal set, node 20; explicit options still win
   -h, --help          this text
@@ -26,7 +28,7 @@ writes bench/results/latest.json. Needs root for apt-get when wrk/nginx-light ar
 Exits non-zero when a row fails to start, a row has zero successful requests, or the gateway
 never routes to the upstreams. Absolute numbers depend on the machine: compare rows, not runs.`;
 
-const ROW_FAMILIES = ['direct', 'nginx', 'haproxy', 'gateway', 'raw'];
+const ROW_FAMILIES = ['direct', 'nginx', 'haproxy', 'gateway', 'raw', 'baseline'];
 
 export function parseOptions(argv) {
   const { values, positionals } = parseArgs({
@@ -44,6 +46,7 @@ export function parseOptions(argv) {
       haproxy: { type: 'boolean' },
       'no-haproxy': { type: 'boolean' },
       smoke: { type: 'boolean' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -72,12 +75,13 @@ export function parseOptions(argv) {
     node: oneOf('node', smoke ? '20' : 'both', ['24', '20', 'both']),
     only: null,
     haproxy: values['no-haproxy'] ? 'no' : values.haproxy ? 'yes' : 'if-installed',
+    baseline: values.baseline ?? null,
   };
   if (values.only !== undefined) {
     opts.only = values.only.split(',').map((s) => s.trim()).filter(Boolean);
     for (const o of opts.only) {
       const family = o.replace(/-(20|24)$/, '');
-      if (!ROW_FAMILIES.includes(family) || (o !== family && !['gateway', 'raw'].includes(family)))
+      if (!ROW_FAMILIES.includes(family) || (o !== family && !['gateway', 'raw', 'baseline'].includes(family)))
         throw new Error(`--only: unknown row "${o}" (rows: ${ROW_FAMILIES.join(', ')}, gateway-24, gateway-20, raw-24, raw-20)`);
     }
     // Naming haproxy explicitly asks for it.
@@ -94,7 +98,10 @@ export function planRows(opts, { nodes, haproxy }) {
   ];
   if (haproxy) rows.push({ id: 'haproxy', family: 'haproxy', label: 'haproxy' });
   for (const n of nodes) rows.push({ id: `gateway-${n}`, family: 'gateway', node: n, label: `gateway (node ${n})` });
+  if (opts.baseline) {
+    for (const n of nodes) rows.push({ id: `baseline-${n}`, family: 'gateway', node: n, label: `baseline gateway (node ${n})`, root: opts.baseline });
+  }
   for (const n of nodes) rows.push({ id: `raw-${n}`, family: 'raw', node: n, label: `raw node+undici (node ${n})` });
   if (!opts.only) return rows;
-  return rows.filter((r) => opts.only.includes(r.id) || opts.only.includes(r.family));
+  return rows.filter((r) => opts.only.includes(r.id) || opts.only.includes(r.family) || (r.root && opts.only.includes('baseline')));
 }

@@ -56,8 +56,9 @@ export async function startTarget(row, ups, ctx) {
   } else if (row.family === 'gateway') {
     // Shipped defaults: only the port and the Consul agent, plus NODE_ENV=production as the image sets it.
     const env = { NODE_ENV: 'production', PORT: String(port), CONSUL_HTTP_ADDR: ctx.consul.addr };
-    const child = start(row.id, ctx.nodes[row.node], [path.join(ctx.root, 'gateway/dist/index.js')], {
-      cpu: ctx.cpu, cwd: ctx.root, env, logFile: `${dir}.log`,
+    const root = row.root ? path.resolve(row.root) : ctx.root;
+    const child = start(row.id, ctx.nodes[row.node], [path.join(root, 'gateway/dist/index.js')], {
+      cpu: ctx.cpu, cwd: root, env, logFile: `${dir}.log`,
     });
     // Routed only once the gateway's table (fed by Consul) lists both instances.
     const what = `${row.id}: GET /_gateway/services never listed ${service} on ports ${ports.join(' and ')} (the gateway did not route)`;

@@ -172,4 +172,34 @@ describe('gateway proxying against a real Consul', () => {
     assert.match(malformed.text, /"error":"bad_request"/);
     assert.equal(canary.requests.length, before, `canary was reached: ${JSON.stringify(canary.requests.slice(before))}`);
   });
+
+  test('ACCESS_LOG=true: one line per request with id, service, instance, status and time; 499 for a client that left', async () => {
+    const logged = await startGateway(consul.httpAddr, { ACCESS_LOG: 'true', UPSTREAM_TIMEOUT_MS: '5000' });
+    try {
+      await waitFor('the logging gateway sees the fixture', async () => (await get(`${logged.url}/svc-fixture/`)).status === 200);
+      await get(`${logged.url}/svc-fixture/x?y=1`, { headers: { 'x-request-id': 'acc-1' } });
+      await new Promise<void>((resolve) => {
+        const req = http.request(`${logged.url}/svc-fixture/slow?ms=2000`, { agent: false, headers: { 'x-request-id': 'acc-gone' } });
+        req.on('error', () => resolve());
+        req.end();
+        setTimeout(() => req.destroy(), 200);
+      });
+      const lines = () => logged.raw.split('\n').filter((l) => l.includes('"gateway.access"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      // The destination is asynchronous and buffered: lines arrive in batches, at the latest on exit.
+      await logged.stop();
+      const ok = lines().find((l) => l.requestId === 'acc-1');
+      assert.ok(ok, logged.raw.slice(-2000));
+      assert.equal(ok.msg, 'request');
+      assert.equal(ok.method, 'GET');
+      assert.equal(ok.url, '/svc-fixture/x?y=1');
+      assert.equal(ok.service, 'svc-fixture');
+      assert.equal(ok.status, 200);
+      assert.equal(ok.attempts, 1);
+      assert.equal(typeof ok.ms, 'number');
+      assert.equal(typeof ok.instance, 'string');
+      assert.equal(lines().find((l) => l.requestId === 'acc-gone')?.status, 499);
+    } finally {
+      logged.kill();
+    }
+  });
 });
