@@ -1,29 +1,14 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type Consul from 'consul';
-import { pino } from 'pino';
 import { FakeConsul } from '../../../test/lib/fake-consul.js';
+import { memoryLog, until } from '../../../test/lib/memory-log.js';
 import { parseConsulAddrs } from './addresses.js';
 import { BlockingQuery } from './blocking.js';
 import type { ConsulError } from './errors.js';
 import type { QueryMeta } from './meta.js';
 import { ConsulPool } from './pool.js';
 
-function memoryLog() {
-  const lines: Array<{ msg: string; level: number; [k: string]: unknown }> = [];
-  const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
-  return { log, lines, has: (re: RegExp) => lines.some((l) => re.test(l.msg)) };
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 3000): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const list = (client: Consul, o: Record<string, unknown>) => client.catalog.service.list(o as never);
 const opts = { name: 'catalog', waitMs: 1000, backoffBaseMs: 10, backoffMaxMs: 50 };

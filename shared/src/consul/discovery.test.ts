@@ -1,7 +1,7 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
 import { FakeConsul } from '../../../test/lib/fake-consul.js';
+import { memoryLog, until } from '../../../test/lib/memory-log.js';
 import type { RouteTable } from '../table.js';
 import { parseConsulAddrs } from './addresses.js';
 import { Discovery, type DiscoveryOptions } from './discovery.js';
@@ -22,21 +22,6 @@ const options: DiscoveryOptions = {
   probeIntervalMs: 0,
 };
 
-function memoryLog() {
-  const lines: Array<{ msg: string; level: number; [k: string]: unknown }> = [];
-  const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
-  return { log, lines, has: (re: RegExp) => lines.some((l) => re.test(l.msg)) };
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 3000): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = fn();
-    if (v) return v;
-    await sleep(5);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ids = (t: RouteTable, service: string) => t.services.get(service)?.map((i) => i.id);
 
