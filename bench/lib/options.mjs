@@ -21,6 +21,8 @@ writes bench/results/latest.json. Needs root for apt-get when wrk/nginx-light ar
   --no-haproxy        leave HAProxy out (by default it is included only when already installed)
   --baseline=DIR      add rows for another checkout's built gateway (DIR/gateway/dist/index.js,
                       e.g. a git worktree of main) to compare a change in the same run
+  --access-log        add a row for the gateway with ACCESS_LOG=true (on the images' Node), to
+                      show what its access log costs
   --smoke             quick proof that the bench works (CI): 1 round of 2 s, 10 connections, no
                       warm-up, minimal set, node 20; explicit options still win
   -h, --help          this text
@@ -47,6 +49,7 @@ export function parseOptions(argv) {
       'no-haproxy': { type: 'boolean' },
       smoke: { type: 'boolean' },
       baseline: { type: 'string' },
+      'access-log': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -76,6 +79,7 @@ export function parseOptions(argv) {
     only: null,
     haproxy: values['no-haproxy'] ? 'no' : values.haproxy ? 'yes' : 'if-installed',
     baseline: values.baseline ?? null,
+    accessLog: Boolean(values['access-log']),
   };
   if (values.only !== undefined) {
     opts.only = values.only.split(',').map((s) => s.trim()).filter(Boolean);
@@ -98,6 +102,10 @@ export function planRows(opts, { nodes, haproxy }) {
   ];
   if (haproxy) rows.push({ id: 'haproxy', family: 'haproxy', label: 'haproxy' });
   for (const n of nodes) rows.push({ id: `gateway-${n}`, family: 'gateway', node: n, label: `gateway (node ${n})` });
+  if (opts.accessLog && nodes.length) {
+    const n = nodes.includes('24') ? '24' : nodes[0];
+    rows.push({ id: `gateway-log-${n}`, family: 'gateway', node: n, label: `gateway, ACCESS_LOG=true (node ${n})`, env: { ACCESS_LOG: 'true' } });
+  }
   if (opts.baseline) {
     for (const n of nodes) rows.push({ id: `baseline-${n}`, family: 'gateway', node: n, label: `baseline gateway (node ${n})`, root: opts.baseline });
   }

@@ -55,7 +55,7 @@ export async function startTarget(row, ups, ctx) {
     t = { child, pids: () => [child.pid] };
   } else if (row.family === 'gateway') {
     // Shipped defaults: only the port and the Consul agent, plus NODE_ENV=production as the image sets it.
-    const env = { NODE_ENV: 'production', PORT: String(port), CONSUL_HTTP_ADDR: ctx.consul.addr };
+    const env = { NODE_ENV: 'production', PORT: String(port), CONSUL_HTTP_ADDR: ctx.consul.addr, ...row.env };
     const root = row.root ? path.resolve(row.root) : ctx.root;
     const child = start(row.id, ctx.nodes[row.node], [path.join(root, 'gateway/dist/index.js')], {
       cpu: ctx.cpu, cwd: root, env, logFile: `${dir}.log`,
