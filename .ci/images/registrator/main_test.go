@@ -187,3 +187,16 @@ func TestSyncAndCleanup(t *testing.T) {
 		t.Fatalf("after die: %v", got)
 	}
 }
+
+func TestDockerHost(t *testing.T) {
+	for _, ok := range []string{"unix:///tmp/docker.sock", "tcp://socket-proxy:2375"} {
+		if _, err := newDockerClient(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "unix://", "tcp://", "tcp://socket-proxy", "http://x:1", "/tmp/docker.sock"} {
+		if _, err := newDockerClient(bad); err == nil {
+			t.Errorf("%q: accepted", bad)
+		}
+	}
+}
