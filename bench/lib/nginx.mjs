@@ -22,7 +22,23 @@ export function nginxVersion(bin) {
  * - access_log stays on (the default, combined format, to a file) because the gateway also logs
  *   every request at its default level; it is only moved into the temp dir.
  */
-export function nginxConfig({ dir, port, service, upstreams, connections }) {
+/**
+ * What the gateway does to every request and answer, in nginx terms: the forwarded headers
+ * rebuilt, a request id both ways, Via, and the answering instance named. With this, nginx does
+ * the same job, not only the same proxying.
+ */
+const GATEWAY_HEADERS = `
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Real-IP $remote_addr;
+      proxy_set_header X-Request-Id $request_id;
+      proxy_set_header Forwarded "";
+      proxy_set_header Via "1.1 gateway";
+      add_header X-Request-Id $request_id;
+      add_header X-Upstream-Instance $upstream_addr;`;
+
+export function nginxConfig({ dir, port, service, upstreams, connections, gatewayHeaders = false }) {
   const workerConnections = Math.max(512, connections * 2 + 64);
   return `worker_processes 1;
 daemon off;
@@ -40,7 +56,7 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
     location /${service}/ {
       proxy_pass http://${service}/;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection "";${gatewayHeaders ? GATEWAY_HEADERS : ''}
     }
   }
 }
@@ -48,10 +64,10 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
 }
 
 /** Starts nginx (master + 1 worker); `pids()` gives both, for CPU and RSS. */
-export async function startNginx({ bin, dir, port, service, upstreams, connections, cpu }) {
+export async function startNginx({ bin, dir, port, service, upstreams, connections, cpu, gatewayHeaders }) {
   fs.mkdirSync(dir, { recursive: true });
   const conf = path.join(dir, 'nginx.conf');
-  fs.writeFileSync(conf, nginxConfig({ dir, port, service, upstreams, connections }));
+  fs.writeFileSync(conf, nginxConfig({ dir, port, service, upstreams, connections, gatewayHeaders }));
   // -e: the error log before the config is read (else /var/log/nginx); -p: relative paths.
   const child = start('nginx', bin, ['-c', conf, '-p', dir, '-e', path.join(dir, 'error.log')], {
     cpu,

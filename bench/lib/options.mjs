@@ -16,7 +16,8 @@ writes bench/results/latest.json. Needs root for apt-get when wrk/nginx-light ar
   --node=24|20|both   Node for the gateway and raw rows: 24 = the images' Node (fetched once with
                       npm pack into ~/.cache/consul-stack-bench), 20 = this Node  (default both)
   --only=ROWS         comma list of rows: direct, nginx, haproxy, gateway, raw, or one row such
-                      as gateway-24, raw-20                                (default all)
+                      as nginx-headers (nginx setting the same headers as the gateway),
+                      gateway-24, raw-20                                   (default all)
   --haproxy           include HAProxy, installing it with apt-get when missing
   --no-haproxy        leave HAProxy out (by default it is included only when already installed)
   --baseline=DIR      add rows for another checkout's built gateway (DIR/gateway/dist/index.js,
@@ -85,7 +86,7 @@ export function parseOptions(argv) {
     opts.only = values.only.split(',').map((s) => s.trim()).filter(Boolean);
     for (const o of opts.only) {
       const family = o.replace(/-(20|24)$/, '');
-      if (!ROW_FAMILIES.includes(family) || (o !== family && !['gateway', 'raw', 'baseline'].includes(family)))
+      if (o !== 'nginx-headers' && (!ROW_FAMILIES.includes(family) || (o !== family && !['gateway', 'raw', 'baseline'].includes(family))))
         throw new Error(`--only: unknown row "${o}" (rows: ${ROW_FAMILIES.join(', ')}, gateway-24, gateway-20, raw-24, raw-20)`);
     }
     // Naming haproxy explicitly asks for it.
@@ -99,6 +100,7 @@ export function planRows(opts, { nodes, haproxy }) {
   const rows = [
     { id: 'direct', family: 'direct', label: 'direct (no proxy)' },
     { id: 'nginx', family: 'nginx', label: 'nginx' },
+    { id: 'nginx-headers', family: 'nginx', label: "nginx, the gateway's headers", gatewayHeaders: true },
   ];
   if (haproxy) rows.push({ id: 'haproxy', family: 'haproxy', label: 'haproxy' });
   for (const n of nodes) rows.push({ id: `gateway-${n}`, family: 'gateway', node: n, label: `gateway (node ${n})` });

@@ -47,7 +47,7 @@ export async function startTarget(row, ups, ctx) {
   const dir = path.join(ctx.dir, `${ctx.set}-${row.id}`);
   const common = { dir, port, service, upstreams: ports, connections: ctx.connections, cpu: ctx.cpu };
   let t;
-  if (row.family === 'nginx') t = await startNginx({ bin: ctx.bins.nginx, ...common });
+  if (row.family === 'nginx') t = await startNginx({ bin: ctx.bins.nginx, ...common, gatewayHeaders: row.gatewayHeaders });
   else if (row.family === 'haproxy') t = await startHaproxy({ bin: ctx.bins.haproxy, ...common });
   else if (row.family === 'raw') {
     const args = [path.join(ctx.root, 'bench/raw-proxy.mjs'), String(port), ...ports.map(String)];
