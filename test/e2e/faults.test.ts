@@ -23,6 +23,9 @@ const PAUSE_OUT_MAX_MS = 5_000;
 // from the requests that timed out on it. Observed 4.6 s.
 const UNPAUSE_BACK_MAX_MS = 15_000;
 const NEW_LEADER_MAX_MS = 20_000; // Consul's election (raft_multiplier 1): observed 5.6 s
+// Discovery's queries that failed during the election back off (CONSUL_BACKOFF_MAX_MS, 5 s) before
+// they ask again, so a change right after a new leader can wait out one backoff: observed 2.1 s.
+const AFTER_LEADER_LOSS_ROUTED_MAX_MS = 6_000;
 // Two servers stopped: the probe (every 2 s) sees no known leader. Observed 3.6 s at most.
 const DEGRADED_MAX_MS = 10_000;
 // Agent back: discovery retries at most CONSUL_BACKOFF_MAX_MS (5 s) apart. Observed 0.5 s.
@@ -110,7 +113,7 @@ describe('faults under steady load on the real stack', { timeout: 40 * 60_000 },
     assert.ok(step.figures.unpauseToBackMs! <= UNPAUSE_BACK_MAX_MS, `back ${step.figures.unpauseToBackMs} ms after unpause`);
   });
 
-  test('4. kill the Consul leader: 0 failed requests; a scale-up is routed within 2 s of passing, after the new leader', async () => {
+  test('4. kill the Consul leader: 0 failed requests; a scale-up is routed within 6 s of passing, after the new leader', async () => {
     const l = loop(stack);
     await sleep(2000);
     const leader = await stack.leaderContainer();
@@ -127,10 +130,11 @@ describe('faults under steady load on the real stack', { timeout: 40 * 60_000 },
     const s = await l.stop();
     figure('kill Consul leader', s);
     assert.equal(s.failures, 0, JSON.stringify(s.errors));
-    assert.ok(step.figures.passToRoutedMax! <= 2000, `${step.figures.passToRoutedMax} ms`);
+    assert.ok(step.figures.passToRoutedMax! <= AFTER_LEADER_LOSS_ROUTED_MAX_MS, `${step.figures.passToRoutedMax} ms`);
     assert.ok(newLeaderMs <= NEW_LEADER_MAX_MS, `new leader after ${newLeaderMs} ms`);
     await docker(['start', leader.id]);
-    await waitFor('three alive servers and a leader', async () => (await aliveServers(stack)) === 3 && /:/.test(await stack.leader()), 60_000, 500);
+    // Consul 1.8.7 can take over a minute to take a restarted server (new IP) back into raft.
+    await waitFor('three alive servers and a leader', async () => (await aliveServers(stack)) === 3 && /:/.test(await stack.leader()), 150_000, 500);
   });
 
   test('5. two of three Consul servers down for a minute: 0 failed requests, degraded health, table right within 5 s of quorum', async () => {

@@ -149,7 +149,11 @@ describe('gateway resilience against a real Consul', () => {
     await stack.web(server, 'web-a');
     await stack.web(server, 'web-b');
     stack.gw = await startGateway(`${client.httpAddr},http://${server.httpAddr}`);
-    await waitFor('2 routed', async () => (await routedIds(stack.gw!)).length === 2);
+    const gw = stack.gw;
+    // A fresh client agent may still be joining: the gateway fails over and backs off meanwhile.
+    await waitFor('2 routed', async () => (await routedIds(gw)).length === 2, 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}\ngateway log:\n${gw.raw.slice(-4000)}`);
+    });
     const loop = new LoadLoop({ url: `${stack.gw.url}/service-web/`, rps: 50, maxDurationMs: 30_000 }).start();
     await sleep(500);
     await client.kill();
