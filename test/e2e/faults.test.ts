@@ -23,8 +23,8 @@ const PAUSE_OUT_MAX_MS = 5_000;
 // from the requests that timed out on it. Observed 4.6 s.
 const UNPAUSE_BACK_MAX_MS = 15_000;
 const NEW_LEADER_MAX_MS = 20_000; // Consul's election (raft_multiplier 1): observed 5.6 s
-// Discovery's queries that failed during the election back off (CONSUL_BACKOFF_MAX_MS, 5 s) before
-// they ask again, so a change right after a new leader can wait out one backoff: observed 2.1 s.
+// Observed 2.1 s after the discovery rework (within one poll before it), likely a query that failed
+// during the election waiting out its backoff (at most CONSUL_BACKOFF_MAX_MS, 5 s) before asking again.
 const AFTER_LEADER_LOSS_ROUTED_MAX_MS = 6_000;
 // Two servers stopped: the probe (every 2 s) sees no known leader. Observed 3.6 s at most.
 const DEGRADED_MAX_MS = 10_000;
