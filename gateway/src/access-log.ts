@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
+import { createLogger } from '@stack/shared';
 import type { Exchange } from './exchange.js';
 
 /**
@@ -8,17 +9,9 @@ import type { Exchange } from './exchange.js';
  * When on it is written through an asynchronous, buffered destination so a
  * slow stdout never blocks the event loop.
  */
-export function createAccessLog(level: string) {
+export function createAccessLog(level: Parameters<typeof createLogger>[1]) {
   const dest = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  const log: Logger = pino(
-    {
-      level,
-      base: { component: 'gateway.access', pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    dest,
-  );
+  const log = createLogger('gateway.access', level, dest);
   const started = new WeakMap<IncomingMessage, number>();
   return {
     /** Marks a request's start; only called when the log is on. */

@@ -1,13 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { classifyFailure, errorCode, isRetryable, type Instance, type Logger } from '@stack/shared';
+import { classifyFailure, errorCode, isRetryable, type AttemptFailure, type Instance, type Logger, type RouteTable } from '@stack/shared';
 import { BodyRelay, ClientBodyError, UpstreamStallError, type BodyLimits } from './body.js';
 import { GatewayError, sendError } from './errors.js';
 import { clientResponseHeaders, safeHeaderValue, upstreamRequestHeaders, type RequestHead } from './headers.js';
 import type { OutlierDetector } from './outlier.js';
 import { instanceKey, type InstancePicker } from './instance-picker.js';
 import type { RetryBudget } from './retry-budget.js';
-import type { RouteTable } from '@stack/shared';
 
 export interface ExchangeOptions {
   upstreamTimeoutMs: number;
@@ -41,8 +40,6 @@ class HeadersTimeoutError extends Error {
   override readonly name = 'HeadersTimeoutError';
   readonly code = 'UPSTREAM_HEADERS_TIMEOUT';
 }
-
-type Kind = 'connect' | 'reset' | 'timeout' | 'other';
 
 /**
  * One undici request to one instance. It is undici's handler (the same
@@ -89,7 +86,7 @@ class Attempt {
 
   onComplete(): void {
     this.over = true;
-    this.x.onComplete(this);
+    this.x.onComplete();
   }
 
   onError(err: Error): void {
@@ -220,9 +217,9 @@ export class Exchange {
     return false;
   }
 
-  onComplete(a: Attempt): void {
+  onComplete(): void {
     this.res.end();
-    this.#finish(this.res.statusCode, a);
+    this.#finish(this.res.statusCode);
   }
 
   onAttemptError(a: Attempt, err: Error): void {
@@ -245,7 +242,7 @@ export class Exchange {
           : new GatewayError('request_timeout', `the request body stalled for ${deps.options.body.idleMs} ms`, { service, close: true }),
       );
     }
-    const kind: Kind = a.timedOut || err instanceof UpstreamStallError ? 'timeout' : classifyFailure(err);
+    const kind: AttemptFailure = a.timedOut || err instanceof UpstreamStallError ? 'timeout' : classifyFailure(err);
     // Only what the instance did counts against it: it refused, reset, or
     // sat on a request that had been fully sent.
     let ejectedMs: number | null = null;
@@ -282,7 +279,7 @@ export class Exchange {
     this.#finish(this.clientGone ? 499 : e.status);
   }
 
-  #finish(status: number, _a?: Attempt): void {
+  #finish(status: number): void {
     if (this.#finished) return;
     this.#finished = true;
     this.#current = null;

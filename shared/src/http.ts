@@ -1,5 +1,6 @@
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { errorBody } from './error-body.js';
 
 /**
  * A complete JSON response written straight to a socket, then the socket
@@ -7,7 +8,7 @@ import type { Duplex } from 'node:stream';
  * where there is no response object.
  */
 export function rawJsonResponse(status: number, error: string, message: string, headers: Record<string, string> = {}): string {
-  const body = JSON.stringify({ error, message, status, requestId: null });
+  const body = JSON.stringify(errorBody(status, error, message, null));
   const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
