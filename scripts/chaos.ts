@@ -29,6 +29,8 @@ async function main() {
     console.error(`no healthy gateway at ${stack.gatewayUrl}: start the stack first (docker compose up -d --wait)`);
     process.exit(2);
   }
+  // Consul runs with ACLs on: the drills read Consul with the stack's management token.
+  stack.consulToken = await stack.managementToken();
   const initial = (await stack.containers('web-service')).length;
   const loop = new LoadLoop({ url: `${stack.gatewayUrl}/service-web/`, rps, maxDurationMs: 15 * 60_000, timeoutMs: 30_000 }).start();
   const t0 = Date.now();

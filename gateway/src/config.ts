@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { boolVar, ConfigError, discoveryEnv, discoveryOptions, intVar, listVar, logLevelVar, parseEnv } from '@stack/shared';
+import { boolVar, ConfigError, describeTokenVars, discoveryEnv, discoveryOptions, intVar, listVar, logLevelVar, parseEnv, resolveConsulToken } from '@stack/shared';
 
 /** Every gateway setting and its default, in one place. */
 const schema = z.object({
@@ -39,6 +39,8 @@ export type GatewayEnv = z.output<typeof schema>;
 export interface GatewayConfig extends GatewayEnv {
   /** Never routed: consul, the gateway itself and EXCLUDE_SERVICES. */
   excluded: Set<string>;
+  /** The ACL token for Consul, from CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE. */
+  consulToken: string | undefined;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
@@ -49,7 +51,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const excluded = new Set(
     ['consul', parsed.GATEWAY_SERVICE_NAME, ...parsed.EXCLUDE_SERVICES].map((s) => s.toLowerCase()),
   );
-  return { ...parsed, excluded };
+  return { ...parsed, excluded, consulToken: resolveConsulToken(parsed) };
 }
 
 export function gatewayDiscoveryOptions(c: GatewayConfig) {
@@ -58,5 +60,5 @@ export function gatewayDiscoveryOptions(c: GatewayConfig) {
 
 /** The config as logged at start: addresses as URLs, sets as lists. */
 export function describeConfig(c: GatewayConfig) {
-  return { ...c, CONSUL_HTTP_ADDR: c.CONSUL_HTTP_ADDR.map((a) => a.url), excluded: [...c.excluded] };
+  return { ...c, CONSUL_HTTP_ADDR: c.CONSUL_HTTP_ADDR.map((a) => a.url), excluded: [...c.excluded], ...describeTokenVars(c) };
 }

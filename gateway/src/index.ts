@@ -21,7 +21,7 @@ try {
 const log = createLogger('gateway', config.LOG_LEVEL);
 log.info({ config: describeConfig(config) }, 'effective configuration');
 
-const pool = new ConsulPool(config.CONSUL_HTTP_ADDR);
+const pool = new ConsulPool(config.CONSUL_HTTP_ADDR, config.consulToken);
 const discovery = new Discovery(pool, gatewayDiscoveryOptions(config), createLogger('gateway.discovery', config.LOG_LEVEL));
 const outliers = new OutlierDetector({
   consecutiveFailures: config.EJECT_AFTER_FAILURES,

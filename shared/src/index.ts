@@ -7,7 +7,7 @@ export { ConsulPool } from './consul/pool.js';
 export { Discovery, type DiscoveryOptions, type ConsulState } from './consul/discovery.js';
 export { emptyTable, setService, tableToJSON, type RouteTable } from './table.js';
 export { RoundRobin } from './picker.js';
-export { discoveryEnv, discoveryOptions } from './consul/config.js';
+export { describeTokenVars, discoveryEnv, discoveryOptions, resolveConsulToken } from './consul/config.js';
 export { answerAndClose, answerClientErrorsAsJson, rawJsonResponse } from './http.js';
 export { requestIdFrom } from './request-id.js';
 export { hasPathTraversal } from './paths.js';

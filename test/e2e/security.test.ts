@@ -6,7 +6,8 @@ import { recordFigure } from '../lib/figures.js';
 
 // The stack's own protections, on the real compose file (README.md, "Stack security"):
 // registrator reaches Docker only through socket-proxy on the internal network docker-api, the
-// proxy answers 403 to all but registrator's reads, and the four app containers are hardened.
+// proxy answers 403 to all but registrator's reads, Consul denies by default and each role has
+// its own least-privilege token, and the four app containers are hardened.
 // Probe requests run in throwaway containers of CONSUL_IMAGE (it has curl) that share
 // registrator's network namespace, so they ask exactly what registrator could ask.
 const PROJECT = 'security-e2e';
@@ -28,13 +29,14 @@ interface Inspect {
     PortBindings: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | null;
   };
   NetworkSettings: { Networks: Record<string, { IPAddress: string }> };
+  Mounts: Array<{ Type: string; Name?: string; Destination: string; RW: boolean }>;
 }
 
 async function inspect(ids: string[]): Promise<Inspect[]> {
   return JSON.parse((await docker(['inspect', ...ids])).stdout) as Inspect[];
 }
 
-describe('stack security: socket proxy and container hardening', { timeout: 20 * 60_000 }, () => {
+describe('stack security: socket proxy, Consul ACLs and container hardening', { timeout: 20 * 60_000 }, () => {
   let stack: ComposeStack;
   let registrator: string;
   let gatewayId: string;
@@ -55,7 +57,10 @@ describe('stack security: socket proxy and container hardening', { timeout: 20 *
     await stack.compose(['build'], { timeoutMs: 900_000 });
     const t0 = Date.now();
     await stack.up();
-    recordFigure('e2e-security', 'up --wait → all healthy, hardened stack (ms)', Date.now() - t0);
+    const upMs = Date.now() - t0;
+    recordFigure('e2e-security', 'up --wait → all healthy, hardened stack with ACL bootstrap (ms)', upMs);
+    // ACL bootstrap must not make start-up slow (README "Stack security")
+    assert.ok(upMs < 30_000, `up --wait took ${upMs} ms`);
     registrator = (await stack.containers('registrator'))[0]!.id;
     gatewayId = (await stack.containers('gateway'))[0]!.id;
     await stack.waitRouted(2);
@@ -157,7 +162,88 @@ describe('stack security: socket proxy and container hardening', { timeout: 20 *
     );
   });
 
-  test('6. docker inspect: every hardened container is read-only, capability-free, no-new-privileges, memory- and pids-limited', async () => {
+  /** Runs a script with node inside a running container (the app images have node, not curl). */
+  async function nodeIn(container: string, script: string): Promise<string> {
+    return (await docker(['exec', container, 'node', '-e', script], 30_000)).stdout.trim();
+  }
+  /** Status codes of calls to the Consul agent from inside a container, with its own token file or none. */
+  const consulCalls = (calls: Array<[method: string, path: string, withToken: boolean, body?: string]>) => `
+    const t = require('fs').readFileSync('/consul-acl/token', 'utf8').trim();
+    const calls = ${JSON.stringify(calls)};
+    (async () => {
+      const out = [];
+      for (const [m, p, withToken, body] of calls) {
+        const r = await fetch('http://consul-agent:8500' + p, { method: m, headers: withToken ? { 'X-Consul-Token': t } : {}, body });
+        const text = await r.text();
+        out.push(r.status + (m === 'GET' && r.ok ? ':' + JSON.parse(text).length : ''));
+      }
+      console.log(JSON.stringify(out));
+    })();`;
+
+  test('6. Consul ACLs: from a web container, no write without a token or with its own; its token reads health', async () => {
+    const [web] = await stack.containers('web-service');
+    const evil = JSON.stringify({ ID: 'rogue-web', Name: 'service-web', Address: '10.255.255.1', Port: 80 });
+    const calls: Array<[string, string, boolean, string?]> = [
+      ['PUT', '/v1/agent/service/register', false, evil],
+      ['PUT', '/v1/agent/service/register', true, evil],
+      ['PUT', `/v1/agent/service/deregister/${encodeURIComponent(ComposeStack.serviceId(web!))}`, true],
+      ['GET', '/v1/kv/anything', false],
+      ['GET', '/v1/kv/anything', true],
+      ['PUT', '/v1/kv/x', false, 'v'],
+      ['PUT', '/v1/kv/x', true, 'v'],
+      ['GET', '/v1/health/service/service-web', true],
+    ];
+    const codes = JSON.parse(await nodeIn(web!.id, consulCalls(calls))) as string[];
+    assert.deepEqual(
+      codes.map((c, i) => `${calls[i]![0]} ${calls[i]![1]} ${calls[i]![2] ? 'web token' : 'no token'} ${c}`),
+      calls.map(([m, p, t], i) => `${m} ${p} ${t ? 'web token' : 'no token'} ${i === calls.length - 1 ? '200:2' : '403'}`),
+    );
+    // the gateway's token only reads, too
+    const gw = JSON.parse(await nodeIn(gatewayId, consulCalls([['PUT', '/v1/agent/service/register', true, evil], ['GET', '/v1/health/service/service-web', true]]))) as string[];
+    assert.deepEqual(gw, ['403', '200:2']);
+    await stack.waitRouted(2);
+    assert.ok((await stack.routed()).every((r) => r.address !== '10.255.255.1'), 'no rogue instance routed');
+  });
+
+  test('7. registrator registers only the names its token allows: service-* and gateway', async () => {
+    const name = `${PROJECT}-rogue`;
+    await docker(['rm', '-f', name]).catch(() => undefined);
+    try {
+      await docker(['run', '-d', '--name', name, '--network', `${PROJECT}_mesh`, '-e', 'SERVICE_NAME=rogue', '-e', 'SERVICE_CHECK_HTTP=/health',
+        '-e', 'SERVICE_CHECK_INTERVAL=1s', '-e', 'CONSUL_HTTP_ADDR=consul-agent:8500', WEB_IMAGE]);
+      // registrator sees it at once and again at every resync (5 s here): give it two
+      await waitFor('registrator to try and be refused', async () => /register failed:.*rogue.*403/.test((await stack.compose(['logs', '--since', '2m', 'registrator'])).stdout), 20_000, 500);
+      await sleep(6_000);
+      const services = await stack.json<Record<string, string[]>>(`${stack.consulUrl}/v1/catalog/services`);
+      assert.ok(!('rogue' in services), `rogue registered: ${Object.keys(services)}`);
+      assert.ok('service-web' in services && 'gateway' in services, `${Object.keys(services)}`);
+      const res = await fetch(`${stack.gatewayUrl}/rogue/`);
+      assert.equal(res.status, 404);
+    } finally {
+      await docker(['rm', '-f', name]).catch(() => undefined);
+    }
+  });
+
+  test('8. tokens: one volume per reader, gossip encrypted, consul-acl-init idempotent', async () => {
+    const mounts = async (service: string) =>
+      (await inspect((await stack.containers(service)).map((c) => c.id))).map((c) => c.Mounts.filter((m) => m.Type === 'volume').map((m) => `${m.Name}:${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort());
+    assert.deepEqual(await mounts('gateway'), [[`${PROJECT}_consul-acl-gateway:/consul-acl:ro`]]);
+    assert.deepEqual(await mounts('registrator'), [[`${PROJECT}_consul-acl-registrator:/consul-acl:ro`]]);
+    for (const m of await mounts('web-service')) assert.deepEqual(m, [`${PROJECT}_consul-acl-web:/consul-acl:ro`]);
+    const self = await stack.json<{ Stats: { serf_lan: { encrypted: string } } }>(`${stack.consulUrl}/v1/agent/self`);
+    assert.equal(self.Stats.serf_lan.encrypted, 'true', 'gossip is encrypted');
+    const again = await stack.compose(['run', '--rm', '--no-deps', '-T', 'consul-acl-init'], { timeoutMs: 120_000 });
+    const line = again.stdout.split('\n').find((l) => l.includes('ACLs provisioned'));
+    assert.ok(line, again.stdout + again.stderr);
+    const r = JSON.parse(line) as { bootstrapped: boolean; created: string[]; updated: string[]; agents: string[] };
+    assert.deepEqual([r.bootstrapped, r.created, r.updated, r.agents.length], [false, [], [], 4]);
+    recordFigure('e2e-security', 'consul-acl-init re-run (ms)', (r as unknown as { ms: number }).ms);
+    // without a token the UI/API shows nothing
+    const anon = (await (await fetch(`${stack.consulUrl}/v1/catalog/services`)).json()) as Record<string, unknown>;
+    assert.deepEqual(anon, {});
+  });
+
+  test('9. docker inspect: every hardened container is read-only, capability-free, no-new-privileges, memory- and pids-limited', async () => {
     const ids = (await Promise.all(HARDENED.map((s) => stack.containers(s)))).flat().map((c) => c.id);
     assert.equal(ids.length, 5, 'gateway, 2 web, registrator, socket-proxy');
     for (const c of await inspect(ids)) {
@@ -181,7 +267,7 @@ describe('stack security: socket proxy and container hardening', { timeout: 20 *
     }
   });
 
-  test('7. measured under load: memory and pids stay well inside the limits', async () => {
+  test('10. measured under load: memory and pids stay well inside the limits', async () => {
     const ids = (await Promise.all(HARDENED.map((s) => stack.containers(s)))).flat();
     let stop = false;
     let ok = 0;

@@ -45,6 +45,8 @@ export interface Container {
 export class ComposeStack {
   gatewayPort = 3000;
   consulPort = 8500;
+  /** The management token consul-acl-init made (ACLs are on, default deny); read after `up`. */
+  consulToken: string | undefined;
 
   constructor(
     readonly project: string,
@@ -81,10 +83,20 @@ export class ComposeStack {
 
   async up(opts: { files?: string[]; extra?: string[] } = {}): Promise<void> {
     await this.compose(['up', '-d', '--wait', ...(opts.extra ?? [])], { files: opts.files, timeoutMs: 600_000 });
+    this.consulToken ??= await this.managementToken();
+  }
+
+  /** The management token, the way README.md tells people to get it (for the UI). */
+  async managementToken(): Promise<string> {
+    const { stdout } = await this.compose(['run', '--rm', '--no-deps', '-T', 'consul-acl-init', 'node', 'shared/dist/consul/acl/main.js', 'management-token'], { timeoutMs: 60_000 });
+    const token = stdout.trim().split('\n').pop()!.trim();
+    if (!/^[0-9a-f-]{36}$/.test(token)) throw new Error(`no management token from consul-acl-init: ${stdout}`);
+    return token;
   }
 
   async down(): Promise<void> {
     await this.compose(['down', '-v', '--remove-orphans', '-t', '5'], { files: this.withScale(), timeoutMs: 180_000 });
+    this.consulToken = undefined;
   }
 
   async containers(service: string, all = false): Promise<Container[]> {
@@ -104,8 +116,10 @@ export class ComposeStack {
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /** GET as JSON; calls to the Consul agent carry the management token. */
   async json<T>(url: string): Promise<T> {
-    const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    const headers: Record<string, string> = this.consulToken && url.startsWith(this.consulUrl) ? { 'X-Consul-Token': this.consulToken } : {};
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(5_000) });
     if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
     return (await res.json()) as T;
   }

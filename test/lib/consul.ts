@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, sleep, waitFor } from './ports.js';
@@ -27,6 +27,8 @@ export interface ConsulOptions {
   bootstrapExpect?: number;
   join?: string[];
   nodeName?: string;
+  /** Extra agent configuration (JSON), e.g. an `acl` block. */
+  config?: Record<string, unknown>;
 }
 
 /** A real Consul agent on free loopback ports, owned by a test. */
@@ -35,6 +37,8 @@ export class ConsulAgent {
   output = '';
   readonly dataDir: string;
   ports!: { http: number; serfLan: number; serfWan: number; server: number };
+  /** Sent as X-Consul-Token by api() and the helpers built on it (a management token once ACLs are on). */
+  token: string | undefined;
 
   constructor(readonly opts: ConsulOptions) {
     this.dataDir = mkdtempSync(join(tmpdir(), 'consul-test-'));
@@ -69,6 +73,11 @@ export class ConsulAgent {
       if (o.mode === 'server') args.push('-server', '-bootstrap-expect', String(o.bootstrapExpect ?? 1));
     }
     for (const j of o.join ?? []) args.push('-retry-join', j);
+    if (o.config) {
+      const file = join(this.dataDir, 'extra-config.json');
+      writeFileSync(file, JSON.stringify(o.config));
+      args.push('-config-file', file);
+    }
     this.proc = spawn(consulBin(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const take = (b: Buffer) => {
       this.output = (this.output + b.toString()).slice(-20_000);
@@ -105,6 +114,7 @@ export class ConsulAgent {
   async api(method: string, path: string, body?: unknown): Promise<unknown> {
     const res = await fetch(`${this.url}${path}`, {
       method,
+      headers: this.token ? { 'X-Consul-Token': this.token } : {},
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();

@@ -93,7 +93,9 @@ export async function scaleWeb(stack: ComposeStack, n: number): Promise<StepResu
   const before = await stack.containers('web-service');
   const watch = new RouteWatcher(stack);
   const startedAt = Date.now();
-  await stack.compose(['up', '-d', '--no-recreate', '--wait', '--scale', `web-service=${n}`, 'web-service'], { files: stack.withScale() });
+  // --no-deps: scale web only; a Consul server a test stopped stays stopped (consul-acl-init and
+  // the servers are web's dependencies).
+  await stack.compose(['up', '-d', '--no-recreate', '--no-deps', '--wait', '--scale', `web-service=${n}`, 'web-service'], { files: stack.withScale() });
   const after = await stack.containers('web-service');
   const added = after.filter((c) => !before.some((b) => b.id === c.id));
   const removed = before.filter((b) => !after.some((c) => c.id === b.id));

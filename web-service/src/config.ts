@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { boolVar, discoveryEnv, intVar, isValidServiceName, listVar, logLevelVar, parseEnv } from '@stack/shared';
+import { boolVar, describeTokenVars, discoveryEnv, intVar, isValidServiceName, listVar, logLevelVar, parseEnv, resolveConsulToken } from '@stack/shared';
 
 /** Every variable the service reads, with its default: the one place they live. */
 const serviceName = (def: string) =>
@@ -43,14 +43,18 @@ const schema = z.object({
   LOG_LEVEL: logLevelVar,
 });
 
-export type Config = z.output<typeof schema>;
+export type Config = z.output<typeof schema> & {
+  /** The ACL token for Consul, from CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE. */
+  consulToken: string | undefined;
+};
 
 /** Throws shared's ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  return parseEnv(schema, env);
+  const parsed = parseEnv(schema, env);
+  return { ...parsed, consulToken: resolveConsulToken(parsed) };
 }
 
 /** The effective config as logged at start (Consul agents as URLs). */
 export function describeConfig(c: Config): Record<string, unknown> {
-  return { ...c, CONSUL_HTTP_ADDR: c.CONSUL_HTTP_ADDR.map((a) => a.url) };
+  return { ...c, CONSUL_HTTP_ADDR: c.CONSUL_HTTP_ADDR.map((a) => a.url), ...describeTokenVars(c) };
 }

@@ -25,7 +25,7 @@ try {
 
 const log = createLogger('web-service', config.LOG_LEVEL);
 const identity = createIdentity({ service: config.SERVICE_NAME, serviceAddress: config.SERVICE_ADDRESS, port: config.PORT });
-const pool = new ConsulPool(config.CONSUL_HTTP_ADDR);
+const pool = new ConsulPool(config.CONSUL_HTTP_ADDR, config.consulToken);
 // Lazy: no Consul traffic until the first /call watches a service.
 const discovery = new Discovery(pool, discoveryOptions(config, []), log.child({ part: 'discovery' }));
 const caller = createCaller({

@@ -22,6 +22,9 @@
 // containers every N seconds; -cleanup then also deregisters this registrator's services (by ID
 // prefix) whose container is gone.
 //
+// Consul is called with the ACL token from CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE (X-Consul-Token),
+// as registrator's Consul client (hashicorp/consul/api) finds it.
+//
 // Docker is reached through DOCKER_HOST (unix:///path or tcp://HOST:PORT, plain HTTP; default
 // unix:///tmp/docker.sock, as registrator does). Not implemented, because nothing here uses them: published-port mode, the
 // other backends (and consul-tls/consul-unix), tags and tag templates, SERVICE_ID, labels, checks
@@ -201,7 +204,25 @@ type consulRegistration struct {
 
 type consulClient struct {
 	base   string
+	token  string
 	client *http.Client
+}
+
+// consulToken is the ACL token as Consul's Go API client (hashicorp/consul/api, which registrator
+// uses) finds it: CONSUL_HTTP_TOKEN, replaced by the trimmed contents of CONSUL_HTTP_TOKEN_FILE when
+// that is set and not empty; an unreadable file is an error at start.
+func consulToken(getenv func(string) string, readFile func(string) ([]byte, error)) (string, error) {
+	token := getenv("CONSUL_HTTP_TOKEN")
+	if f := getenv("CONSUL_HTTP_TOKEN_FILE"); f != "" {
+		b, err := readFile(f)
+		if err != nil {
+			return "", fmt.Errorf("Error loading token file: %s", err)
+		}
+		if t := strings.TrimSpace(string(b)); t != "" {
+			token = t
+		}
+	}
+	return token, nil
 }
 
 func newConsulClient(uri string) (*consulClient, error) {
@@ -209,8 +230,12 @@ func newConsulClient(uri string) (*consulClient, error) {
 	if err != nil || u.Scheme != "consul" || u.Host == "" {
 		return nil, errors.New("unrecognized adapter: " + uri + " (only consul://HOST:PORT is implemented)")
 	}
+	token, err := consulToken(os.Getenv, os.ReadFile)
+	if err != nil {
+		return nil, err
+	}
 	log.Println("Using consul adapter:", uri)
-	return &consulClient{base: "http://" + u.Host, client: &http.Client{Timeout: 30 * time.Second}}, nil
+	return &consulClient{base: "http://" + u.Host, token: token, client: &http.Client{Timeout: 30 * time.Second}}, nil
 }
 
 func (c *consulClient) do(method, p string, body any, out any) error {
@@ -225,6 +250,9 @@ func (c *consulClient) do(method, p string, body any, out any) error {
 	req, err := http.NewRequest(method, c.base+p, rd)
 	if err != nil {
 		return err
+	}
+	if c.token != "" {
+		req.Header.Set("X-Consul-Token", c.token)
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -198,5 +199,53 @@ func TestDockerHost(t *testing.T) {
 		if _, err := newDockerClient(bad); err == nil {
 			t.Errorf("%q: accepted", bad)
 		}
+	}
+}
+
+func TestConsulToken(t *testing.T) {
+	files := map[string]string{"/run/tok": " file-token\n", "/run/empty": "\n"}
+	read := func(p string) ([]byte, error) {
+		if b, ok := files[p]; ok {
+			return []byte(b), nil
+		}
+		return nil, errors.New("open " + p + ": no such file or directory")
+	}
+	cases := []struct {
+		env     map[string]string
+		want    string
+		wantErr bool
+	}{
+		{env: map[string]string{}, want: ""},
+		{env: map[string]string{"CONSUL_HTTP_TOKEN": "env-token"}, want: "env-token"},
+		{env: map[string]string{"CONSUL_HTTP_TOKEN_FILE": "/run/tok"}, want: "file-token"},
+		{env: map[string]string{"CONSUL_HTTP_TOKEN": "env-token", "CONSUL_HTTP_TOKEN_FILE": "/run/tok"}, want: "file-token"},
+		{env: map[string]string{"CONSUL_HTTP_TOKEN": "env-token", "CONSUL_HTTP_TOKEN_FILE": "/run/empty"}, want: "env-token"},
+		{env: map[string]string{"CONSUL_HTTP_TOKEN_FILE": "/run/missing"}, wantErr: true},
+	}
+	for _, c := range cases {
+		got, err := consulToken(func(k string) string { return c.env[k] }, read)
+		if (err != nil) != c.wantErr || got != c.want {
+			t.Errorf("%v: got %q, %v", c.env, got, err)
+		}
+	}
+}
+
+// Every call to Consul carries the token.
+func TestTokenSent(t *testing.T) {
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Header.Get("X-Consul-Token"))
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	c := &consulClient{base: srv.URL, token: "s3cret", client: srv.Client()}
+	if _, err := c.services(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.deregister("x"); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[0] != "s3cret" || seen[1] != "s3cret" {
+		t.Fatalf("tokens sent: %q", seen)
 	}
 }

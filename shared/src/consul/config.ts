@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { intVar } from '../env.js';
+import { ConfigError, intVar } from '../env.js';
 import { parseConsulAddrs } from './addresses.js';
 import type { DiscoveryOptions } from './discovery.js';
 
@@ -27,7 +28,44 @@ export const discoveryEnv = {
   CONSUL_EMPTY_CONFIRM_MS: intVar(3_000, 0, 600_000),
   CONSUL_STALE_AFTER_MS: intVar(5_000, 0, 600_000),
   CONSUL_PROBE_INTERVAL_MS: intVar(2_000, 0, 600_000),
+  // The ACL token sent on every Consul call (X-Consul-Token), or a file holding it: the names
+  // Consul's own CLI and API clients read. Unset: no token (Consul's anonymous token).
+  CONSUL_HTTP_TOKEN: z.string().trim().optional().transform((v) => v || undefined),
+  CONSUL_HTTP_TOKEN_FILE: z.string().trim().optional().transform((v) => v || undefined),
 };
+
+interface TokenVars {
+  CONSUL_HTTP_TOKEN?: string | undefined;
+  CONSUL_HTTP_TOKEN_FILE?: string | undefined;
+}
+
+/**
+ * The token from CONSUL_HTTP_TOKEN or the file CONSUL_HTTP_TOKEN_FILE names, read once at start
+ * (a rotated token takes a restart; README "Stack security"). Both set is an error rather than a
+ * silent precedence rule; an unreadable or empty file is an error naming the variable.
+ */
+export function resolveConsulToken(c: TokenVars, read: (path: string) => string = (p) => readFileSync(p, 'utf8')): string | undefined {
+  if (c.CONSUL_HTTP_TOKEN && c.CONSUL_HTTP_TOKEN_FILE)
+    throw new ConfigError('invalid configuration:\n  CONSUL_HTTP_TOKEN and CONSUL_HTTP_TOKEN_FILE are both set: set one');
+  if (!c.CONSUL_HTTP_TOKEN_FILE) return c.CONSUL_HTTP_TOKEN;
+  let token: string;
+  try {
+    token = read(c.CONSUL_HTTP_TOKEN_FILE).trim();
+  } catch (err) {
+    throw new ConfigError(`invalid configuration:\n  CONSUL_HTTP_TOKEN_FILE=${JSON.stringify(c.CONSUL_HTTP_TOKEN_FILE)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  if (!token) throw new ConfigError(`invalid configuration:\n  CONSUL_HTTP_TOKEN_FILE=${JSON.stringify(c.CONSUL_HTTP_TOKEN_FILE)}: the file is empty`);
+  return token;
+}
+
+/** The token vars as logged at start: never the secret itself. */
+export function describeTokenVars(c: TokenVars & { consulToken?: string | undefined }) {
+  return {
+    CONSUL_HTTP_TOKEN: c.CONSUL_HTTP_TOKEN ? '(set)' : undefined,
+    CONSUL_HTTP_TOKEN_FILE: c.CONSUL_HTTP_TOKEN_FILE,
+    consulToken: c.consulToken ? '(set)' : '(none: anonymous)',
+  };
+}
 
 export function discoveryOptions(
   c: {

@@ -16,11 +16,12 @@ export class ConsulPool {
   readonly clients: Consul[];
   #preferred = 0;
 
-  constructor(readonly addresses: readonly ConsulAddress[]) {
+  /** `token`: the ACL token sent on every call (X-Consul-Token); none means Consul's anonymous token. */
+  constructor(readonly addresses: readonly ConsulAddress[], token?: string) {
     if (addresses.length === 0) throw new Error('ConsulPool needs at least one address');
     this.clients = addresses.map((a) => {
       const agent = new (a.secure ? https : http).Agent({ keepAlive: true, maxFreeSockets: IDLE_SOCKETS });
-      return new Consul({ host: a.host, port: a.port, secure: a.secure, agent });
+      return new Consul({ host: a.host, port: a.port, secure: a.secure, agent, ...(token ? { defaults: { token } } : {}) });
     });
   }
 
