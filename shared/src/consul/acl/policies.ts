@@ -55,6 +55,11 @@ export function rolePolicies(o: StackAclOptions): RoleSpec[] {
       policy: { Name: 'consul-stack-web', Description: 'web-service /call: read services, nodes, health', Rules: READ_SERVICES_AND_NODES },
     },
     {
+      role: 'prometheus',
+      description: tokenDescription('prometheus', 'reads the catalog to find scrape targets'),
+      policy: { Name: 'consul-stack-prometheus', Description: 'prometheus consul_sd: read services, nodes, health', Rules: READ_SERVICES_AND_NODES },
+    },
+    {
       role: 'registrator',
       description: tokenDescription('registrator', `registers ${o.servicePrefix}* and ${o.serviceNames.join(', ') || 'no other name'}`),
       policy: {
