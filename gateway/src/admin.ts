@@ -1,8 +1,9 @@
 import Router from '@koa/router';
 import { tableToJSON, type ConsulState, type RouteTable } from '@stack/shared';
-import { renderPage } from './page.js';
+import { dashboardRoutes, sendPage, type DashboardParts } from './dashboard.js';
 import type { OutlierDetector } from './outlier.js';
 import { instanceKey } from './instance-picker.js';
+import type { LiveStatsJSON } from './live-stats.js';
 
 export interface AdminDeps {
   table: () => RouteTable;
@@ -11,6 +12,14 @@ export interface AdminDeps {
   consul: () => ConsulState;
   outliers: OutlierDetector;
   inflight: () => number;
+  /** Why a service's instances are (not) routed (explain.ts), from the raw path segment: GET /_gateway/explain/<service>. */
+  explain?: (rawSegment: string) => Promise<unknown>;
+  /** Live windowed figures per service and instance (live-stats.ts): GET /_gateway/stats. */
+  stats?: () => LiveStatsJSON;
+  /** Prometheus exposition (metrics.ts): GET /metrics. */
+  metrics?: { readonly contentType: string; text(): Promise<string> };
+  /** The live dashboard's feed, streams and Consul servers (dashboard.ts). */
+  dashboard?: DashboardParts;
 }
 
 function servicesView(d: AdminDeps) {
@@ -55,8 +64,7 @@ export function adminRouter(d: AdminDeps): Router {
     ctx.set('Cache-Control', 'no-store');
     const consul = d.consul();
     if (ctx.accepts('html', 'json') === 'html') {
-      ctx.type = 'html';
-      ctx.body = renderPage(d.table(), { synced: d.synced(), degraded: consul.degraded, reasons: consul.reasons });
+      sendPage(ctx, d);
     } else {
       ctx.body = { synced: d.synced(), consul, ...servicesView(d) };
     }
@@ -64,5 +72,27 @@ export function adminRouter(d: AdminDeps): Router {
   r.get('/favicon.ico', (ctx) => {
     ctx.status = 204;
   });
+  const { stats, metrics } = d;
+  if (stats)
+    r.get('/_gateway/stats', (ctx) => {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = stats();
+    });
+  if (metrics)
+    r.get('/metrics', async (ctx) => {
+      const text = await metrics.text();
+      ctx.set('Cache-Control', 'no-store');
+      ctx.set('Content-Type', metrics.contentType);
+      ctx.body = text;
+    });
+  const { explain } = d;
+  if (explain)
+    r.get('/_gateway/explain/:service', async (ctx) => {
+      // The raw segment, not the decoded param: names are checked before any decoding, as the proxy does.
+      const body = await explain(ctx.path.slice('/_gateway/explain/'.length));
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = body;
+    });
+  dashboardRoutes(r, d);
   return r;
 }

@@ -6,6 +6,7 @@ import { GatewayError, sendError } from './errors.js';
 import { clientResponseHeaders, safeHeaderValue, upstreamRequestHeaders, type RequestHead } from './headers.js';
 import type { OutlierDetector } from './outlier.js';
 import { instanceKey, type InstancePicker } from './instance-picker.js';
+import type { AttemptOutcome, AttemptReport, ProxyObserver, RetryVerdict } from './observer.js';
 import type { RetryBudget } from './retry-budget.js';
 
 export interface ExchangeOptions {
@@ -29,7 +30,11 @@ export interface ExchangeDeps {
   options: ExchangeOptions;
   /** Called once per exchange when it is over, with the status the client got (499: it left). */
   done: (x: Exchange, status: number) => void;
+  /** Sees each attempt's outcome (metrics, live stats). */
+  observer?: ProxyObserver;
 }
+
+const OUTCOME: Record<AttemptFailure, AttemptOutcome> = { connect: 'connect_failure', reset: 'reset', timeout: 'timeout', other: 'error' };
 
 /** The client hung up: nothing to answer, nothing to count against the instance. */
 class ClientGoneError extends Error {
@@ -46,13 +51,20 @@ class HeadersTimeoutError extends Error {
  * callback API undici's own `request()` is built on), so no promise, stream
  * or header object sits between the instance's bytes and the client's socket.
  */
-class Attempt {
+class Attempt implements AttemptReport {
   abort: ((err?: Error) => void) | null = null;
   timer: NodeJS.Timeout | undefined;
   timedOut = false;
   /** Headers reached the client: from here on the answer is this attempt's. */
   answered = false;
   over = false;
+  // What the observer is told, filled in once the outcome is known.
+  readonly startedAt = performance.now();
+  outcome: AttemptOutcome = 'ok';
+  status = 0;
+  ms = 0;
+  retry: RetryVerdict = 'none';
+  ejected = false;
 
   constructor(
     readonly x: Exchange,
@@ -106,6 +118,7 @@ class Attempt {
  * removed as gone.
  */
 export class Exchange {
+  readonly startedAt = performance.now();
   clientGone = false;
   attempts = 0;
   instance: Instance | null = null;
@@ -202,11 +215,13 @@ export class Exchange {
       // answer for ourselves rather than leave the client waiting.
       a.over = true;
       a.abort?.(err as Error);
+      this.#report(a, 'error', status);
       this.deps.log.warn({ requestId: this.requestId, service: this.service, instance: a.inst.id, err: (err as Error).message }, 'upstream response headers could not be passed on');
       return this.#fail(new GatewayError('upstream_unreachable', `"${this.service}" sent a response the gateway cannot pass on`, { service: this.service })), false;
     }
     a.answered = true;
     this.#drain = resume;
+    this.#report(a, 'ok', status);
     return true;
   }
 
@@ -248,18 +263,21 @@ export class Exchange {
     let ejectedMs: number | null = null;
     if (kind !== 'other') {
       const pool = (deps.table().services.get(service) ?? []).map(instanceKey);
-      ejectedMs = deps.outliers.failure(instanceKey(a.inst), pool);
+      ejectedMs = deps.outliers.failure(instanceKey(a.inst), pool, kind);
       if (ejectedMs) deps.log.warn({ service, instance: a.inst.id, upstream: instanceKey(a.inst), ejectedMs }, 'instance ejected after consecutive failures');
     }
     const bodyStarted = a.body?.started === true;
-    const retry =
+    const retryable =
       this.attempts <= deps.options.retries &&
       // Fresh from the table: an instance Consul just dropped is no reason to stop.
       (deps.table().services.get(service) ?? []).some((i) => !this.#tried.includes(instanceKey(i))) &&
       isRetryable(kind, this.req.method ?? 'GET', bodyStarted) &&
-      !(kind === 'timeout' && this.#timeoutRetried) &&
-      deps.budget.tryRetry();
+      !(kind === 'timeout' && this.#timeoutRetried);
+    const retry = retryable && deps.budget.tryRetry();
     if (kind === 'timeout') this.#timeoutRetried = true;
+    a.retry = retry ? 'retried' : retryable ? 'refused' : 'none';
+    a.ejected = !!ejectedMs;
+    this.#report(a, OUTCOME[kind], 0);
     deps.log.warn(
       { requestId: this.requestId, service, instance: a.inst.id, upstream: instanceKey(a.inst), failure: kind, code: errorCode(err), retry },
       'upstream attempt failed',
@@ -272,6 +290,15 @@ export class Exchange {
         ? new GatewayError('upstream_timeout', `"${service}" did not answer within ${deps.options.upstreamTimeoutMs} ms`, { service, close })
         : new GatewayError('upstream_unreachable', `could not get an answer from "${service}" (${kind})`, { service, close }),
     );
+  }
+
+  #report(a: Attempt, outcome: AttemptOutcome, status: number): void {
+    const o = this.deps.observer;
+    if (!o) return;
+    a.outcome = outcome;
+    a.status = status;
+    a.ms = performance.now() - a.startedAt;
+    o.attempt(this.service, a);
   }
 
   #fail(e: GatewayError): void {

@@ -1,13 +1,21 @@
 import { Agent } from 'undici';
-import { ConsulPool, createLogger, createShutdown, Discovery } from '@stack/shared';
+import { ConsulPool, createLogger, createShutdown, Discovery, readOnce, type HealthEntry } from '@stack/shared';
 import { createAccessLog } from './access-log.js';
 import { createApp } from './app.js';
+import { ConsulServers, consulStatusSource } from './consul-servers.js';
+import { DASHBOARD_DEFAULTS as DASH } from './dashboard.js';
+import { EventFeed } from './events.js';
+import { createExplainer, exclusionReason } from './explain.js';
 import { describeConfig, gatewayDiscoveryOptions, loadConfig } from './config.js';
 import { InstancePicker, instanceKey } from './instance-picker.js';
+import { LiveStats } from './live-stats.js';
+import { GatewayMetrics } from './metrics.js';
+import { observers } from './observer.js';
 import { OutlierDetector } from './outlier.js';
 import { createProxy } from './proxy.js';
 import { RetryBudget } from './retry-budget.js';
 import { createGatewayServer } from './server.js';
+import { SseHub } from './sse.js';
 
 // Wiring only: Consul watch → route table → picker → proxy, and the server in front.
 const bootLog = createLogger('gateway');
@@ -35,6 +43,24 @@ discovery.on('change', (table) => {
   picker.retain(table.services.keys());
 });
 
+// The dashboard's story: table changes, ejections and Consul's health as events, streamed over SSE.
+const events = new EventFeed({
+  table: () => discovery.table,
+  state: () => discovery.state(),
+  ejectedUntil: (key) => outliers.ejectedUntil(key),
+  instanceKey,
+  capacity: DASH.events,
+});
+discovery.on('change', (table) => events.tableChanged(table));
+discovery.once('synced', () => events.synced(discovery.table.services.size));
+const sse = new SseHub(events, { max: DASH.maxStreams, heartbeatMs: DASH.heartbeatMs, retryMs: DASH.retryMs });
+const consulServers = new ConsulServers(() => consulStatusSource(pool.current().client), {
+  intervalMs: DASH.serversIntervalMs,
+  idleMs: DASH.serversIdleMs,
+  wanted: () => sse.size > 0,
+  onLeaderChange: (from, to) => events.record({ type: 'consul-leader-changed', detail: `raft leader ${from ?? 'none'} → ${to ?? 'none'}` }),
+});
+
 // Idle upstream sockets close well before the web service's keep-alive
 // timeout, so the gateway never reuses a socket the instance is closing.
 const dispatcher = new Agent({
@@ -45,6 +71,11 @@ const dispatcher = new Agent({
 });
 
 const access = config.ACCESS_LOG ? createAccessLog(config.LOG_LEVEL) : null;
+
+// Prometheus metrics (/metrics) and the dashboard's live figures (/_gateway/stats), both fed by the proxy's observer.
+const metrics = new GatewayMetrics({ table: () => discovery.table, inflight: () => proxy.inflight(), consul: () => discovery.state(), outliers });
+const liveStats = new LiveStats(() => discovery.table);
+discovery.on('applied', (_service: string, ms: number) => metrics.discoveryApplied(ms));
 
 const proxy = createProxy({
   table: () => discovery.table,
@@ -59,6 +90,7 @@ const proxy = createProxy({
   dispatcher,
   log: createLogger('gateway.proxy', config.LOG_LEVEL),
   onDone: access ? (req, status, requestId, x) => access.done(req, status, requestId, x) : undefined,
+  observer: observers(metrics, liveStats),
   options: {
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
     bodyTimeoutMs: config.UPSTREAM_BODY_TIMEOUT_MS,
@@ -71,14 +103,28 @@ const proxy = createProxy({
   },
 });
 
+const explainer = createExplainer({
+  table: () => discovery.table,
+  synced: () => discovery.synced,
+  tracked: (name) => discovery.serviceView(name),
+  read: (name) => readOnce<HealthEntry[]>(pool, (client, o) => client.health.service({ ...o, service: name } as never)),
+  ejection: (key) => outliers.ejection(key),
+  exclusion: (name) => exclusionReason(name, config),
+  staleAfterMs: config.CONSUL_STALE_AFTER_MS,
+});
+
 const app = createApp({
   log,
+  explain: explainer.explain,
   inflight: proxy.inflight,
   outliers,
   table: () => discovery.table,
   synced: () => discovery.synced,
   syncedAt: () => discovery.syncedAt,
   consul: () => discovery.state(),
+  stats: () => liveStats.toJSON(),
+  metrics,
+  dashboard: { events, hub: sse, servers: consulServers },
   onDone: access ? (ctx) => access.done(ctx.req, ctx.status, ctx.state.requestId as string, null) : undefined,
 });
 
@@ -101,6 +147,8 @@ server.on('error', (err) => {
   process.exit(1);
 });
 discovery.watchCatalog();
+events.start(DASH.sampleMs);
+consulServers.start();
 server.listen(config.PORT, () => {
   const addr = server.address();
   log.info({ port: typeof addr === 'object' && addr ? addr.port : config.PORT }, 'listening');
@@ -113,10 +161,14 @@ const shutdown = createShutdown({
   timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
   onDraining: () => {
     gateway.stop();
+    // Open event streams would otherwise hold the server open until the shutdown timeout.
+    sse.close();
     log.info({ inflight: proxy.inflight() }, 'shutting down: finishing in-flight requests');
   },
   onStopped: async () => {
     discovery.stop();
+    events.stop();
+    consulServers.stop();
     pool.close();
     await dispatcher.close().catch(() => undefined);
     access?.flush();

@@ -183,4 +183,26 @@ describe('OutlierDetector', () => {
     clock.t = 51_000;
     assert.equal(d.ejectedUntil('a'), null);
   });
+
+  test('ejection: when, until when, and the run of failures (by kind) that caused it', () => {
+    const { d, clock } = setup();
+    assert.equal(d.ejection('a'), null);
+    d.failure('a', POOL, 'reset');
+    d.success('a'); // ends the run: its kinds are not the ejection's
+    d.failure('a', POOL, 'connect');
+    d.failure('a', POOL, 'connect');
+    assert.equal(d.ejection('a'), null, 'not ejected yet');
+    d.failure('a', POOL, 'timeout');
+    assert.deepEqual(d.ejection('a'), { since: clock.t, until: clock.t + 1_000, failures: 3, kinds: { connect: 2, timeout: 1 }, ejections: 1 });
+    clock.t += 1_000;
+    assert.equal(d.ejection('a'), null, 'over once the time is up');
+  });
+
+  test('ejection: a second ejection reports its own run, not the first one', () => {
+    const { d, clock } = setup();
+    fail(d, 'a', 3);
+    clock.t += 1_000;
+    for (let i = 0; i < 3; i++) d.failure('a', POOL, 'reset');
+    assert.deepEqual(d.ejection('a'), { since: clock.t, until: clock.t + 2_000, failures: 3, kinds: { reset: 3 }, ejections: 2 });
+  });
 });

@@ -29,10 +29,12 @@ export const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 export function createProxy(deps: ProxyDeps) {
   const o = deps.options;
   let inflight = 0;
+  const observer = deps.observer;
   const exchangeDeps: ExchangeDeps = {
     ...deps,
     done: (x, status) => {
       inflight--;
+      observer?.request(x.service, status, performance.now() - x.startedAt, null);
       deps.onDone?.(x.req, status, x.requestId, x);
     },
   };
@@ -72,6 +74,7 @@ export function createProxy(deps: ProxyDeps) {
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
+    const t0 = observer ? performance.now() : 0;
     const head = scanRequestHeaders(req.rawHeaders);
     const requestId = requestIdFrom(head.requestId);
     let route;
@@ -79,6 +82,10 @@ export function createProxy(deps: ProxyDeps) {
       route = check(req, head.via, head.contentLength);
     } catch (err) {
       sendError(res, err, requestId, deps.log);
+      if (observer) {
+        const e = err instanceof GatewayError ? err : null;
+        observer.request(e?.service ?? null, res.statusCode, performance.now() - t0, e?.code ?? 'internal');
+      }
       deps.onDone?.(req, res.statusCode, requestId, null);
       return;
     }

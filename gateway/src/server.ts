@@ -17,7 +17,7 @@ export interface ServerLimits {
 }
 
 export interface GatewayServerDeps {
-  /** The gateway's own pages (Koa): `/`, `/favicon.ico`, `/_gateway/*`. */
+  /** The gateway's own pages (Koa): `/`, `/favicon.ico`, `/metrics`, `/_gateway/*`. */
   admin: (req: IncomingMessage, res: ServerResponse) => void;
   proxy: {
     handle: (req: IncomingMessage, res: ServerResponse) => void;
@@ -44,9 +44,13 @@ export function originForm(url: string): string {
   return rest[0] === '/' ? rest : `/${rest}`;
 }
 
-/** Paths the gateway answers itself; everything else is `/<service>/...` and goes to the proxy. */
+/**
+ * Paths the gateway answers itself; everything else is `/<service>/...` and goes to the proxy.
+ * `/metrics` (exactly: Prometheus' default scrape path) shadows a service named "metrics":
+ * that service is still reached at `/metrics/` and below, never at `/metrics` itself.
+ */
 export function isAdminPath(url: string): boolean {
-  return url === '/' || url[1] === '?' || url.startsWith('/_gateway') || url === '/favicon.ico';
+  return url === '/' || url[1] === '?' || url.startsWith('/_gateway') || url === '/favicon.ico' || url === '/metrics';
 }
 
 /**

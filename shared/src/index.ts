@@ -3,6 +3,24 @@ export { ConfigError, parseEnv, intVar, listVar, boolVar, logLevelVar } from './
 export { backoffDelay } from './backoff.js';
 export { externalAddresses, primaryAddress, type AddressInfo } from './network.js';
 export { isValidServiceName, type Instance } from './consul/instances.js';
+export type { HealthEntry } from './consul/instances.js';
+export {
+  explainService,
+  explainInstance,
+  type ExplainInput,
+  type ServiceExplain,
+  type InstanceExplain,
+  type Reason,
+  type ReasonCode,
+  type CheckView,
+  type Ejection,
+  type EjectionView,
+} from './consul/explain.js';
+export type { TrackedServiceView } from './consul/tracked-service.js';
+export { distrust } from './consul/trust.js';
+export { readOnce, ReadError } from './consul/read.js';
+export { describeConsulError } from './consul/errors.js';
+export type { QueryMeta } from './consul/meta.js';
 export { ConsulPool } from './consul/pool.js';
 export { Discovery, type DiscoveryOptions, type ConsulState } from './consul/discovery.js';
 export { emptyTable, setService, tableToJSON, type RouteTable } from './table.js';

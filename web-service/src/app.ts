@@ -8,7 +8,9 @@ import type { DrainState } from './drain.js';
 import { identitySummary, uptimeSeconds, type Identity } from './identity.js';
 import { applyFault, FaultState, faultRoutes } from './faults.js';
 import { countBody, HttpError, sendJson } from './http.js';
+import type { WebMetrics } from './metrics.js';
 import { errorHandler, requestContext, type AppState } from './middleware.js';
+import { renderPage } from './page.js';
 import { refuseMethods } from './refuse-methods.js';
 
 export interface AppDeps {
@@ -18,6 +20,8 @@ export interface AppDeps {
   drain: DrainState;
   /** /call's discovery-backed client; see call.ts createCaller. */
   caller: Caller;
+  /** Prometheus metrics: counts every request, serves GET /metrics. */
+  metrics?: WebMetrics;
 }
 
 export function createApp(deps: AppDeps): Koa<AppState> {
@@ -34,25 +38,32 @@ export function createApp(deps: AppDeps): Koa<AppState> {
     maxDepth: config.CALL_MAX_DEPTH,
   });
 
-  const describe = (ctx: Context) =>
-    sendJson(ctx, 200, {
-      service: identity.service,
-      instance: identity.instance,
-      hostname: identity.hostname,
-      ip: identity.ip,
-      addresses: identity.addresses,
-      port: identity.port,
-      pid: identity.pid,
-      startedAt: identity.startedAt.toISOString(),
-      uptimeSeconds: uptimeSeconds(identity),
-      draining: drain.draining,
-      requestId: ctx.state.requestId,
-      time: new Date().toISOString(),
-    });
+  const about = (ctx: Context) => ({
+    service: identity.service,
+    instance: identity.instance,
+    hostname: identity.hostname,
+    ip: identity.ip,
+    addresses: identity.addresses,
+    port: identity.port,
+    pid: identity.pid,
+    startedAt: identity.startedAt.toISOString(),
+    uptimeSeconds: uptimeSeconds(identity),
+    draining: drain.draining,
+    requestId: ctx.state.requestId as string,
+    time: new Date().toISOString(),
+  });
+  const describe = (ctx: Context) => sendJson(ctx, 200, about(ctx));
 
   router.get('/', async (ctx) => {
     await applyFault(faults, ctx);
-    describe(ctx);
+    // A browser (text/html preferred) gets a page; curl (*/*), JSON clients and no Accept get the JSON.
+    ctx.vary('Accept');
+    if (ctx.accepts('json', 'html') !== 'html') return describe(ctx);
+    ctx.status = 200;
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+    ctx.body = renderPage(about(ctx));
   });
 
   router.get('/health', (ctx) => {
@@ -83,7 +94,12 @@ export function createApp(deps: AppDeps): Koa<AppState> {
       throw new HttpError(400, 'invalid_service', 'service name is not valid percent-encoding');
     }
     const via = ctx.get('Via');
-    checkCall(service, via);
+    try {
+      checkCall(service, via);
+    } catch (err) {
+      deps.metrics?.call(err instanceof HttpError && err.status === 400 ? 'invalid' : 'refused', 0);
+      throw err;
+    }
     const result = await caller.call({
       service,
       path: m?.[2] ?? '',
@@ -98,6 +114,16 @@ export function createApp(deps: AppDeps): Koa<AppState> {
 
   if (config.ENABLE_FAULTS) faultRoutes(router, faults, describe);
 
+  const { metrics } = deps;
+  if (metrics) {
+    router.get('/metrics', async (ctx) => {
+      const text = await metrics.text();
+      ctx.set('Cache-Control', 'no-store');
+      ctx.set('Content-Type', metrics.contentType);
+      ctx.body = text;
+    });
+    app.use(metrics.middleware());
+  }
   app.use(requestContext({ log, drain, identity }));
   app.use(errorHandler());
   app.use(refuseMethods(router));

@@ -13,6 +13,7 @@ import {
   type Logger,
 } from '@stack/shared';
 import { HttpError } from './http.js';
+import type { CallOutcome } from './metrics.js';
 
 /**
  * What /call needs from discovery. shared's Discovery fits as is; tests pass
@@ -61,6 +62,8 @@ export interface CallerOptions {
   log: Logger;
   picker?: RoundRobin;
   http?: AxiosInstance;
+  /** Told how each call ended and how many instances it tried (metrics). */
+  observe?: (outcome: CallOutcome, attempts: number) => void;
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -108,45 +111,60 @@ export function createCaller(opts: CallerOptions): Caller {
     }
   }
 
+  /** The call itself; `seen.attempts` counts the instances tried. */
+  async function call(req: CallRequest, seen: { attempts: number }): Promise<CallResult> {
+    const { service } = req;
+    if (!isValidServiceName(service)) {
+      throw new HttpError(400, 'invalid_service', 'service name must be letters, digits and dashes (1-63)', { service });
+    }
+    checkPath(req.path); // before touching discovery
+    const key = service.toLowerCase();
+    if (!watched.has(key)) {
+      if (watched.size >= opts.maxServices) {
+        throw new HttpError(503, 'too_many_services', `this instance already watches ${opts.maxServices} services, the most /call may`, { service });
+      }
+      watched.add(key);
+    }
+    await opts.directory.watchService(service, opts.discoveryTimeoutMs);
+    const instances = opts.directory.table.services.get(key);
+    if (!instances) {
+      throw new HttpError(503, 'discovery_unavailable', `no answer from consul within ${opts.discoveryTimeoutMs} ms`, { service }, { 'Retry-After': '1' });
+    }
+    const first = picker.pick(key, instances);
+    if (!first) {
+      throw new HttpError(503, 'no_instances', `no passing instance of ${service}`, { service }, { 'Retry-After': '1' });
+    }
+    const deadline = Date.now() + opts.timeoutMs;
+    try {
+      seen.attempts = 1;
+      return await attempt(first, req, 1, deadline);
+    } catch (err) {
+      const kind = failureKind(err);
+      // Once, on another instance: a GET that could not connect or was reset. Not a timeout:
+      // a second one would run past the budget the gateway gives us.
+      const retry = kind !== 'timeout' && isRetryable(kind, 'GET', false) && !req.signal?.aborted && Date.now() < deadline;
+      const second = retry ? picker.pick(key, instances, (i) => i === first) : undefined;
+      if (!second) throw upstreamError(err, service, first, opts, req.requestId);
+      opts.log.warn({ requestId: req.requestId, service, target: first.id, failure: kind, err: describe(err) }, 'call failed; trying another instance');
+      try {
+        seen.attempts = 2;
+        return await attempt(second, req, 2, deadline);
+      } catch (err2) {
+        throw upstreamError(err2, service, second, opts, req.requestId);
+      }
+    }
+  }
+
   return {
     async call(req) {
-      const { service } = req;
-      if (!isValidServiceName(service)) {
-        throw new HttpError(400, 'invalid_service', 'service name must be letters, digits and dashes (1-63)', { service });
-      }
-      checkPath(req.path); // before touching discovery
-      const key = service.toLowerCase();
-      if (!watched.has(key)) {
-        if (watched.size >= opts.maxServices) {
-          throw new HttpError(503, 'too_many_services', `this instance already watches ${opts.maxServices} services, the most /call may`, { service });
-        }
-        watched.add(key);
-      }
-      await opts.directory.watchService(service, opts.discoveryTimeoutMs);
-      const instances = opts.directory.table.services.get(key);
-      if (!instances) {
-        throw new HttpError(503, 'discovery_unavailable', `no answer from consul within ${opts.discoveryTimeoutMs} ms`, { service }, { 'Retry-After': '1' });
-      }
-      const first = picker.pick(key, instances);
-      if (!first) {
-        throw new HttpError(503, 'no_instances', `no passing instance of ${service}`, { service }, { 'Retry-After': '1' });
-      }
-      const deadline = Date.now() + opts.timeoutMs;
+      const seen = { attempts: 0 };
       try {
-        return await attempt(first, req, 1, deadline);
+        const result = await call(req, seen);
+        opts.observe?.('ok', seen.attempts);
+        return result;
       } catch (err) {
-        const kind = failureKind(err);
-        // Once, on another instance: a GET that could not connect or was reset. Not a timeout:
-        // a second one would run past the budget the gateway gives us.
-        const retry = kind !== 'timeout' && isRetryable(kind, 'GET', false) && !req.signal?.aborted && Date.now() < deadline;
-        const second = retry ? picker.pick(key, instances, (i) => i === first) : undefined;
-        if (!second) throw upstreamError(err, service, first, opts, req.requestId);
-        opts.log.warn({ requestId: req.requestId, service, target: first.id, failure: kind, err: describe(err) }, 'call failed; trying another instance');
-        try {
-          return await attempt(second, req, 2, deadline);
-        } catch (err2) {
-          throw upstreamError(err2, service, second, opts, req.requestId);
-        }
+        opts.observe?.(callOutcome(err), seen.attempts);
+        throw err;
       }
     },
     close() {
@@ -200,6 +218,23 @@ function parseBody(data: unknown, contentType: unknown): unknown {
 function failureKind(err: unknown): AttemptFailure {
   if ((err as { timedOut?: boolean }).timedOut === true || isTimeout(err)) return 'timeout';
   return classifyFailure(err);
+}
+
+const OUTCOME_BY_CODE: Record<string, CallOutcome> = {
+  invalid_service: 'invalid',
+  invalid_path: 'invalid',
+  too_many_services: 'too_many_services',
+  discovery_unavailable: 'discovery_unavailable',
+  no_instances: 'no_instances',
+  upstream_timeout: 'timeout',
+  upstream_unreachable: 'unreachable',
+  upstream_error: 'upstream_error',
+};
+
+/** How a failed call ended: the answer it became, or our client having left. */
+export function callOutcome(err: unknown): CallOutcome {
+  if (err instanceof HttpError) return OUTCOME_BY_CODE[err.code] ?? 'error';
+  return isAxiosError(err) && err.code === 'ERR_CANCELED' ? 'canceled' : 'error';
 }
 
 function describe(err: unknown): string {

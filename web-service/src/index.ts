@@ -13,6 +13,7 @@ import { createCaller } from './call.js';
 import { describeConfig, loadConfig, type Config } from './config.js';
 import { DrainState } from './drain.js';
 import { createIdentity } from './identity.js';
+import { WebMetrics } from './metrics.js';
 
 let config: Config;
 try {
@@ -28,15 +29,17 @@ const identity = createIdentity({ service: config.SERVICE_NAME, serviceAddress: 
 const pool = new ConsulPool(config.CONSUL_HTTP_ADDR, config.consulToken);
 // Lazy: no Consul traffic until the first /call watches a service.
 const discovery = new Discovery(pool, discoveryOptions(config, []), log.child({ part: 'discovery' }));
+const drain = new DrainState();
+const metrics = new WebMetrics({ draining: () => drain.draining });
 const caller = createCaller({
   directory: discovery,
   timeoutMs: config.CALL_TIMEOUT_MS,
   discoveryTimeoutMs: config.CALL_DISCOVERY_TIMEOUT_MS,
   maxServices: config.CALL_MAX_SERVICES,
   log,
+  observe: (outcome, attempts) => metrics.call(outcome, attempts),
 });
-const drain = new DrainState();
-const app = createApp({ config, identity, log, drain, caller });
+const app = createApp({ config, identity, log, drain, caller, metrics });
 
 const server = http.createServer(app.callback());
 server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;

@@ -10,6 +10,7 @@ import { ServiceLookups } from './lookups.js';
 import type { QueryMeta } from './meta.js';
 import type { ConsulPool } from './pool.js';
 import { ServiceSync } from './service-sync.js';
+import type { TrackedServiceView } from './tracked-service.js';
 
 export type { ConsulState };
 
@@ -42,7 +43,10 @@ const REASONS_LISTED = 5;
  * - consul-status.ts: Consul's own health, for /_gateway/health;
  * - tracked-service.ts + empty-hold.ts: what an answer may change (trust, holds).
  *
- * Events: 'change' (table) whenever the table changed; 'synced' once.
+ * Events: 'change' (table) whenever the table changed; 'synced' once;
+ * 'applied' (service key, ms): a change Consul showed for a service already
+ * followed reached the table ms after its answer arrived (discovery latency,
+ * for metrics; a newly listed service's first read is not timed).
  */
 export class Discovery extends EventEmitter {
   #table: RouteTable = emptyTable;
@@ -91,6 +95,7 @@ export class Discovery extends EventEmitter {
       answered: (meta) => answered(meta),
       failed: (e, agent, what, attempt) => status.failed(e, agent, what, attempt),
       progressed,
+      applied: (key, ms) => this.#emit('applied', key, ms),
     }, this.log);
     this.#catalog = new CatalogFollower(this.pool, this.opts, {
       names: (names) => {
@@ -128,6 +133,16 @@ export class Discovery extends EventEmitter {
       failed: (e: ConsulError, agent, what, attempt) => this.#status.failed(e, agent, what, attempt),
     }, this.log);
     await this.#lookups.lookup(name, timeoutMs);
+  }
+
+  /**
+   * What the answers of a followed service did to the table: trust, hold,
+   * agent-lost fallback, failures and the entries behind it (for the
+   * gateway's /_gateway/explain). Undefined for a service not followed (not in
+   * the catalog, or excluded). Lower-case `name`.
+   */
+  serviceView(name: string): TrackedServiceView | undefined {
+    return this.#sync?.view(name.toLowerCase());
   }
 
   state(): ConsulState {

@@ -65,4 +65,17 @@ describe('EmptyHold', () => {
     await wait(40);
     assert.deepEqual(applied, []);
   });
+
+  test('window: when the hold started and when it applies, only while holding', async () => {
+    const h = new EmptyHold<number>(() => undefined);
+    assert.equal(h.window, null);
+    const t0 = Date.now();
+    h.hold(1, 1_000);
+    h.hold(2, 5_000); // does not restart the hold, so does not move its end
+    const w = h.window!;
+    assert.ok(w.since >= t0 && w.since <= Date.now());
+    assert.equal(w.until - w.since, 1_000);
+    h.cancel();
+    assert.equal(h.window, null);
+  });
 });

@@ -66,6 +66,8 @@ export function durationMs(v: string | number | undefined | null): number {
 export class EmptyHold<T> {
   #timer: NodeJS.Timeout | undefined;
   #latest: T | undefined;
+  #since = 0;
+  #until = 0;
 
   constructor(private readonly apply: (value: T) => void) {}
 
@@ -73,10 +75,17 @@ export class EmptyHold<T> {
     return this.#timer !== undefined;
   }
 
+  /** When the pending hold started and when it will be applied (ms since the epoch); null when none. */
+  get window(): { since: number; until: number } | null {
+    return this.#timer ? { since: this.#since, until: this.#until } : null;
+  }
+
   /** Keeps `value` as the answer to apply after `ms`; true when this call started the hold. */
   hold(value: T, ms: number): boolean {
     this.#latest = value;
     if (this.#timer) return false;
+    this.#since = Date.now();
+    this.#until = this.#since + ms;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.apply(this.#latest as T);

@@ -10,11 +10,14 @@ export interface Instance {
   tags: string[];
 }
 
+/** The parts of a check in a /v1/health/service/<name> entry we read (Name, Output, Notes: for explain.ts). */
+export type HealthCheck = { Status?: string; CheckID?: string; Name?: string; Output?: string; Notes?: string } & CheckSchedule;
+
 /** The parts of a /v1/health/service/<name> entry we read. */
 export interface HealthEntry {
   Node?: { Node?: string; Address?: string };
   Service?: { ID?: string; Service?: string; Address?: string; Port?: number; Tags?: string[] | null };
-  Checks?: Array<{ Status?: string; CheckID?: string } & CheckSchedule> | null;
+  Checks?: HealthCheck[] | null;
 }
 
 /**
@@ -28,31 +31,71 @@ export function isValidServiceName(name: string): boolean {
   return SERVICE_NAME.test(name);
 }
 
+/** Why one entry is not routable on its own. */
+export type EntryProblem =
+  /** A check (service or node) that is not passing: warning counts, maintenance is a critical check. */
+  | { kind: 'check'; check: HealthCheck }
+  /** No address, or a port outside 1-65535. */
+  | { kind: 'address' }
+  /** Same node and service id as an entry before it that is routable. */
+  | { kind: 'duplicate' };
+
+export interface EntryVerdict {
+  entry: HealthEntry;
+  /** The instance the entry stands for (address '' or port 0 when unusable). */
+  instance: Instance;
+  /** Empty: routable on its own. */
+  problems: readonly EntryProblem[];
+}
+
+const NO_PROBLEMS: readonly EntryProblem[] = Object.freeze([]);
+
 /**
- * Turns a health response into the instances we may route to: every check
- * (node and service) passing, a usable address and port. `?passing` already
- * filters on Consul's side; this keeps the decision ours and testable, and
- * covers maintenance mode (a critical check) the same way. Sorted by id so
- * equal sets compare equal whatever order Consul returned them in.
+ * The one predicate of routability, entry by entry, in Consul's order:
+ * every check (node and service) passing, a usable address and port, not a
+ * repeat. routableInstances keeps the entries without problems; explain.ts
+ * turns the problems into reasons, so the two cannot disagree. Entries
+ * without a service ID or name are skipped.
  */
-export function routableInstances(entries: readonly HealthEntry[]): Instance[] {
+export function judgeEntries(entries: readonly HealthEntry[]): EntryVerdict[] {
   const seen = new Set<string>();
-  const out: Instance[] = [];
+  const out: EntryVerdict[] = [];
   for (const e of entries) {
     const svc = e.Service;
     if (!svc?.ID || !svc.Service) continue;
-    const checks = e.Checks ?? [];
-    if (!checks.every((c) => c.Status === 'passing')) continue;
+    let problems: EntryProblem[] | undefined;
+    for (const c of e.Checks ?? []) if (c.Status !== 'passing') (problems ??= []).push({ kind: 'check', check: c });
     const address = svc.Address || e.Node?.Address || '';
     const port = svc.Port ?? 0;
-    if (!address || !Number.isInteger(port) || port < 1 || port > 65535) continue;
+    if (!address || !Number.isInteger(port) || port < 1 || port > 65535) (problems ??= []).push({ kind: 'address' });
     const node = e.Node?.Node ?? '';
-    const key = `${node}/${svc.ID}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push({ id: svc.ID, service: svc.Service, address, port, node, tags: svc.Tags ?? [] });
+    if (!problems) {
+      const key = `${node}/${svc.ID}`;
+      if (seen.has(key)) problems = [{ kind: 'duplicate' }];
+      else seen.add(key);
+    }
+    const instance = { id: svc.ID, service: svc.Service, address, port, node, tags: svc.Tags ?? [] };
+    out.push({ entry: e, instance, problems: problems ?? NO_PROBLEMS });
   }
-  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.node < b.node ? -1 : 1));
+  return out;
+}
+
+/** Instances in a stable order: by id, then node. */
+export function byIdThenNode(a: { id: string; node: string }, b: { id: string; node: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : a.node < b.node ? -1 : a.node > b.node ? 1 : 0;
+}
+
+/**
+ * Turns a health response into the instances we may route to: the entries
+ * judgeEntries finds no problem with. `?passing` already filters on Consul's
+ * side; this keeps the decision ours and testable, and covers maintenance
+ * mode (a critical check) the same way. Sorted by id so equal sets compare
+ * equal whatever order Consul returned them in.
+ */
+export function routableInstances(entries: readonly HealthEntry[]): Instance[] {
+  const out: Instance[] = [];
+  for (const v of judgeEntries(entries)) if (v.problems.length === 0) out.push(v.instance);
+  return out.sort(byIdThenNode);
 }
 
 /** Names from /v1/catalog/services that may be routed: valid and not excluded. */

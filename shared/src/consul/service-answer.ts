@@ -34,11 +34,12 @@ export function decideServiceAnswer(a: ServiceAnswer): ServiceDecision {
   return { action: 'apply', instances, agentLost: lost.length > 0 };
 }
 
-const key = (i: Instance) => `${i.node}\u0000${i.id}\u0000${i.address}\u0000${i.port}`;
+/** What makes two instances the same one for removesAny (and explain.ts): node, id, address and port. */
+export const identityKey = (i: Instance) => `${i.node}\u0000${i.id}\u0000${i.address}\u0000${i.port}`;
 
 /** True when some instance of `before` is not in `after` (same node, id, address and port). */
 export function removesAny(before: readonly Instance[], after: readonly Instance[]): boolean {
   if (before.length === 0) return false;
-  const next = new Set(after.map(key));
-  return before.some((i) => !next.has(key(i)));
+  const next = new Set(after.map(identityKey));
+  return before.some((i) => !next.has(identityKey(i)));
 }

@@ -7,7 +7,7 @@ import type { Instance } from './instances.js';
 import type { QueryMeta } from './meta.js';
 import type { ConsulPool } from './pool.js';
 import { ServiceReader } from './service-reader.js';
-import { TrackedService } from './tracked-service.js';
+import { TrackedService, type TrackedServiceView } from './tracked-service.js';
 import { distrust } from './trust.js';
 
 export interface ServiceSyncOptions {
@@ -25,6 +25,12 @@ export interface ServiceSyncSink {
   failed(error: ConsulError, agent: string, what: string, attempt: number): void;
   /** Something that `ready` depends on changed. */
   progressed(): void;
+  /**
+   * A change Consul announced for a service already in the table (a check or
+   * an instance) is now in the table, `ms` after the answer that showed it
+   * arrived: discovery's own latency, for metrics.
+   */
+  applied?(key: string, ms: number): void;
 }
 
 // Reads in flight at once. With the two long polls, the full health-state
@@ -56,6 +62,12 @@ export class ServiceSync {
   #unexplained = 0n;
   #explainTimer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** When a pending change of each service was first seen (ms), until the table holds it or an answer settles it. */
+  #noticed = new Map<string, number>();
+  /** Services waiting on a read from the leader: their pending change is not settled yet. */
+  #confirming = new Set<string>();
+  /** When the catalog moved, for the full health-state read it starts. */
+  #catalogAt: number | undefined;
 
   constructor(
     pool: ConsulPool,
@@ -69,11 +81,16 @@ export class ServiceSync {
       {
         answer: (key, entries, meta, minIndex) => {
           sink.answered(meta);
+          this.#confirming.delete(key);
           this.#tracked.get(key)?.answer(entries, meta, minIndex);
+          // Applied, held or unchanged: settled, unless it asked the leader first.
+          if (!this.#confirming.has(key)) this.#noticed.delete(key);
           sink.progressed();
         },
         failed: (key, error, agent) => {
           const t = this.#tracked.get(key);
+          // A refused read waits for the next change: timing it from this one would mislead.
+          if (!error.retryable) this.#noticed.delete(key);
           t?.failed(error);
           sink.failed(error, agent, `service ${t?.name ?? key}`, t?.failure?.attempts ?? 1);
           sink.progressed();
@@ -113,14 +130,19 @@ export class ServiceSync {
       t.stop();
       this.#tracked.delete(key);
       this.#reader.forget(key);
+      this.#noticed.delete(key);
+      this.#confirming.delete(key);
       this.log.info({ service: t.name }, 'service left the catalog');
     }
     for (const [key, name] of keep) {
       if (this.#tracked.has(key)) continue;
       const t = new TrackedService(name, { staleAfterMs: this.opts.staleAfterMs, holdFloorMs: this.opts.emptyConfirmMs }, {
         current: () => this.sink.current(key),
-        apply: (instances) => this.sink.apply(key, instances),
-        confirm: () => this.#reader.request(key, name, { fresh: true }),
+        apply: (instances) => this.#apply(key, instances),
+        confirm: () => {
+          this.#confirming.add(key);
+          this.#reader.request(key, name, { fresh: true });
+        },
       }, this.log);
       this.#tracked.set(key, t);
       this.#reader.request(key, name);
@@ -133,6 +155,7 @@ export class ServiceSync {
    * not show: read every service.
    */
   catalogChanged(index: bigint): void {
+    this.#catalogAt ??= Date.now();
     this.#feed.refresh();
     if (index > this.#unexplained) this.#unexplained = index;
     if (this.#explainTimer || this.#stopped) return;
@@ -168,6 +191,11 @@ export class ServiceSync {
     return out;
   }
 
+  /** What one followed service's answers did to the table (undefined: not followed). */
+  view(key: string): TrackedServiceView | undefined {
+    return this.#tracked.get(key)?.view();
+  }
+
   /** Services whose N → 0 answer is being held. */
   holding(): string[] {
     return [...this.#tracked.values()].filter((t) => t.holding).map((t) => t.name);
@@ -180,6 +208,17 @@ export class ServiceSync {
     if (this.#explainTimer) clearTimeout(this.#explainTimer);
     for (const t of this.#tracked.values()) t.stop();
     this.#tracked.clear();
+    this.#noticed.clear();
+  }
+
+  /** Into the table; times the change when it was one announced for a known service and the table took it. */
+  #apply(key: string, instances: Instance[]): void {
+    const before = this.sink.current(key);
+    this.sink.apply(key, instances);
+    const at = this.#noticed.get(key);
+    if (at === undefined || this.sink.current(key) === before) return;
+    this.#noticed.delete(key);
+    this.sink.applied?.(key, Math.max(0, Date.now() - at));
   }
 
   /**
@@ -192,6 +231,9 @@ export class ServiceSync {
    */
   #readChanged(changes: CheckChanges, feed?: { view: FeedView; meta: QueryMeta }): void {
     let why: string | null = null;
+    // When Consul's answer showed the change: the feed's, or the catalog move that led to a full read.
+    const at = feed ? feed.meta.at : (this.#catalogAt ?? Date.now());
+    if (!feed) this.#catalogAt = undefined;
     if (feed) {
       why = distrust(feed.meta, this.#feedSeen, this.opts.staleAfterMs);
       if (feed.meta.fresh || feed.meta.index > this.#feedSeen) this.#feedSeen = feed.meta.index;
@@ -199,7 +241,12 @@ export class ServiceSync {
     const settled = new Set<string>();
     const settle = (key: string, t: TrackedService, minIndex?: bigint) => {
       settled.add(key);
-      if (feed && t.patch(feed.view, feed.meta, why) === 'done') return;
+      // Only services already routed: a new one's first read is start-up, not change latency.
+      if (t.seen && !this.#noticed.has(key)) this.#noticed.set(key, at);
+      if (feed && t.patch(feed.view, feed.meta, why) === 'done') {
+        if (!this.#confirming.has(key)) this.#noticed.delete(key);
+        return;
+      }
       this.#reader.request(key, t.name, minIndex === undefined ? {} : { minIndex });
     };
     for (const [key, minIndex] of changes.services) {

@@ -28,6 +28,24 @@ export interface ServiceFailure {
   since: number;
 }
 
+/** What a tracked service's answers did to the table, for /_gateway/explain (explain.ts). */
+export interface TrackedServiceView {
+  name: string;
+  /** Highest X-Consul-Index applied (0n: none). */
+  index: bigint;
+  /** How long an N → 0 answer is held now (ms; 0: not held). */
+  holdMs: number;
+  /** The N → 0 answer being held: since when and until when (ms since the epoch). */
+  hold: { since: number; until: number } | null;
+  /** The last answer would have taken instances away but was not trusted: why, and since when it waits for the leader. */
+  untrusted: { why: string; since: number } | null;
+  /** Routing to instances whose only failing check is their lost agent's (nothing passes). */
+  agentLost: boolean;
+  failure: ServiceFailure | undefined;
+  /** The entries behind the table's instances: last read, statuses patched by the check feed since (outputs may be older). */
+  entries: readonly HealthEntry[] | undefined;
+}
+
 // Failed reads after which a failing service no longer holds the first sync up.
 const SETTLE_AFTER_ATTEMPTS = 3;
 
@@ -42,6 +60,7 @@ export class TrackedService {
   #holdMs: number;
   #hold: EmptyHold<Instance[]>;
   #agentLost = false;
+  #untrusted: { why: string; since: number } | null = null;
   #seen = false;
   #failure: ServiceFailure | undefined;
   #nodes: ReadonlySet<string> = new Set();
@@ -92,6 +111,19 @@ export class TrackedService {
     return this.#nodes;
   }
 
+  view(): TrackedServiceView {
+    return {
+      name: this.name,
+      index: this.#index,
+      holdMs: this.#holdMs,
+      hold: this.#hold.window,
+      untrusted: this.#untrusted,
+      agentLost: this.#agentLost,
+      failure: this.#failure,
+      entries: this.#entries,
+    };
+  }
+
   /**
    * A /v1/health/service answer. `minIndex`: the health state showed a check of
    * this service written at that index, so an older answer is known to be behind.
@@ -102,6 +134,7 @@ export class TrackedService {
     if (!meta.fresh && meta.index < floor) {
       const at = { service: this.name, index: String(meta.index), minIndex: String(floor) };
       this.log.debug(at, 'answer older than a change already seen: asking the leader');
+      this.#distrusted(`the answer (index ${meta.index}) is older than a change already seen (index ${floor})`);
       this.sink.confirm();
       return;
     }
@@ -133,9 +166,11 @@ export class TrackedService {
     const d = decideServiceAnswer({ before, entries, distrust: why, holdMs: this.#holdMs });
     if (d.action === 'confirm') {
       this.log.info({ service: this.name, why: d.why, agent: meta.agent }, 'consul answer would take instances away but cannot be trusted yet: asking the leader');
+      this.#distrusted(d.why);
       this.sink.confirm();
       return false;
     }
+    this.#untrusted = null;
     this.#entries = entries;
     if (d.action === 'hold') {
       if (this.#hold.hold(d.instances, this.#holdMs))
@@ -162,6 +197,10 @@ export class TrackedService {
 
   stop(): void {
     this.#hold.cancel();
+  }
+
+  #distrusted(why: string): void {
+    this.#untrusted = { why, since: this.#untrusted?.since ?? Date.now() };
   }
 
   #applyNow(instances: Instance[]): void {

@@ -1,0 +1,209 @@
+import {
+  describeConsulError,
+  distrust,
+  explainService,
+  ReadError,
+  type Ejection,
+  type HealthEntry,
+  type InstanceExplain,
+  type QueryMeta,
+  type Reason,
+  type RouteTable,
+  type ServiceExplain,
+  type TrackedServiceView,
+} from '@stack/shared';
+import { GatewayError } from './errors.js';
+import { instanceKey } from './instance-picker.js';
+import { parseRoute } from './route.js';
+
+/**
+ * GET /_gateway/explain/<service>: every instance Consul knows for a service,
+ * whether the gateway routes it and why (shared/src/consul/explain.ts decides).
+ *
+ * Why one Consul read per request rather than the entries discovery keeps:
+ * discovery follows check changes through the health-state feed, which carries
+ * statuses only, so its entries keep the outputs of the last full read (a
+ * check that just went critical would still say "200 OK"), and an answer it
+ * did not trust is not kept at all. The output is the point of this page, and
+ * an admin request is not the proxy path: one ?stale read of
+ * /v1/health/service/<name> through the pool, shared by concurrent asks for
+ * the same service, judged against the gateway's own state (table, hold,
+ * trust, ejections). When Consul does not answer, the entries discovery keeps
+ * are used instead, and the answer says so.
+ */
+export interface ExplainerDeps {
+  table: () => RouteTable;
+  synced: () => boolean;
+  /** What discovery's answers did for a followed service (Discovery.serviceView). */
+  tracked: (name: string) => TrackedServiceView | undefined;
+  /** One ?stale read of /v1/health/service/<name>. */
+  read: (name: string) => Promise<{ body: HealthEntry[]; meta: QueryMeta }>;
+  /** The outlier detector's ejection of an instance key (address:port). */
+  ejection: (key: string) => Ejection | null;
+  /** Why configuration excludes a service (null: it does not); see exclusionReason. */
+  exclusion: (name: string) => string | null;
+  /** CONSUL_STALE_AFTER_MS, for judging the read as discovery would (trust.ts). */
+  staleAfterMs: number;
+  now?: () => number;
+}
+
+export interface ConsulSource {
+  /** 'consul': read for this request; 'gateway': Consul did not answer, these are the entries discovery keeps. */
+  source: 'consul' | 'gateway';
+  agent: string | null;
+  index: string | null;
+  knownLeader: boolean | null;
+  lastContactMs: number | null;
+  /** Why this answer can't take instances away on its own (trust.ts); null when it can. */
+  distrust: string | null;
+  /** Why Consul was not read (source 'gateway'). */
+  error: string | null;
+}
+
+export interface ExplainResponse {
+  service: string;
+  checkedAt: string;
+  /** Some instance is routable. */
+  routable: boolean;
+  decision: ServiceExplain['decision'];
+  excluded: Reason | null;
+  summary: string;
+  instances: InstanceExplain[];
+  gateway: {
+    synced: boolean;
+    /** Discovery follows the service (it is in the catalog and not excluded). */
+    followed: boolean;
+    /** What the route table has for the service; null: not in the table. */
+    table: Array<{ id: string; address: string; port: number; node: string }> | null;
+    holdMs: number | null;
+    hold: { since: string; until: string } | null;
+    trust: { index: string | null; untrusted: { why: string; since: string } | null };
+    agentLost: boolean;
+    failure: { error: string; attempts: number; since: string } | null;
+    ejected: number;
+  };
+  consul: ConsulSource;
+}
+
+/** Why a service is never routed, naming the setting responsible; null when it is routed. */
+export function exclusionReason(
+  name: string,
+  c: { excluded: ReadonlySet<string>; GATEWAY_SERVICE_NAME: string; EXCLUDE_SERVICES: readonly string[] },
+): string | null {
+  const key = name.toLowerCase();
+  if (!c.excluded.has(key)) return null;
+  if (c.EXCLUDE_SERVICES.some((s) => s.toLowerCase() === key)) return `"${key}" is listed in EXCLUDE_SERVICES: the gateway never routes it`;
+  if (c.GATEWAY_SERVICE_NAME.toLowerCase() === key)
+    return `"${key}" is the gateway's own service (GATEWAY_SERVICE_NAME): routing it would send requests back to the gateway`;
+  if (key === 'consul') return '"consul" is the Consul servers\' own service: the gateway never routes it';
+  return `"${key}" is excluded from routing`;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The service name from the raw (still percent-encoded) path segment, validated as the proxy does (route.ts). */
+export function explainedName(rawSegment: string): string {
+  const route = parseRoute(`/${rawSegment}`);
+  if (!route.ok || route.path !== '/')
+    throw new GatewayError('invalid_service_name', 'the service name must be letters, digits and dashes, up to 63 characters, not starting or ending with a dash', {
+      service: route.service,
+    });
+  return route.service;
+}
+
+export function createExplainer(deps: ExplainerDeps) {
+  const now = deps.now ?? Date.now;
+  // Concurrent asks for one service (a dashboard open twice) share one read.
+  const reading = new Map<string, Promise<{ body: HealthEntry[]; meta: QueryMeta }>>();
+
+  const read = (name: string) => {
+    let p = reading.get(name);
+    if (!p) {
+      p = deps.read(name).finally(() => reading.delete(name));
+      reading.set(name, p);
+    }
+    return p;
+  };
+
+  /** The explanation for `rawSegment` (the path segment after /_gateway/explain/). */
+  async function explain(rawSegment: string): Promise<ExplainResponse> {
+    const name = explainedName(rawSegment);
+    const excluded = deps.exclusion(name);
+    let entries: readonly HealthEntry[];
+    let consul: ConsulSource;
+    try {
+      const { body, meta } = await read(name);
+      entries = Array.isArray(body) ? body : [];
+      const view = deps.tracked(name);
+      consul = {
+        source: 'consul',
+        agent: meta.agent,
+        index: String(meta.index),
+        knownLeader: meta.knownLeader,
+        lastContactMs: meta.lastContactMs,
+        distrust: distrust(meta, view?.index ?? 0n, deps.staleAfterMs),
+        error: null,
+      };
+    } catch (err) {
+      const e = err instanceof ReadError ? `${err.agent}: ${describeConsulError(err.consul)}` : (err as Error).message;
+      // What discovery applied: trusted by construction.
+      entries = deps.tracked(name)?.entries ?? [];
+      consul = { source: 'gateway', agent: null, index: null, knownLeader: null, lastContactMs: null, distrust: null, error: e };
+    }
+    // Read after the answer: the table and the holds as they are when it arrived.
+    const view = deps.tracked(name);
+    const table = deps.table().services.get(name);
+    if (excluded === null && entries.length === 0 && table === undefined && view === undefined) {
+      if (!deps.synced()) throw new GatewayError('not_ready', 'the gateway has not synced with Consul yet', { service: name, retryAfterS: 1 });
+      throw new GatewayError('unknown_service', `no service named "${name}" is registered in Consul`, { service: name });
+    }
+    const t = now();
+    const result = explainService({
+      before: table,
+      entries,
+      distrust: consul.distrust,
+      holdMs: view?.holdMs ?? 0,
+      excluded,
+      ejection: (i) => deps.ejection(instanceKey(i)),
+      hold: view?.hold ?? null,
+      now: t,
+    });
+    const ejected = result.instances.filter((i) => i.routable && i.ejection !== null).length;
+    return {
+      service: name,
+      checkedAt: iso(t),
+      routable: result.routable > 0,
+      decision: result.decision,
+      excluded: excluded === null ? null : { code: 'service_excluded', detail: excluded },
+      summary: summary(result, excluded, consul, ejected),
+      instances: result.instances,
+      gateway: {
+        synced: deps.synced(),
+        followed: view !== undefined,
+        table: table ? table.map(({ id, address, port, node }) => ({ id, address, port, node })) : null,
+        holdMs: view?.holdMs ?? null,
+        hold: view?.hold ? { since: iso(view.hold.since), until: iso(view.hold.until) } : null,
+        trust: {
+          index: view ? String(view.index) : null,
+          untrusted: view?.untrusted ? { why: view.untrusted.why, since: iso(view.untrusted.since) } : null,
+        },
+        agentLost: view?.agentLost ?? false,
+        failure: view?.failure ? { error: describeConsulError(view.failure.error), attempts: view.failure.attempts, since: iso(view.failure.since) } : null,
+        ejected,
+      },
+      consul,
+    };
+  }
+
+  return { explain };
+}
+
+function summary(r: ServiceExplain, excluded: string | null, consul: ConsulSource, ejected: number): string {
+  if (excluded !== null) return `not routed: ${excluded}`;
+  const parts = [`${r.routable} of ${r.instances.length} instances routable`];
+  if (ejected > 0) parts.push(`${ejected} of them ejected by passive health`);
+  if (r.decision === 'confirm') parts.push(`Consul's answer cannot be trusted for removals (${consul.distrust}): the gateway keeps what it routes until the leader confirms`);
+  if (r.decision === 'hold') parts.push('Consul suddenly reports no passing instance: the gateway keeps routing to the last ones for a while');
+  if (consul.source === 'gateway') parts.push(`Consul did not answer (${consul.error}): from the gateway's last answer, check outputs may be old`);
+  return parts.join('; ');
+}
