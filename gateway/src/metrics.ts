@@ -25,23 +25,36 @@ export interface GatewayMetricsDeps {
   processMetrics?: boolean;
 }
 
-type Inc = { inc(value?: number): void };
-type Observe = { observe(value: number): void };
-
-/** A service's label children, resolved once so a request builds no label object. */
+/**
+ * A service's counts. The hot path only adds to plain numbers here; prom-client
+ * sees them at scrape time (its labelled inc/observe hash the label set on every
+ * call, which cost a measurable share of a proxied request).
+ */
 interface ServiceChildren {
-  codes: Inc[];
-  duration: Observe;
-  retries: Inc;
-  retriesRefused: Inc;
-  /** The table's instance list these children were built from. */
+  codes: number[];
+  /** Per bucket of LATENCY_BUCKETS (not cumulative), then +Inf. */
+  buckets: number[];
+  sum: number;
+  count: number;
+  retries: number;
+  retriesRefused: number;
+  /** The table's instance list these counts were last matched to. */
   list: readonly Instance[] | null;
   instances: Map<string, InstanceChildren>;
 }
 
 interface InstanceChildren {
-  outcomes: Record<AttemptOutcome, Inc>;
-  ejections: Inc;
+  outcomes: Record<AttemptOutcome, number>;
+  ejections: number;
+}
+
+const zeroOutcomes = (): Record<AttemptOutcome, number> => ({ ok: 0, connect_failure: 0, reset: 0, timeout: 0, error: 0 });
+
+/** Index of the first bucket whose bound holds `v` (LATENCY_BUCKETS.length: +Inf). */
+function bucketOf(v: number): number {
+  let i = 0;
+  while (i < LATENCY_BUCKETS.length && v > LATENCY_BUCKETS[i]!) i++;
+  return i;
 }
 
 /**
@@ -53,64 +66,78 @@ interface InstanceChildren {
  */
 export class GatewayMetrics implements ProxyObserver {
   readonly registry = new Registry();
-  readonly #requests: Counter<'service' | 'code'>;
-  readonly #duration: Histogram<'service'>;
-  readonly #attempts: Counter<'service' | 'instance_id' | 'outcome'>;
-  readonly #retries: Counter<'service'>;
-  readonly #retriesRefused: Counter<'service'>;
-  readonly #ejections: Counter<'service' | 'instance_id'>;
-  readonly #refused: Counter<'reason'>;
   readonly #discovery: Histogram;
-  #refusedBy = new Map<string, Inc>();
+  #refusedBy = new Map<string, number>();
   #services = new Map<string, ServiceChildren>();
-  #unknown: ServiceChildren;
+  #unknown!: ServiceChildren;
   #table: RouteTable | null = null;
 
   constructor(private readonly deps: GatewayMetricsDeps) {
     const registers = [this.registry];
     if (deps.processMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'gateway_' });
-    this.#requests = new Counter({
+    // Hot-path counts live in #services / #refusedBy as plain numbers; each scrape copies them in.
+    const services = () => this.#allServices();
+    new Counter({
       name: 'gateway_requests_total',
       help: 'Proxied requests by service and status class of the answer the client got (499, the client left, is 4xx).',
       labelNames: ['service', 'code'],
       registers,
+      collect() {
+        this.reset();
+        for (const [service, s] of services()) s.codes.forEach((n, i) => n > 0 && this.inc({ service, code: CODES[i]! }, n));
+      },
     });
-    this.#duration = new Histogram({
+    registerSnapshotHistogram(this.registry, {
       name: 'gateway_request_duration_seconds',
       help: 'Proxied requests, from the gateway receiving them to their end (retries included).',
-      labelNames: ['service'],
       buckets: LATENCY_BUCKETS,
-      registers,
+      read: () => [...services()].filter(([, s]) => s.count > 0).map(([service, s]) => ({ labels: { service }, buckets: s.buckets, sum: s.sum, count: s.count })),
     });
-    this.#attempts = new Counter({
+    new Counter({
       name: 'gateway_upstream_attempts_total',
       help: 'Attempts at an instance by outcome: ok (response headers), connect_failure, reset, timeout, error (an answer that could not be used).',
       labelNames: ['service', 'instance_id', 'outcome'],
       registers,
+      collect() {
+        this.reset();
+        for (const [service, s] of services())
+          for (const [instance_id, i] of s.instances)
+            for (const outcome of OUTCOMES) if (i.outcomes[outcome] > 0) this.inc({ service, instance_id, outcome }, i.outcomes[outcome]);
+      },
     });
-    this.#retries = new Counter({
-      name: 'gateway_retries_total',
-      help: 'Failed attempts retried on another instance.',
-      labelNames: ['service'],
-      registers,
-    });
-    this.#retriesRefused = new Counter({
-      name: 'gateway_retries_refused_total',
-      help: 'Failed attempts that could have been retried but the retry budget was spent.',
-      labelNames: ['service'],
-      registers,
-    });
-    this.#ejections = new Counter({
+    const perService = (name: string, help: string, read: (s: ServiceChildren) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ['service'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [service, s] of services()) if (read(s) > 0) this.inc({ service }, read(s));
+        },
+      });
+    perService('gateway_retries_total', 'Failed attempts retried on another instance.', (s) => s.retries);
+    perService('gateway_retries_refused_total', 'Failed attempts that could have been retried but the retry budget was spent.', (s) => s.retriesRefused);
+    new Counter({
       name: 'gateway_ejections_total',
       help: 'Instances ejected by passive health after consecutive failures.',
       labelNames: ['service', 'instance_id'],
       registers,
+      collect() {
+        this.reset();
+        for (const [service, s] of services()) for (const [instance_id, i] of s.instances) if (i.ejections > 0) this.inc({ service, instance_id }, i.ejections);
+      },
     });
-    this.#refused = new Counter({
+    const refusedBy = this.#refusedBy;
+    new Counter({
       name: 'gateway_refused_total',
       help: 'Requests the gateway answered itself without trying an instance, by error code (overloaded: past MAX_INFLIGHT).',
       labelNames: ['reason'],
       registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of refusedBy) this.inc({ reason }, n);
+      },
     });
     this.#discovery = new Histogram({
       name: 'gateway_discovery_latency_seconds',
@@ -174,7 +201,7 @@ export class GatewayMetrics implements ProxyObserver {
     consulGauge('gateway_consul_last_contact_seconds', 'X-Consul-LastContact of the last stale answer: how far behind the leader it may be.', (s) => s.lastContactMs / 1000);
     consulGauge('gateway_consul_leader_known', 'Whether the answering Consul server knows a raft leader (1) or not (0).', (s) => Number(s.knownLeader));
     consulGauge('gateway_consul_degraded', 'Whether discovery reports itself degraded (1; the reasons are in /_gateway/health).', (s) => Number(s.degraded));
-    this.#unknown = this.#serviceChildren(UNKNOWN_SERVICE);
+    this.#unknown = this.#serviceChildren();
   }
 
   get contentType(): string {
@@ -190,9 +217,12 @@ export class GatewayMetrics implements ProxyObserver {
   request(service: string | null, status: number, ms: number, refused: ErrorCode | null): void {
     this.#sync();
     const s = (service !== null && this.#services.get(service)) || this.#unknown;
-    s.codes[codeIndex(status)]!.inc();
-    s.duration.observe(ms / 1000);
-    if (refused !== null) this.#refusedChild(refused).inc();
+    s.codes[codeIndex(status)]!++;
+    const sec = ms / 1000;
+    s.buckets[bucketOf(sec)]!++;
+    s.sum += sec;
+    s.count++;
+    if (refused !== null) this.#refusedBy.set(refused, (this.#refusedBy.get(refused) ?? 0) + 1);
   }
 
   attempt(service: string, a: AttemptReport): void {
@@ -202,11 +232,11 @@ export class GatewayMetrics implements ProxyObserver {
     if (!s) return;
     const i = s.instances.get(a.inst.id);
     if (i) {
-      i.outcomes[a.outcome].inc();
-      if (a.ejected) i.ejections.inc();
+      i.outcomes[a.outcome]++;
+      if (a.ejected) i.ejections++;
     }
-    if (a.retry === 'retried') s.retries.inc();
-    else if (a.retry === 'refused') s.retriesRefused.inc();
+    if (a.retry === 'retried') s.retries++;
+    else if (a.retry === 'refused') s.retriesRefused++;
   }
 
   /** Discovery's hook: a change Consul announced reached the table `ms` later. */
@@ -214,27 +244,24 @@ export class GatewayMetrics implements ProxyObserver {
     this.#discovery.observe(ms / 1000);
   }
 
-  #refusedChild(reason: string): Inc {
-    let c = this.#refusedBy.get(reason);
-    if (!c) this.#refusedBy.set(reason, (c = this.#refused.labels(reason)));
-    return c;
+  /** Every service with counts: the table's, then "(unknown)". */
+  *#allServices(): Iterable<[string, ServiceChildren]> {
+    this.#sync();
+    yield* this.#services;
+    yield [UNKNOWN_SERVICE, this.#unknown];
   }
 
-  #serviceChildren(service: string): ServiceChildren {
+  #serviceChildren(): ServiceChildren {
     return {
-      codes: CODES.map((code) => this.#requests.labels(service, code)),
-      duration: this.#duration.labels(service),
-      retries: this.#retries.labels(service),
-      retriesRefused: this.#retriesRefused.labels(service),
+      codes: CODES.map(() => 0),
+      buckets: new Array<number>(LATENCY_BUCKETS.length + 1).fill(0),
+      sum: 0,
+      count: 0,
+      retries: 0,
+      retriesRefused: 0,
       list: null,
       instances: new Map(),
     };
-  }
-
-  #instanceChildren(service: string, id: string): InstanceChildren {
-    const outcomes = {} as Record<AttemptOutcome, Inc>;
-    for (const outcome of OUTCOMES) outcomes[outcome] = this.#attempts.labels(service, id, outcome);
-    return { outcomes, ejections: this.#ejections.labels(service, id) };
   }
 
   /** Follows the table: children for new services and instances, label sets of departed ones removed. O(1) while the table is unchanged. */
@@ -242,32 +269,53 @@ export class GatewayMetrics implements ProxyObserver {
     const table = this.deps.table();
     if (table === this.#table) return;
     this.#table = table;
-    for (const [service, s] of this.#services) {
-      if (table.services.has(service)) continue;
-      for (const id of s.instances.keys()) this.#removeInstance(service, id);
-      for (const code of CODES) this.#requests.remove({ service, code });
-      this.#duration.remove({ service });
-      this.#retries.remove({ service });
-      this.#retriesRefused.remove({ service });
-      this.#services.delete(service);
-    }
+    // Services and instances that left the table take their label sets with them.
+    for (const service of this.#services.keys()) if (!table.services.has(service)) this.#services.delete(service);
     for (const [service, list] of table.services) {
       let s = this.#services.get(service);
-      if (!s) this.#services.set(service, (s = this.#serviceChildren(service)));
+      if (!s) this.#services.set(service, (s = this.#serviceChildren()));
       if (s.list === list) continue;
       s.list = list;
       const ids = new Set(list.map((i) => i.id));
-      for (const id of s.instances.keys()) {
-        if (ids.has(id)) continue;
-        this.#removeInstance(service, id);
-        s.instances.delete(id);
-      }
-      for (const id of ids) if (!s.instances.has(id)) s.instances.set(id, this.#instanceChildren(service, id));
+      for (const id of s.instances.keys()) if (!ids.has(id)) s.instances.delete(id);
+      for (const id of ids) if (!s.instances.has(id)) s.instances.set(id, { outcomes: zeroOutcomes(), ejections: 0 });
     }
   }
+}
 
-  #removeInstance(service: string, id: string): void {
-    for (const outcome of OUTCOMES) this.#attempts.remove({ service, instance_id: id, outcome });
-    this.#ejections.remove({ service, instance_id: id });
-  }
+interface HistogramSeries {
+  labels: Record<string, string>;
+  /** Per bucket (not cumulative), then +Inf. */
+  buckets: readonly number[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * A histogram whose counts are kept elsewhere and read at scrape time, in prom-client's
+ * exposition (the same lines its Histogram writes: _bucket{le} cumulative, _sum, _count).
+ */
+function registerSnapshotHistogram(registry: Registry, o: { name: string; help: string; buckets: readonly number[]; read: () => HistogramSeries[] }): void {
+  const metric = {
+    name: o.name,
+    help: o.help,
+    type: 'histogram',
+    aggregator: 'sum',
+    reset() {},
+    async get() {
+      const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
+      for (const series of o.read()) {
+        let acc = 0;
+        o.buckets.forEach((le, i) => {
+          acc += series.buckets[i]!;
+          values.push({ metricName: `${o.name}_bucket`, labels: { le, ...series.labels }, value: acc });
+        });
+        values.push({ metricName: `${o.name}_bucket`, labels: { le: '+Inf', ...series.labels }, value: series.count });
+        values.push({ metricName: `${o.name}_sum`, labels: series.labels, value: series.sum });
+        values.push({ metricName: `${o.name}_count`, labels: series.labels, value: series.count });
+      }
+      return { name: o.name, help: o.help, type: 'histogram', values, aggregator: 'sum' };
+    },
+  };
+  registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
 }

@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { consulOk } from './testing/harness.js';
 import { emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import type { GatewayEvent } from './events.js';
 import { dashboardView, esc, PAGE_CSP, PAGE_HEADERS, renderPage, type DashboardInputs } from './page.js';
@@ -9,16 +10,7 @@ import { DASHBOARD_CSS } from './ui/style.js';
 const inst = (id: string, address: string, port: number, node = 'n'): Instance => ({ id, service: 's', address, port, node, tags: [] });
 const CHANGED = new Date('2024-05-01T12:00:00.000Z');
 
-const consul: ConsulState = {
-  reachable: true,
-  agent: 'http://127.0.0.1:8500',
-  lastContact: '2024-05-01T12:00:05.000Z',
-  lastError: null,
-  knownLeader: true,
-  lastContactMs: 0,
-  degraded: false,
-  reasons: [],
-};
+const consul: ConsulState = consulOk;
 
 function table(entries: Record<string, Instance[]>): RouteTable {
   let t = emptyTable;

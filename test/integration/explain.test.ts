@@ -4,24 +4,10 @@ import { ConsulAgent } from '../lib/consul.js';
 import { startGateway, startWeb, type ServiceProcess } from '../lib/procs.js';
 import { freePort, waitFor } from '../lib/ports.js';
 import { routedIds } from '../lib/gateway.js';
+import type { InstanceExplain, Reason } from '@stack/shared';
 
-interface Reason {
-  code: string;
-  detail: string;
-  check?: { id: string; name: string; status: string; output: string; scope: string };
-}
-interface InstanceExplain {
-  id: string;
-  address: string;
-  port: number;
-  node: string;
-  routable: boolean;
-  inConsul: boolean;
-  inTable: boolean;
-  reasons: Reason[];
-  checks: Array<{ id: string; name: string; status: string; output: string; scope: string }>;
-  ejection: { since: string; until: string; remainingMs: number; failures: number; kinds: Record<string, number>; ejections: number } | null;
-}
+// The endpoint's JSON: shared's explain types (dates and bigints already strings in them) plus the gateway's own parts.
+
 interface Explain {
   service: string;
   routable: boolean;

@@ -13,6 +13,8 @@ header h1{font-size:1.1rem;margin:0}
 main{display:grid;grid-template-columns:minmax(0,3fr) minmax(18rem,2fr);gap:1rem;padding:1rem 1.2rem}
 @media (max-width:900px){main{grid-template-columns:1fr}}
 .service,.panel{background:#fff;border:1px solid var(--line);border-radius:6px;padding:.6rem .8rem;margin-bottom:1rem}
+.service{overflow-x:auto}
+td:first-child code{white-space:normal;word-break:break-all}
 .service h2,.panel h2{font-size:1rem;margin:0 0 .4rem;display:flex;flex-wrap:wrap;align-items:baseline;gap:.5rem}
 .panel h3{font-size:.9rem;margin:.6rem 0 .2rem}
 .metrics{display:flex;gap:.8rem;margin-left:auto;font-weight:normal}
