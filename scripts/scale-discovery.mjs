@@ -16,13 +16,14 @@
 //        [--adds 10] [--sync-timeout-s 30] [--rest-s 10] [--deadline-s 240]
 //        [--shared shared/dist/index.js] [--json]
 import { spawn, spawnSync, fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { connectionsTo } from './lib/connections.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
@@ -153,12 +154,12 @@ async function main() {
 
     // At rest: nothing changes in Consul for --rest-s seconds.
     await sleep(2000);
-    const conns0 = connections(child.pid, consul.port);
+    const conns0 = connectionsTo(child.pid, consul.port);
     const cpu0 = cpuTicks(child.pid);
     const restS = Number(args['rest-s']);
     await sleep(restS * 1000);
     const cpu1 = cpuTicks(child.pid);
-    const conns1 = connections(child.pid, consul.port);
+    const conns1 = connectionsTo(child.pid, consul.port);
     const rest = await stats(child, inbox);
     report.atRest = {
       connectionsToAgent: Math.max(conns0.mine, conns1.mine),
@@ -353,37 +354,6 @@ async function startConsul() {
   return { port, stop };
 }
 
-/** ESTABLISHED TCP connections to 127.0.0.1:port: the child's (by socket inode) and everyone's. */
-function connections(pid, port) {
-  const inodes = new Set();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
-    } catch {
-      /* fd closed meanwhile */
-    }
-  }
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  let mine = 0;
-  let all = 0;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 10 || f[3] !== '01') continue; // 01: ESTABLISHED
-      if (!f[2].endsWith(`:${hexPort}`)) continue; // remote end is the agent
-      all += 1;
-      if (inodes.has(f[9])) mine += 1;
-    }
-  }
-  return { mine, all };
-}
 
 function cpuTicks(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

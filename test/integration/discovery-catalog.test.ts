@@ -1,6 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import http from 'node:http';
 import { pino } from 'pino';
 import { z } from 'zod';
@@ -8,6 +7,7 @@ import { ConsulPool, Discovery, discoveryEnv, discoveryOptions, parseEnv, type R
 import { ConsulAgent } from '../lib/consul.js';
 import { sleep, waitFor } from '../lib/ports.js';
 import { recordFigure } from '../lib/figures.js';
+import { connectionsTo } from '../../scripts/lib/connections.mjs';
 
 // shared's Discovery in this process, following a real `consul agent -dev`
 // the way the gateway does (watchCatalog), driven through Consul's agent API.
@@ -36,32 +36,7 @@ function tableWhere(d: Discovery, pred: (t: RouteTable) => boolean): Promise<voi
 }
 
 /** ESTABLISHED TCP connections from this process to 127.0.0.1:port. */
-function connectionsTo(port: number): number {
-  const inodes = new Set<string>();
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
-      if (m) inodes.add(m[1]!);
-    } catch {
-      /* closed meanwhile */
-    }
-  }
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  let n = 0;
-  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length > 9 && f[3] === '01' && f[2]!.endsWith(hex) && inodes.has(f[9]!)) n += 1;
-    }
-  }
-  return n;
-}
+const connectionsToAgent = (port: number): number => connectionsTo('self', port).mine;
 
 describe('discovery against a real Consul', () => {
   let consul: ConsulAgent;
@@ -209,7 +184,7 @@ describe('discovery against a real Consul', () => {
     for (const n of names) assert.deepEqual(ids(d.table, n), [`${n}-1`]);
     let most = 0;
     for (let i = 0; i < 10; i++) {
-      most = Math.max(most, connectionsTo(consul.ports.http));
+      most = Math.max(most, connectionsToAgent(consul.ports.http));
       await sleep(100);
     }
     recordFigure('integration', 'discovery: connections to the agent, 250 services (max of 10 samples)', most);

@@ -1,0 +1,1 @@
+export function connectionsTo(pid: number | 'self', port: number): { mine: number; all: number };
