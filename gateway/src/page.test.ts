@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { consulOk } from './testing/harness.js';
 import { emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import type { GatewayEvent } from './events.js';
-import { dashboardView, esc, PAGE_CSP, PAGE_HEADERS, renderPage, type DashboardInputs } from './page.js';
+import { dashboardView, PAGE_CSP, PAGE_HEADERS, renderPage, type DashboardInputs } from './page.js';
 import { DASHBOARD_JS } from './ui/client.js';
 import { DASHBOARD_CSS } from './ui/style.js';
 
@@ -139,15 +139,6 @@ describe('renderPage', () => {
       assert.match(renderPage(view(emptyTable, over)), re);
     });
   }
-});
-
-describe('esc', () => {
-  const cases: Array<[string, string]> = [
-    ['plain-name_1.2', 'plain-name_1.2'],
-    ['<>&"\'', '&#60;&#62;&#38;&#34;&#39;'],
-    ['`=', '&#96;&#61;'],
-  ];
-  for (const [input, out] of cases) test(JSON.stringify(input), () => assert.equal(esc(input), out));
 });
 
 describe('page headers and assets', () => {

@@ -1,4 +1,4 @@
-import type { ConsulState, Instance, RouteTable } from '@stack/shared';
+import { escapeHtml, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import type { ConsulServersState } from './consul-servers.js';
 import type { GatewayEvent } from './events.js';
 
@@ -19,7 +19,7 @@ export const PAGE_HEADERS: Record<string, string> = {
 };
 
 /** Strict HTML escape: every character that can open or close markup or an attribute. */
-export const esc = (s: string | number) => String(s).replace(/[&<>"'`=]/g, (c) => `&#${c.charCodeAt(0)};`);
+const esc = escapeHtml;
 
 export interface DashboardInstance {
   id: string;

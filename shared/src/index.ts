@@ -56,3 +56,4 @@ export { errorBody, sendJsonError, type ErrorBody } from './error-body.js';
 export { createShutdown, type ShutdownOptions } from './shutdown.js';
 export { clientGone, isClientAbort } from './client-abort.js';
 export type { ConsulAddress } from './consul/addresses.js';
+export { escapeHtml } from './html.js';

@@ -1,3 +1,5 @@
+import { escapeHtml } from '@stack/shared';
+
 /** What the page shows: the same facts as the JSON answer of `GET /`. */
 export interface PageView {
   service: string;
@@ -13,11 +15,6 @@ export interface PageView {
   time: string;
 }
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-export function escapeHtml(value: unknown): string {
-  return String(value).replace(/[&<>"']/g, (c) => ESCAPES[c]!);
-}
 
 /**
  * A hue (0-359) that is the same for an instance id every time and differs
