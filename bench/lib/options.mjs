@@ -16,8 +16,8 @@ writes bench/results/latest.json. Needs root for apt-get when wrk/nginx-light ar
   --node=24|20|both   Node for the gateway and raw rows: 24 = the images' Node (fetched once with
                       npm pack into ~/.cache/consul-stack-bench), 20 = this Node  (default both)
   --only=ROWS         comma list of rows: direct, nginx, haproxy, gateway, raw, or one row such
-                      as nginx-headers (nginx setting the same headers as the gateway),
-                      gateway-24, raw-20                                   (default all)
+                      as nginx-headers / raw-headers (nginx / the raw proxy setting the same
+                      headers as the gateway), gateway-24, raw-20           (default all)
   --haproxy           include HAProxy, installing it with apt-get when missing
   --no-haproxy        leave HAProxy out (by default it is included only when already installed)
   --baseline=DIR      add rows for another checkout's built gateway (DIR/gateway/dist/index.js,
@@ -86,8 +86,8 @@ export function parseOptions(argv) {
     opts.only = values.only.split(',').map((s) => s.trim()).filter(Boolean);
     for (const o of opts.only) {
       const family = o.replace(/-(20|24)$/, '');
-      if (o !== 'nginx-headers' && (!ROW_FAMILIES.includes(family) || (o !== family && !['gateway', 'raw', 'baseline'].includes(family))))
-        throw new Error(`--only: unknown row "${o}" (rows: ${ROW_FAMILIES.join(', ')}, gateway-24, gateway-20, raw-24, raw-20)`);
+      if (o !== 'nginx-headers' && family !== 'raw-headers' && (!ROW_FAMILIES.includes(family) || (o !== family && !['gateway', 'raw', 'baseline'].includes(family))))
+        throw new Error(`--only: unknown row "${o}" (rows: ${ROW_FAMILIES.join(', ')}, nginx-headers, raw-headers, gateway-24, gateway-20, raw-24, raw-20, raw-headers-24, raw-headers-20)`);
     }
     // Naming haproxy explicitly asks for it.
     if (opts.only.includes('haproxy') && opts.haproxy === 'if-installed') opts.haproxy = 'yes';
@@ -112,6 +112,14 @@ export function planRows(opts, { nodes, haproxy }) {
     for (const n of nodes) rows.push({ id: `baseline-${n}`, family: 'gateway', node: n, label: `baseline gateway (node ${n})`, root: opts.baseline });
   }
   for (const n of nodes) rows.push({ id: `raw-${n}`, family: 'raw', node: n, label: `raw node+undici (node ${n})` });
+  for (const n of nodes)
+    rows.push({ id: `raw-headers-${n}`, family: 'raw', node: n, label: `raw node+undici, the gateway's headers (node ${n})`, gatewayHeaders: true });
   if (!opts.only) return rows;
-  return rows.filter((r) => opts.only.includes(r.id) || opts.only.includes(r.family) || (r.root && opts.only.includes('baseline')));
+  return rows.filter(
+    (r) =>
+      opts.only.includes(r.id) ||
+      opts.only.includes(r.family) ||
+      (r.root && opts.only.includes('baseline')) ||
+      (r.family === 'raw' && r.gatewayHeaders && opts.only.includes('raw-headers')),
+  );
 }
