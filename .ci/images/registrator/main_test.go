@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -247,5 +248,35 @@ func TestTokenSent(t *testing.T) {
 	}
 	if len(seen) != 2 || seen[0] != "s3cret" || seen[1] != "s3cret" {
 		t.Fatalf("tokens sent: %q", seen)
+	}
+}
+
+// consul-unix:///path reaches an agent on a Unix socket; other forms are refused.
+func TestConsulUnix(t *testing.T) {
+	sock := t.TempDir() + "/agent.sock"
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/status/leader" {
+			_, _ = w.Write([]byte(`"10.0.0.1:8300"`))
+			return
+		}
+		http.NotFound(w, r)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+	c, err := newConsulClient("consul-unix://" + sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ping(); err != nil {
+		t.Fatalf("ping over %s: %v", sock, err)
+	}
+	for _, bad := range []string{"consul-unix://", "consul-unix://host/x.sock", "consul://", "etcd://x:1"} {
+		if _, err := newConsulClient(bad); err == nil {
+			t.Errorf("%q: accepted", bad)
+		}
 	}
 }
