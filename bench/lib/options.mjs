@@ -31,8 +31,6 @@ writes bench/results/latest.json. Needs root for apt-get when wrk/nginx-light ar
 Exits non-zero when a row fails to start, a row has zero successful requests, or the gateway
 never routes to the upstreams. Absolute numbers depend on the machine: compare rows, not runs.`;
 
-const ROW_FAMILIES = ['direct', 'nginx', 'haproxy', 'gateway', 'raw', 'baseline'];
-
 export function parseOptions(argv) {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -85,9 +83,7 @@ export function parseOptions(argv) {
   if (values.only !== undefined) {
     opts.only = values.only.split(',').map((s) => s.trim()).filter(Boolean);
     for (const o of opts.only) {
-      const family = o.replace(/-(20|24)$/, '');
-      if (o !== 'nginx-headers' && family !== 'raw-headers' && (!ROW_FAMILIES.includes(family) || (o !== family && !['gateway', 'raw', 'baseline'].includes(family))))
-        throw new Error(`--only: unknown row "${o}" (rows: ${ROW_FAMILIES.join(', ')}, nginx-headers, raw-headers, gateway-24, gateway-20, raw-24, raw-20, raw-headers-24, raw-headers-20)`);
+      if (!ROW_NAMES.has(o)) throw new Error(`--only: unknown row "${o}" (rows: ${[...ROW_NAMES].join(', ')})`);
     }
     // Naming haproxy explicitly asks for it.
     if (opts.only.includes('haproxy') && opts.haproxy === 'if-installed') opts.haproxy = 'yes';
@@ -95,12 +91,15 @@ export function parseOptions(argv) {
   return opts;
 }
 
-/** The rows to run, in table order; `nodes` are the Node majors available ('24', '20'). */
+/**
+ * The rows to run, in table order; `nodes` are the Node majors available ('24', '20'). `--only`
+ * names a row by its id, its family or its group (every node's row of one kind).
+ */
 export function planRows(opts, { nodes, haproxy }) {
   const rows = [
     { id: 'direct', family: 'direct', label: 'direct (no proxy)' },
     { id: 'nginx', family: 'nginx', label: 'nginx' },
-    { id: 'nginx-headers', family: 'nginx', label: "nginx, the gateway's headers", gatewayHeaders: true },
+    { id: 'nginx-headers', family: 'nginx', group: 'nginx-headers', label: "nginx, the gateway's headers", gatewayHeaders: true },
   ];
   if (haproxy) rows.push({ id: 'haproxy', family: 'haproxy', label: 'haproxy' });
   for (const n of nodes) rows.push({ id: `gateway-${n}`, family: 'gateway', node: n, label: `gateway (node ${n})` });
@@ -109,17 +108,16 @@ export function planRows(opts, { nodes, haproxy }) {
     rows.push({ id: `gateway-log-${n}`, family: 'gateway', node: n, label: `gateway, ACCESS_LOG=true (node ${n})`, env: { ACCESS_LOG: 'true' } });
   }
   if (opts.baseline) {
-    for (const n of nodes) rows.push({ id: `baseline-${n}`, family: 'gateway', node: n, label: `baseline gateway (node ${n})`, root: opts.baseline });
+    for (const n of nodes) rows.push({ id: `baseline-${n}`, family: 'gateway', group: 'baseline', node: n, label: `baseline gateway (node ${n})`, root: opts.baseline });
   }
   for (const n of nodes) rows.push({ id: `raw-${n}`, family: 'raw', node: n, label: `raw node+undici (node ${n})` });
   for (const n of nodes)
-    rows.push({ id: `raw-headers-${n}`, family: 'raw', node: n, label: `raw node+undici, the gateway's headers (node ${n})`, gatewayHeaders: true });
+    rows.push({ id: `raw-headers-${n}`, family: 'raw', group: 'raw-headers', node: n, label: `raw node+undici, the gateway's headers (node ${n})`, gatewayHeaders: true });
   if (!opts.only) return rows;
-  return rows.filter(
-    (r) =>
-      opts.only.includes(r.id) ||
-      opts.only.includes(r.family) ||
-      (r.root && opts.only.includes('baseline')) ||
-      (r.family === 'raw' && r.gatewayHeaders && opts.only.includes('raw-headers')),
-  );
+  return rows.filter((r) => opts.only.includes(r.id) || opts.only.includes(r.family) || opts.only.includes(r.group));
 }
+
+/** Every name --only accepts: each possible row's id, family and group. */
+const ROW_NAMES = new Set(
+  planRows({ only: null, baseline: '-', accessLog: true }, { nodes: ['24', '20'], haproxy: true }).flatMap((r) => [r.family, r.group, r.id].filter(Boolean)),
+);

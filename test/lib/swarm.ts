@@ -97,18 +97,6 @@ export class TestSwarm {
     return new Map(stdout.trim().split('\n').map((l) => l.trim().split(' ') as [string, string]));
   }
 
-  /** Node name → availability and status, as the swarm's managers see them. */
-  async nodeStates(): Promise<Map<string, { status: string; availability: string }>> {
-    const { stdout } = await this.docker(['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.Availability}}']);
-    return new Map(
-      stdout
-        .trim()
-        .split('\n')
-        .map((l) => l.trim().split(' '))
-        .map(([h, status, availability]) => [h!, { status: status!, availability: availability! }]),
-    );
-  }
-
   /** GET a Consul HTTP API path from inside the consul-agent container on `node` (no port is published). */
   async consul<T>(path: string, node: SwarmNode = this.nodes[this.control]!): Promise<T> {
     const { stdout: ids } = await this.docker(['ps', '-q', '-f', `label=com.docker.swarm.service.name=${this.svc('consul-agent')}`], node);
