@@ -28,7 +28,7 @@ export interface BodyLimits {
 
 /**
  * The client's request body, handed to one attempt. Nothing is read from the
- * client until undici asks for the first chunk, so an attempt that fails to
+ * client until the upstream client asks for it, so an attempt that fails to
  * connect leaves the body untouched for the next instance. The two clocks
  * tell apart who is slow: `idleMs` runs only while we wait on the client,
  * `stallMs` only while the instance isn't taking what we have.

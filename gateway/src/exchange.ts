@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
 import { classifyFailure, errorCode, isRetryable, type AttemptFailure, type Instance, type Logger, type RouteTable } from '@stack/shared';
 import { BodyRelay, ClientBodyError, UpstreamStallError, type BodyLimits } from './body.js';
 import { GatewayError, sendError } from './errors.js';
@@ -8,10 +7,10 @@ import type { OutlierDetector } from './outlier.js';
 import { instanceKey, type InstancePicker } from './instance-picker.js';
 import type { AttemptOutcome, AttemptReport, ProxyObserver, RetryVerdict } from './observer.js';
 import type { RetryBudget } from './retry-budget.js';
+import type { UpstreamClient, UpstreamHandler } from './upstream/client.js';
 
 export interface ExchangeOptions {
   upstreamTimeoutMs: number;
-  bodyTimeoutMs: number;
   retries: number;
   retryAfterS: number;
   body: BodyLimits;
@@ -25,7 +24,7 @@ export interface ExchangeDeps {
   picker: InstancePicker;
   outliers: OutlierDetector;
   budget: RetryBudget;
-  dispatcher: Dispatcher;
+  upstream: UpstreamClient;
   log: Logger;
   options: ExchangeOptions;
   /** Called once per exchange when it is over, with the status the client got (499: it left). */
@@ -47,11 +46,11 @@ class HeadersTimeoutError extends Error {
 }
 
 /**
- * One undici request to one instance. It is undici's handler (the same
- * callback API undici's own `request()` is built on), so no promise, stream
- * or header object sits between the instance's bytes and the client's socket.
+ * One request to one instance, as the upstream client's handler: no promise,
+ * stream or header object sits between the instance's bytes and the client's
+ * socket.
  */
-class Attempt implements AttemptReport {
+class Attempt implements AttemptReport, UpstreamHandler {
   abort: ((err?: Error) => void) | null = null;
   timer: NodeJS.Timeout | undefined;
   timedOut = false;
@@ -86,8 +85,7 @@ class Attempt implements AttemptReport {
     }, this.x.deps.options.upstreamTimeoutMs);
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
-    if (status < 200) return true; // 1xx: informational, the real answer follows
+  onHeaders(status: number, raw: string[], resume: () => void): boolean {
     clearTimeout(this.timer);
     return this.x.onHeaders(this, status, raw, resume);
   }
@@ -107,8 +105,6 @@ class Attempt implements AttemptReport {
     this.over = true;
     this.x.onAttemptError(this, err);
   }
-
-  onBodySent(): void {}
 }
 
 /**
@@ -172,33 +168,28 @@ export class Exchange {
     this.#current = attempt;
     const host = inst.address.includes(':') ? `[${inst.address}]` : inst.address;
     const req = this.req;
-    try {
-      deps.dispatcher.dispatch(
-        {
-          origin: `http://${host}:${inst.port}`,
-          path: this.path,
-          method: req.method as Dispatcher.HttpMethod,
-          headers: upstreamRequestHeaders(this.head, {
-            clientIp: clientIp(req),
-            proto: 'http',
-            host: this.head.host ?? ownAddress(req),
-            requestId: this.requestId,
-            upstreamHost: `${host}:${inst.port}`,
-            via: { protocol: req.httpVersion, receivedBy: deps.options.viaName },
-          }),
-          body,
-          bodyTimeout: deps.options.bodyTimeoutMs,
-          // Our own clock, started once the request is sent, is the time-to-headers limit.
-          headersTimeout: 0,
-        },
-        attempt as unknown as Dispatcher.DispatchHandler,
-      );
-    } catch (err) {
-      attempt.onError(err as Error);
-    }
+    deps.upstream.dispatch(
+      {
+        host,
+        port: inst.port,
+        path: this.path,
+        method: req.method ?? 'GET',
+        headers: upstreamRequestHeaders(this.head, {
+          clientIp: clientIp(req),
+          proto: 'http',
+          host: this.head.host ?? ownAddress(req),
+          requestId: this.requestId,
+          upstreamHost: `${host}:${inst.port}`,
+          via: { protocol: req.httpVersion, receivedBy: deps.options.viaName },
+        }),
+        body,
+        contentLength: this.head.chunked ? null : this.head.contentLength,
+      },
+      attempt,
+    );
   }
 
-  onHeaders(a: Attempt, status: number, raw: Buffer[], resume: () => void): boolean {
+  onHeaders(a: Attempt, status: number, raw: string[], resume: () => void): boolean {
     const { res } = this;
     this.deps.outliers.success(instanceKey(a.inst));
     if (this.clientGone) {
@@ -227,7 +218,7 @@ export class Exchange {
 
   onData(chunk: Buffer): boolean {
     if (this.res.write(chunk)) return true;
-    // The client is slower than the instance: pause undici until it drains.
+    // The client is slower than the instance: stop reading the instance until it drains.
     this.res.once('drain', this.#drain!);
     return false;
   }

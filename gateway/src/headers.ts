@@ -2,11 +2,11 @@ import { appendVia } from '@stack/shared';
 
 /**
  * Header work for the proxy, done in one pass over the raw (flat) header
- * lists Node and undici already have, so no per-request header objects or
+ * lists Node and the upstream client already have, so no per-request header objects or
  * Sets are built unless a Connection header names extra hop-by-hop headers.
  */
 
-/** RFC 9110 §7.6.1 hop-by-hop headers, plus ones undici refuses to forward. */
+/** RFC 9110 §7.6.1 hop-by-hop headers, plus Expect, HTTP2-Settings and Host, which each hop sets for itself. */
 const HOP_BY_HOP = new Set([
   'connection',
   'keep-alive',
@@ -139,7 +139,7 @@ export function upstreamRequestHeaders(head: RequestHead, info: ForwardInfo): st
 const OWN_RESPONSE = new Set(['x-request-id', 'x-upstream-instance']);
 
 /**
- * The client's response headers from undici's raw list: the upstream's
+ * The client's response headers from the instance's raw list: its
  * end-to-end ones, as a flat list `res.writeHead` takes, plus ours.
  */
 export function clientResponseHeaders(raw: ReadonlyArray<Buffer | string>, own: readonly string[]): string[] {

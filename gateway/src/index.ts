@@ -1,4 +1,3 @@
-import { Agent } from 'undici';
 import { ConsulPool, createLogger, createShutdown, Discovery, readOnce, type HealthEntry } from '@stack/shared';
 import { createAccessLog } from './access-log.js';
 import { createApp } from './app.js';
@@ -16,6 +15,7 @@ import { createProxy } from './proxy.js';
 import { RetryBudget } from './retry-budget.js';
 import { createGatewayServer } from './server.js';
 import { SseHub } from './sse.js';
+import { UpstreamClient } from './upstream/client.js';
 
 // Wiring only: Consul watch → route table → picker → proxy, and the server in front.
 const bootLog = createLogger('gateway');
@@ -63,11 +63,10 @@ const consulServers = new ConsulServers(() => consulStatusSource(pool.current().
 
 // Idle upstream sockets close well before the web service's keep-alive
 // timeout, so the gateway never reuses a socket the instance is closing.
-const dispatcher = new Agent({
-  connect: { timeout: config.CONNECT_TIMEOUT_MS },
-  keepAliveTimeout: config.UPSTREAM_KEEPALIVE_MS,
-  keepAliveMaxTimeout: config.UPSTREAM_KEEPALIVE_MS,
-  bodyTimeout: config.UPSTREAM_BODY_TIMEOUT_MS,
+const upstream = new UpstreamClient({
+  connectTimeoutMs: config.CONNECT_TIMEOUT_MS,
+  keepAliveMs: config.UPSTREAM_KEEPALIVE_MS,
+  bodyTimeoutMs: config.UPSTREAM_BODY_TIMEOUT_MS,
 });
 
 const access = config.ACCESS_LOG ? createAccessLog(config.LOG_LEVEL) : null;
@@ -87,13 +86,12 @@ const proxy = createProxy({
     minPerSecond: config.RETRY_BUDGET_MIN_PER_S,
     windowS: config.RETRY_BUDGET_WINDOW_S,
   }),
-  dispatcher,
+  upstream,
   log: createLogger('gateway.proxy', config.LOG_LEVEL),
   onDone: access ? (req, status, requestId, x) => access.done(req, status, requestId, x) : undefined,
   observer: observers(metrics, liveStats),
   options: {
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
-    bodyTimeoutMs: config.UPSTREAM_BODY_TIMEOUT_MS,
     retries: config.UPSTREAM_RETRIES,
     maxInflight: config.MAX_INFLIGHT,
     retryAfterS: config.RETRY_AFTER_S,
@@ -170,7 +168,7 @@ const shutdown = createShutdown({
     events.stop();
     consulServers.stop();
     pool.close();
-    await dispatcher.close().catch(() => undefined);
+    await upstream.close().catch(() => undefined);
     access?.flush();
   },
   exit: (code) => process.exit(code),

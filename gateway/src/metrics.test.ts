@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { Agent } from 'undici';
 import { createLogger, emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import { createApp } from './app.js';
 import { InstancePicker, instanceKey } from './instance-picker.js';
@@ -14,7 +13,8 @@ import { OutlierDetector, type OutlierOptions } from './outlier.js';
 import { createProxy, type ProxyOptions } from './proxy.js';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
 import { createGatewayServer, isAdminPath } from './server.js';
-import { consulOk, deadPort, defaultProxyOptions, request, startUpstream } from './testing/harness.js';
+import { consulOk, deadPort, defaultProxyOptions, request, startUpstream, testUpstreamOptions } from './testing/harness.js';
+import { UpstreamClient } from './upstream/client.js';
 
 // A real Prometheus text parser, so what /metrics serves is checked as a scraper reads it
 // (it throws on a malformed line). It merges a histogram's label sets into one entry, so
@@ -215,7 +215,7 @@ describe('the proxy reports each outcome to its observer', () => {
     const state = { table: emptyTable };
     const table = () => state.table;
     const outliers = new OutlierDetector({ consecutiveFailures: 3, baseEjectMs: 30_000, maxEjectMs: 30_000, maxEjectPercent: 50, ...opts.outliers });
-    const dispatcher = new Agent({ connect: { timeout: 1_000 }, keepAliveTimeout: 4_000 });
+    const upstream = new UpstreamClient(testUpstreamOptions);
     const log = createLogger('test', 'silent');
     const seen: Array<{ service: string; outcome: string; retry: string; ejected: boolean; status: number }> = [];
     let proxy: ReturnType<typeof createProxy>;
@@ -233,7 +233,7 @@ describe('the proxy reports each outcome to its observer', () => {
       picker: new InstancePicker(outliers),
       outliers,
       budget: new RetryBudget({ percent: 20, minPerSecond: 10, windowS: 10, ...opts.budget }),
-      dispatcher,
+      upstream,
       log,
       observer: observers(metrics, live, spy),
       options: { ...defaultProxyOptions, ...opts.proxy, body: { ...defaultProxyOptions.body, ...opts.proxy?.body } },
@@ -250,7 +250,7 @@ describe('the proxy reports each outcome to its observer', () => {
     cleanup.push(async () => {
       gw.server.closeAllConnections();
       await new Promise<void>((r) => gw.server.close(() => r()));
-      await dispatcher.destroy();
+      await upstream.destroy();
     });
     const url = `http://127.0.0.1:${(gw.server.address() as AddressInfo).port}`;
     return {

@@ -84,7 +84,7 @@ describe('proxy: answers', () => {
     });
     let failed = false;
     const h = await harness({
-      proxy: { bodyTimeoutMs: 60_000 },
+      upstream: { bodyTimeoutMs: 60_000 },
       wrapResponse: (res) => {
         const real = res.writeHead.bind(res);
         res.writeHead = ((...args: Parameters<typeof real>) => {

@@ -20,6 +20,8 @@ const CONNECT: ReadonlySet<string> = new Set([
   'EAI_AGAIN',
   'EADDRNOTAVAIL',
   'UND_ERR_CONNECT_TIMEOUT',
+  // The gateway's own upstream client (gateway/src/upstream/client.ts).
+  'UPSTREAM_CONNECT_TIMEOUT',
 ]);
 const RESET: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 
@@ -30,7 +32,7 @@ const RESET: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 
  * it was a timeout or the client leaving only the caller knows, from its own
  * signal.
  */
-const TIMEOUT: ReadonlySet<string> = new Set(['ECONNABORTED', 'ETIMEDOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const TIMEOUT: ReadonlySet<string> = new Set(['ECONNABORTED', 'ETIMEDOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UPSTREAM_BODY_TIMEOUT']);
 
 /** Methods that may be sent again after a reset or a timeout. TRACE is refused, so not here. */
 export const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);

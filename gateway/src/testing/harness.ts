@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { Agent } from 'undici';
 import { createLogger, emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import { createApp } from '../app.js';
 import { InstancePicker } from '../instance-picker.js';
@@ -12,6 +11,7 @@ import { OutlierDetector, type OutlierOptions } from '../outlier.js';
 import { createProxy, type ProxyOptions } from '../proxy.js';
 import { RetryBudget, type RetryBudgetOptions } from '../retry-budget.js';
 import { createGatewayServer, type ServerLimits } from '../server.js';
+import { UpstreamClient, type UpstreamClientOptions } from '../upstream/client.js';
 
 export const consulOk: ConsulState = {
   reachable: true,
@@ -26,7 +26,6 @@ export const consulOk: ConsulState = {
 
 export const defaultProxyOptions: ProxyOptions = {
   upstreamTimeoutMs: 2_000,
-  bodyTimeoutMs: 5_000,
   retries: 2,
   retryAfterS: 1,
   maxInflight: 1_000,
@@ -35,10 +34,13 @@ export const defaultProxyOptions: ProxyOptions = {
   body: { maxBytes: 1024 * 1024, idleMs: 2_000, stallMs: 2_000 },
 };
 
+export const testUpstreamOptions: UpstreamClientOptions = { connectTimeoutMs: 1_000, keepAliveMs: 4_000, bodyTimeoutMs: 5_000 };
+
 export interface HarnessOptions {
   table?: RouteTable;
   synced?: boolean;
   proxy?: Partial<ProxyOptions>;
+  upstream?: Partial<UpstreamClientOptions>;
   outliers?: Partial<OutlierOptions>;
   budget?: Partial<RetryBudgetOptions>;
   limits?: Partial<ServerLimits>;
@@ -57,7 +59,7 @@ export interface Done {
 export async function startHarness(opts: HarnessOptions = {}) {
   const state = { table: opts.table ?? emptyTable, synced: opts.synced ?? true, consul: consulOk, tableThrows: false };
   const outliers = new OutlierDetector({ consecutiveFailures: 3, baseEjectMs: 30_000, maxEjectMs: 30_000, maxEjectPercent: 50, ...opts.outliers });
-  const dispatcher = new Agent({ connect: { timeout: 1_000 }, keepAliveTimeout: 4_000 });
+  const upstream = new UpstreamClient({ ...testUpstreamOptions, ...opts.upstream });
   const done: Done[] = [];
   const log = createLogger('test', 'silent');
   const table = () => {
@@ -70,7 +72,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     picker: new InstancePicker(outliers),
     outliers,
     budget: new RetryBudget({ percent: 20, minPerSecond: 10, windowS: 10, ...opts.budget }),
-    dispatcher,
+    upstream,
     log,
     options: { ...defaultProxyOptions, ...opts.proxy, body: { ...defaultProxyOptions.body, ...opts.proxy?.body } },
     onDone: (req, status, requestId, x) => done.push({ url: req.url, status, requestId, attempts: x?.attempts ?? 0 }),
@@ -103,6 +105,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     state,
     outliers,
     proxy,
+    upstream,
     done,
     server: gw.server,
     port,
@@ -113,7 +116,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     async close() {
       gw.server.closeAllConnections();
       await new Promise<void>((r) => gw.server.close(() => r()));
-      await dispatcher.destroy();
+      await upstream.destroy();
     },
   };
 }
