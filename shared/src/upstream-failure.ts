@@ -22,6 +22,7 @@ const CONNECT: ReadonlySet<string> = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   // The gateway's own upstream client (gateway/src/upstream/client.ts).
   'UPSTREAM_CONNECT_TIMEOUT',
+  'UPSTREAM_INVALID_ADDRESS',
 ]);
 const RESET: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 

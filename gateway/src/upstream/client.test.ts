@@ -365,11 +365,11 @@ test('1xx interim answers: the handler sees only the final 200', T, async () => 
   assert.equal(log.body, 'ok');
 });
 
-test('an invalid address: onError, no socket opened', T, async () => {
+test('an invalid address: onError (a connect failure to the retry logic), no socket opened', T, async () => {
   const client = newClient();
   for (const [host, port] of [['a b', 80], ['x\r\ny', 80], ['h/x', 80], ['127.0.0.1', 0], ['127.0.0.1', 70_000]] as const) {
     const log = await done(send(client, req(port, { host })), 1_000);
-    assert.deepEqual(log.events, ['connect', 'error UPSTREAM_BAD_RESPONSE'], JSON.stringify(host));
+    assert.deepEqual(log.events, ['connect', 'error UPSTREAM_INVALID_ADDRESS'], JSON.stringify(host));
     assert.equal(client.connections, 0);
   }
 });

@@ -70,6 +70,12 @@ export class RequestAbortedError extends Error {
   readonly code = 'UPSTREAM_ABORTED';
 }
 
+/** Consul holds an address no request line or socket can take: nothing reached the instance. */
+export class InvalidAddressError extends Error {
+  override readonly name = 'InvalidAddressError';
+  readonly code = 'UPSTREAM_INVALID_ADDRESS';
+}
+
 class ClosedClientError extends Error {
   override readonly name = 'ClosedClientError';
   readonly code = 'UPSTREAM_CLIENT_CLOSED';
@@ -411,7 +417,7 @@ export class UpstreamClient {
     if (!pool) {
       if (UNSAFE_ORIGIN.test(req.host) || !Number.isInteger(req.port) || req.port < 1 || req.port > 65_535) {
         handler.onConnect(() => undefined);
-        return handler.onError(new ResponseParseError(`not a valid upstream address: ${JSON.stringify(key)}`));
+        return handler.onError(new InvalidAddressError(`not a valid upstream address: ${JSON.stringify(key)}`));
       }
       pool = new OriginPool(this, key, req.host.startsWith('[') ? req.host.slice(1, -1) : req.host, req.port);
       this.#pools.set(key, pool);

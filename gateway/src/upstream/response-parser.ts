@@ -47,21 +47,34 @@ const enum State {
 
 const CRLF = Buffer.from('\r\n');
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: visible ASCII, obs-text, SP and HTAB; never CR, LF, NUL or other controls.
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** tchar (RFC 9110 §5.6.2) by char code, for header names. */
+const TOKEN_CHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN_CHAR[c.charCodeAt(0)] = 1;
+const isOws = (c: number) => c === 0x20 || c === 0x09;
+const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
+
+/** The status code of an `HTTP/1.x SSS[ reason]` line ending at `eol`. */
+function statusOf(text: string, eol: number): number {
+  const ok =
+    eol >= 12 &&
+    text.startsWith('HTTP/1.') &&
+    (text.charCodeAt(7) === 0x30 || text.charCodeAt(7) === 0x31) &&
+    text.charCodeAt(8) === 0x20 &&
+    text.charCodeAt(9) >= 0x31 &&
+    isDigit(text.charCodeAt(9)) &&
+    isDigit(text.charCodeAt(10)) &&
+    isDigit(text.charCodeAt(11)) &&
+    (eol === 12 || text.charCodeAt(12) === 0x20);
+  if (!ok) throw new ResponseParseError('invalid status line');
+  // The reason phrase is never used, but a bare CR or LF in it means the framing is off.
+  for (let i = 13; i < eol; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0d || c === 0x0a) throw new ResponseParseError('invalid status line');
+  }
+  return (text.charCodeAt(9) - 0x30) * 100 + (text.charCodeAt(10) - 0x30) * 10 + (text.charCodeAt(11) - 0x30);
+}
 const CHUNK_SIZE = /^([0-9a-fA-F]{1,13})[ \t]*(?:;.*)?$/;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
-
-/** Optional whitespace around a field value is spaces and tabs only (RFC 9110 §5.5), nothing else. */
-function trimOws(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && (s.charCodeAt(a) === 0x20 || s.charCodeAt(a) === 0x09)) a++;
-  while (b > a && (s.charCodeAt(b - 1) === 0x20 || s.charCodeAt(b - 1) === 0x09)) b--;
-  return a === 0 && b === s.length ? s : s.slice(a, b);
-}
 
 export class ResponseParser {
   #state = State.Head;
@@ -212,11 +225,11 @@ export class ResponseParser {
   }
 
   #head(text: string): void {
-    const lines = text.split('\r\n');
-    const m = STATUS_LINE.exec(lines[0]!);
-    if (!m) throw new ResponseParseError('invalid status line');
-    const status = Number(m[2]);
-    const http10 = m[1] === '0';
+    // Scanned by hand rather than split and matched with regexes: this runs once per request.
+    let eol = text.indexOf('\r\n');
+    if (eol < 0) eol = text.length;
+    const status = statusOf(text, eol);
+    const http10 = text.charCodeAt(7) === 0x30;
     const headers: string[] = [];
     let contentLength = -1;
     let chunked = false;
@@ -224,15 +237,27 @@ export class ResponseParser {
     let close = false;
     let keepAliveToken = false;
     let keepAliveHintMs = 0;
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
+    for (let pos = eol + 2; pos < text.length; pos = eol + 2) {
+      eol = text.indexOf('\r\n', pos);
+      if (eol < 0) eol = text.length;
+      const colon = text.indexOf(':', pos);
       // No colon, an empty name or a line folded onto the previous one (obs-fold, RFC 9112 §5.2).
-      if (colon <= 0) throw new ResponseParseError('invalid header line');
-      const name = line.slice(0, colon);
-      if (!TOKEN.test(name)) throw new ResponseParseError('invalid header name');
-      const value = trimOws(line.slice(colon + 1));
-      if (BAD_VALUE.test(value)) throw new ResponseParseError(`invalid value in header ${name}`);
+      if (colon <= pos || colon > eol) throw new ResponseParseError('invalid header line');
+      for (let i = pos; i < colon; i++) {
+        const c = text.charCodeAt(i);
+        if (c > 0x7f || TOKEN_CHAR[c] === 0) throw new ResponseParseError('invalid header name');
+      }
+      let vs = colon + 1;
+      let ve = eol;
+      while (vs < ve && isOws(text.charCodeAt(vs))) vs++;
+      while (ve > vs && isOws(text.charCodeAt(ve - 1))) ve--;
+      for (let i = vs; i < ve; i++) {
+        const c = text.charCodeAt(i);
+        // Field values: visible ASCII, obs-text, SP and HTAB; never CR, LF, NUL or other controls.
+        if ((c < 0x20 && c !== 0x09) || c === 0x7f) throw new ResponseParseError(`invalid value in header ${text.slice(pos, colon)}`);
+      }
+      const name = text.slice(pos, colon);
+      const value = text.slice(vs, ve);
       switch (name.length) {
         case 10:
           if (name.toLowerCase() === 'connection') {
