@@ -53,6 +53,30 @@ for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
 const isOws = (c: number) => c === 0x20 || c === 0x09;
 const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
 
+/** A Content-Length of 1 to 15 digits as a number; -1 when it is anything else. */
+function digits(s: string): number {
+  if (s.length === 0 || s.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!isDigit(c)) return -1;
+    n = n * 10 + (c - 0x30);
+  }
+  return n;
+}
+
+/** A listed Content-Length ("5, 5"): every entry valid and equal, and equal to one seen before. Throws when invalid. */
+function sameLengths(value: string, before: number): boolean {
+  let seen = before;
+  for (const v of value.split(',')) {
+    const n = digits(v.trim());
+    if (n < 0) throw new ResponseParseError('invalid Content-Length');
+    if (seen >= 0 && n !== seen) return false;
+    seen = n;
+  }
+  return true;
+}
+
 /** The status code of an `HTTP/1.x SSS[ reason]` line ending at `eol`. */
 function statusOf(text: string, eol: number): number {
   const ok =
@@ -259,28 +283,34 @@ export class ResponseParser {
       const name = text.slice(pos, colon);
       const value = text.slice(vs, ve);
       switch (name.length) {
-        case 10:
-          if (name.toLowerCase() === 'connection') {
-            for (const t of value.toLowerCase().split(',')) {
-              const token = t.trim();
-              if (token === 'close') close = true;
-              else if (token === 'keep-alive') keepAliveToken = true;
+        case 10: {
+          const lower = name.toLowerCase();
+          if (lower === 'connection') {
+            const v = value.toLowerCase();
+            if (v === 'keep-alive') keepAliveToken = true;
+            else if (v === 'close') close = true;
+            else {
+              for (const t of v.split(',')) {
+                const token = t.trim();
+                if (token === 'close') close = true;
+                else if (token === 'keep-alive') keepAliveToken = true;
+              }
             }
-          } else if (name.toLowerCase() === 'keep-alive') {
+          } else if (lower === 'keep-alive') {
             const k = KEEP_ALIVE_TIMEOUT.exec(value);
             if (k) keepAliveHintMs = Number(k[1]) * 1000;
           }
           break;
+        }
         case 14:
           if (name.toLowerCase() === 'content-length') {
             // Repeated or comma-listed values must agree (RFC 9110 §8.6); anything else is smuggling material.
-            for (const v of value.split(',')) {
-              const s = v.trim();
-              if (!/^\d{1,15}$/.test(s)) throw new ResponseParseError('invalid Content-Length');
-              const n = Number(s);
-              if (contentLength >= 0 && n !== contentLength) throw new ResponseParseError('conflicting Content-Length values');
-              contentLength = n;
+            const n = digits(value);
+            if (n >= 0 ? contentLength >= 0 && n !== contentLength : !sameLengths(value, contentLength)) {
+              throw new ResponseParseError('conflicting Content-Length values');
             }
+            if (n >= 0) contentLength = n;
+            else contentLength = Number(value.split(',')[0]!.trim());
           }
           break;
         case 17:
