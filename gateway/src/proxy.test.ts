@@ -119,6 +119,78 @@ describe('proxy: answers', () => {
   });
 });
 
+describe('proxy: the upstream connection', () => {
+  /** A raw TCP upstream that answers every request with `answer` (bytes as written) and counts connections. */
+  async function rawUpstream(answer: string) {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((s) => {
+      sockets.add(s);
+      s.once('close', () => sockets.delete(s));
+      s.on('data', () => s.write(answer, 'latin1'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    cleanup.push(async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+    return { sockets, instance: { id: 'raw', service: 'svc', address: '127.0.0.1', port, node: 'n1', tags: [] } };
+  }
+
+  test('a malformed response (two different Content-Lengths): JSON 502, and the socket is not kept', async () => {
+    const up = await rawUpstream('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!');
+    const h = await harness({ outliers: { consecutiveFailures: 1000 } });
+    h.setService('svc', [up.instance]);
+    const res = await request(h.url, '/svc/');
+    assertErrorBody(res, 502, 'upstream_unreachable', 'svc');
+    await until('the upstream socket to close', () => up.sockets.size === 0, 1_000);
+    assert.equal(h.upstream.connections, 0);
+  });
+
+  test('a kept-alive socket is reused; one the instance closed while idle is not, and no request fails for it', async () => {
+    let closeAfter = false;
+    const up = await upstream((req, res) => {
+      res.end('ok');
+      // The instance drops the connection a little after answering, as a short keep-alive timeout does.
+      if (closeAfter) setTimeout(() => req.socket.destroy(), 20);
+    });
+    const h = await harness();
+    h.setService('svc', [up.instance()]);
+    for (let i = 0; i < 3; i++) assert.equal((await request(h.url, '/svc/')).status, 200);
+    assert.equal(up.sockets.size, 1, 'three requests, one upstream connection');
+    closeAfter = true;
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await request(h.url, '/svc/')).status, 200);
+      await sleep(80);
+    }
+    assert.ok(h.done.every((d) => d.attempts === 1), 'no request needed a retry');
+  });
+
+  test('a large chunked answer arrives whole, and its socket is reused after', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    const up = await upstream((_req, res) => {
+      let n = 0;
+      const more = () => {
+        while (n < 32) {
+          n++;
+          if (!res.write(chunk)) return void res.once('drain', more);
+        }
+        res.end();
+      };
+      more();
+    });
+    const h = await harness();
+    h.setService('svc', [up.instance()]);
+    for (let i = 0; i < 2; i++) {
+      const res = await request(h.url, '/svc/big');
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['transfer-encoding'], 'chunked');
+      assert.equal(res.text.length, 32 * chunk.length);
+    }
+    assert.equal(up.sockets.size, 1);
+  });
+});
+
 describe('proxy: retries', () => {
   test('a refused connection is retried on another instance, POST body intact', async () => {
     const up = await upstream(counting());
