@@ -187,20 +187,19 @@ describe('upstreamRequestHeaders', () => {
 });
 
 describe('clientResponseHeaders', () => {
-  const buf = (h: Record<string, string | string[]>) => flat(h).map((s) => Buffer.from(s, 'latin1'));
 
   test('strips hop-by-hop headers, adds the gateway\'s own', () => {
-    const out = obj(clientResponseHeaders(buf({ ...HOP_BY_HOP, 'Content-Type': 'text/plain' }), ['x-request-id', 'r1']));
+    const out = obj(clientResponseHeaders(flat({ ...HOP_BY_HOP, 'Content-Type': 'text/plain' }), ['x-request-id', 'r1']));
     for (const name of Object.keys(HOP_BY_HOP)) assert.ok(!(name.toLowerCase() in out), `${name} forwarded`);
     assert.deepEqual(out, { 'content-type': 'text/plain', 'x-request-id': 'r1' });
   });
 
   test('strips headers named in Connection', () => {
-    assert.deepEqual(obj(clientResponseHeaders(buf({ Connection: 'x-internal', 'X-Internal': 'secret', 'X-Public': 'ok' }), [])), { 'x-public': 'ok' });
+    assert.deepEqual(obj(clientResponseHeaders(flat({ Connection: 'x-internal', 'X-Internal': 'secret', 'X-Public': 'ok' }), [])), { 'x-public': 'ok' });
   });
 
   test("an upstream's own X-Request-Id / X-Upstream-Instance never shadow the gateway's", () => {
-    const out = obj(clientResponseHeaders(buf({ 'X-Request-Id': 'up', 'X-Upstream-Instance': 'lie' }), ['x-request-id', 'r1', 'x-upstream-instance', 'i1']));
+    const out = obj(clientResponseHeaders(flat({ 'X-Request-Id': 'up', 'X-Upstream-Instance': 'lie' }), ['x-request-id', 'r1', 'x-upstream-instance', 'i1']));
     assert.deepEqual(out, { 'x-request-id': 'r1', 'x-upstream-instance': 'i1' });
   });
 
@@ -212,11 +211,11 @@ describe('clientResponseHeaders', () => {
       etag: '"abc"',
       location: '/elsewhere',
     };
-    assert.deepEqual(obj(clientResponseHeaders(buf(headers), [])), headers);
+    assert.deepEqual(obj(clientResponseHeaders(flat(headers), [])), headers);
   });
 
-  test('bytes above 0x7f pass through as they came (latin1)', () => {
-    const out = clientResponseHeaders([Buffer.from('x-name'), Buffer.from([0x63, 0xe9])], []);
+  test('bytes above 0x7f pass through as they came (the parser reads them as latin1)', () => {
+    const out = clientResponseHeaders(['x-name', Buffer.from([0x63, 0xe9]).toString('latin1')], []);
     assert.deepEqual(out, ['x-name', 'c\u00e9']);
   });
 });

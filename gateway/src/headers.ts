@@ -142,27 +142,25 @@ const OWN_RESPONSE = new Set(['x-request-id', 'x-upstream-instance']);
  * The client's response headers from the instance's raw list: its
  * end-to-end ones, as a flat list `res.writeHead` takes, plus ours.
  */
-export function clientResponseHeaders(raw: ReadonlyArray<Buffer | string>, own: readonly string[]): string[] {
+export function clientResponseHeaders(raw: readonly string[], own: readonly string[]): string[] {
   const out: string[] = [];
   let drop: Set<string> | null = null;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && latin1(raw[i]!).toLowerCase() === 'connection') {
-      drop = connectionTokens(latin1(raw[i + 1]!));
+    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
+      drop = connectionTokens(raw[i + 1]);
       break;
     }
   }
   for (let i = 0; i < raw.length; i += 2) {
-    const name = latin1(raw[i]!);
+    const name = raw[i]!;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || OWN_RESPONSE.has(lower) || drop?.has(lower)) continue;
-    out.push(name, latin1(raw[i + 1]!));
+    out.push(name, raw[i + 1]!);
   }
   for (const h of own) out.push(h);
   return out;
 }
 
-// Header bytes as Node writes them back: one byte per character.
-const latin1 = (b: Buffer | string) => (typeof b === 'string' ? b : b.toString('latin1'));
 
 const HEADER_SAFE = /^[\x21-\x7e]*$/;
 

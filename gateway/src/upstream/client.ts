@@ -49,39 +49,29 @@ export interface UpstreamHandler {
   onError(err: Error): void;
 }
 
-/** The connection broke before the response ended. `ECONNRESET` is a reset to the retry logic. */
-export class UpstreamSocketError extends Error {
-  override readonly name = 'UpstreamSocketError';
-  readonly code = 'ECONNRESET';
-}
-
-export class ConnectTimeoutError extends Error {
-  override readonly name = 'ConnectTimeoutError';
-  readonly code = 'UPSTREAM_CONNECT_TIMEOUT';
-}
-
-export class BodyTimeoutError extends Error {
-  override readonly name = 'BodyTimeoutError';
-  readonly code = 'UPSTREAM_BODY_TIMEOUT';
-}
-
-export class RequestAbortedError extends Error {
-  override readonly name = 'RequestAbortedError';
-  readonly code = 'UPSTREAM_ABORTED';
-}
-
-/** Consul holds an address no request line or socket can take: nothing reached the instance. */
-export class InvalidAddressError extends Error {
-  override readonly name = 'InvalidAddressError';
-  readonly code = 'UPSTREAM_INVALID_ADDRESS';
-}
-
-class ClosedClientError extends Error {
-  override readonly name = 'ClosedClientError';
-  readonly code = 'UPSTREAM_CLIENT_CLOSED';
+/**
+ * Every failure the client reports. `code` is what shared/upstream-failure.ts
+ * classifies: ECONNRESET (the connection broke before the response ended) is a
+ * reset, UPSTREAM_CONNECT_TIMEOUT and UPSTREAM_INVALID_ADDRESS (nothing reached
+ * the instance) connect failures, UPSTREAM_BODY_TIMEOUT a timeout.
+ */
+export class UpstreamError extends Error {
+  override readonly name = 'UpstreamError';
+  constructor(
+    readonly code: 'ECONNRESET' | 'UPSTREAM_CONNECT_TIMEOUT' | 'UPSTREAM_INVALID_ADDRESS' | 'UPSTREAM_BODY_TIMEOUT' | 'UPSTREAM_ABORTED' | 'UPSTREAM_CLIENT_CLOSED',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 const ignore = () => undefined;
+
+/** A request the client won't send: the handler hears of it in the usual order. */
+function refuse(handler: UpstreamHandler, err: UpstreamError): void {
+  handler.onConnect(ignore);
+  handler.onError(err);
+}
 const EMPTY = Buffer.alloc(0);
 
 // Bytes that could end a request line or header early: never in anything we build from Consul data.
@@ -128,7 +118,7 @@ class Connection implements ResponseEvents {
     this.#head = null;
     this.parser = new ResponseParser(req.method, this);
     handler.onConnect((err) => {
-      if (gen === this.#gen && this.handler) this.#fail(err ?? new RequestAbortedError('request aborted'));
+      if (gen === this.#gen && this.handler) this.#fail(err ?? new UpstreamError('UPSTREAM_ABORTED', 'request aborted'));
     });
     if (this.handler !== handler) return; // aborted at once
     if (this.connected) this.#write(req);
@@ -143,7 +133,7 @@ class Connection implements ResponseEvents {
     if (req && this.handler) this.#write(req);
   };
 
-  #onConnectTimeout = () => this.#fail(new ConnectTimeoutError(`no connection to ${this.pool.key} within ${this.pool.client.options.connectTimeoutMs} ms`));
+  #onConnectTimeout = () => this.#fail(new UpstreamError('UPSTREAM_CONNECT_TIMEOUT', `no connection to ${this.pool.key} within ${this.pool.client.options.connectTimeoutMs} ms`));
 
   #write(req: UpstreamRequest): void {
     let head = `${req.method} ${req.path} HTTP/1.1\r\n`;
@@ -249,7 +239,7 @@ class Connection implements ResponseEvents {
     else this.#bodyTimer = setTimeout(this.#onBodyTimeout, ms);
   }
 
-  #onBodyTimeout = () => this.#fail(new BodyTimeoutError(`no response data from ${this.pool.key} for ${this.pool.client.options.bodyTimeoutMs} ms`));
+  #onBodyTimeout = () => this.#fail(new UpstreamError('UPSTREAM_BODY_TIMEOUT', `no response data from ${this.pool.key} for ${this.pool.client.options.bodyTimeoutMs} ms`));
 
   onHead(head: ResponseHead): boolean {
     this.#head = head;
@@ -319,14 +309,14 @@ class Connection implements ResponseEvents {
     try {
       parser.finish();
     } catch (err) {
-      this.#fail(err instanceof ResponseParseError && !parser.headRead ? new UpstreamSocketError(`${this.pool.key} closed the connection before answering`) : (err as Error));
+      this.#fail(err instanceof ResponseParseError && !parser.headRead ? new UpstreamError('ECONNRESET', `${this.pool.key} closed the connection before answering`) : (err as Error));
       return;
     }
     this.#complete(parser);
   };
 
   #onClose = () => {
-    if (this.handler && !this.parser?.paused) this.#fail(new UpstreamSocketError(`the connection to ${this.pool.key} closed`));
+    if (this.handler && !this.parser?.paused) this.#fail(new UpstreamError('ECONNRESET', `the connection to ${this.pool.key} closed`));
     else if (!this.handler) this.#destroy();
   };
 
@@ -408,16 +398,12 @@ export class UpstreamClient {
 
   /** Sends one request; everything after is told to the handler, never thrown. */
   dispatch(req: UpstreamRequest, handler: UpstreamHandler): void {
-    if (this.closing) {
-      handler.onConnect(() => undefined);
-      return handler.onError(new ClosedClientError('the upstream client is closing'));
-    }
+    if (this.closing) return refuse(handler, new UpstreamError('UPSTREAM_CLIENT_CLOSED', 'the upstream client is closing'));
     const key = `${req.host}:${req.port}`;
     let pool = this.#pools.get(key);
     if (!pool) {
       if (UNSAFE_ORIGIN.test(req.host) || !Number.isInteger(req.port) || req.port < 1 || req.port > 65_535) {
-        handler.onConnect(() => undefined);
-        return handler.onError(new InvalidAddressError(`not a valid upstream address: ${JSON.stringify(key)}`));
+        return refuse(handler, new UpstreamError('UPSTREAM_INVALID_ADDRESS', `not a valid upstream address: ${JSON.stringify(key)}`));
       }
       pool = new OriginPool(this, key, req.host.startsWith('[') ? req.host.slice(1, -1) : req.host, req.port);
       this.#pools.set(key, pool);

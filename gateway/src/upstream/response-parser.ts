@@ -65,16 +65,18 @@ function digits(s: string): number {
   return n;
 }
 
-/** A listed Content-Length ("5, 5"): every entry valid and equal, and equal to one seen before. Throws when invalid. */
-function sameLengths(value: string, before: number): boolean {
-  let seen = before;
+/** The one length a Content-Length value gives ("5", or the list "5, 5"); throws when it gives none. */
+function lengthOf(value: string): number {
+  const n = digits(value);
+  if (n >= 0) return n;
+  let agreed = -1;
   for (const v of value.split(',')) {
-    const n = digits(v.trim());
-    if (n < 0) throw new ResponseParseError('invalid Content-Length');
-    if (seen >= 0 && n !== seen) return false;
-    seen = n;
+    const m = digits(v.trim());
+    if (m < 0) throw new ResponseParseError('invalid Content-Length');
+    if (agreed >= 0 && m !== agreed) throw new ResponseParseError('conflicting Content-Length values');
+    agreed = m;
   }
-  return true;
+  return agreed;
 }
 
 /** The status code of an `HTTP/1.x SSS[ reason]` line ending at `eol`. */
@@ -305,12 +307,9 @@ export class ResponseParser {
         case 14:
           if (name.toLowerCase() === 'content-length') {
             // Repeated or comma-listed values must agree (RFC 9110 §8.6); anything else is smuggling material.
-            const n = digits(value);
-            if (n >= 0 ? contentLength >= 0 && n !== contentLength : !sameLengths(value, contentLength)) {
-              throw new ResponseParseError('conflicting Content-Length values');
-            }
-            if (n >= 0) contentLength = n;
-            else contentLength = Number(value.split(',')[0]!.trim());
+            const n = lengthOf(value);
+            if (contentLength >= 0 && n !== contentLength) throw new ResponseParseError('conflicting Content-Length values');
+            contentLength = n;
           }
           break;
         case 17:
