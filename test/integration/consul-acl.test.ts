@@ -143,6 +143,8 @@ describe('consul-acl-init against a real Consul with default-deny ACLs', { timeo
       },
       15_000,
     );
+    // The health-state feed may be refused (and reported) before the catalog read logs its hint.
+    await waitFor('the hint in the log', async () => gw!.logs.some((l) => /check the ACL token/.test(String(l.msg))), 5_000).catch(() => undefined);
     assert.ok(gw.logs.some((l) => /check the ACL token/.test(String(l.msg))), gw.raw.slice(-2000));
     assert.ok(health);
   });
