@@ -119,6 +119,8 @@ export class Exchange {
   attempts = 0;
   instance: Instance | null = null;
   #tried: string[] = [];
+  /** Retries after a reset or a timeout; retries after a connection failure are not counted (#mayRetry). */
+  #retriesSpent = 0;
   #timeoutRetried = false;
   #current: Attempt | null = null;
   #finished = false;
@@ -259,12 +261,13 @@ export class Exchange {
     }
     const bodyStarted = a.body?.started === true;
     const retryable =
-      this.attempts <= deps.options.retries &&
+      this.#mayRetry(kind) &&
       // Fresh from the table: an instance Consul just dropped is no reason to stop.
       (deps.table().services.get(service) ?? []).some((i) => !this.#tried.includes(instanceKey(i))) &&
       isRetryable(kind, this.req.method ?? 'GET', bodyStarted) &&
       !(kind === 'timeout' && this.#timeoutRetried);
     const retry = retryable && deps.budget.tryRetry();
+    if (retry && kind !== 'connect') this.#retriesSpent++;
     if (kind === 'timeout') this.#timeoutRetried = true;
     a.retry = retry ? 'retried' : retryable ? 'refused' : 'none';
     a.ejected = !!ejectedMs;
@@ -281,6 +284,21 @@ export class Exchange {
         ? new GatewayError('upstream_timeout', `"${service}" did not answer within ${deps.options.upstreamTimeoutMs} ms`, { service, close })
         : new GatewayError('upstream_unreachable', `could not get an answer from "${service}" (${kind})`, { service, close }),
     );
+  }
+
+  /**
+   * A connection failure reached no instance, so (as nginx's proxy_next_upstream
+   * error with its default of no try limit) every untried instance may get the
+   * request, for up to UPSTREAM_TIMEOUT_MS from the first attempt: an instance
+   * Consul has not yet dropped is never the reason a request fails. A reset or a
+   * timeout may have been acted on: at most UPSTREAM_RETRIES of those. 0 turns
+   * both off.
+   */
+  #mayRetry(kind: AttemptFailure): boolean {
+    const { retries, upstreamTimeoutMs } = this.deps.options;
+    if (retries === 0) return false;
+    if (kind === 'connect') return performance.now() - this.startedAt < upstreamTimeoutMs;
+    return this.#retriesSpent < retries;
   }
 
   #report(a: Attempt, outcome: AttemptOutcome, status: number): void {

@@ -205,6 +205,39 @@ describe('proxy: retries', () => {
     assert.ok(h.done.some((d) => d.attempts === 2), 'some requests took a second attempt');
   });
 
+  test('refused connections go on to every untried instance, past UPSTREAM_RETRIES: 4 dead of 5, no request fails', async () => {
+    const up = await upstream(ok());
+    const h = await harness({ proxy: { retries: 2 }, outliers: { consecutiveFailures: 1000 } });
+    const dead = await Promise.all([1, 2, 3, 4].map(async (i) => ({ ...up.instance(`dead${i}`), port: await deadPort() })));
+    h.setService('svc', [...dead, up.instance('live')]);
+    for (let i = 0; i < 10; i++) {
+      const res = await request(h.url, '/svc/');
+      assert.equal(res.status, 200, res.text);
+    }
+    assert.ok(h.done.some((d) => d.attempts === 5), `attempts: ${h.done.map((d) => d.attempts)}`);
+    assert.ok(h.done.every((d) => d.attempts <= 5), 'each instance at most once');
+  });
+
+  test('resets stop at UPSTREAM_RETRIES: 3 attempts at most, then 502', async () => {
+    const resetting = await Promise.all([1, 2, 3, 4, 5].map(() => upstream((req) => req.socket.destroy())));
+    const h = await harness({ proxy: { retries: 2 }, outliers: { consecutiveFailures: 1000 } });
+    h.setService('svc', resetting.map((r) => r.instance()));
+    const res = await request(h.url, '/svc/');
+    assertErrorBody(res, 502, 'upstream_unreachable', 'svc');
+    assert.deepEqual(h.done.map((d) => d.attempts), [3]);
+    assert.equal(resetting.reduce((n, r) => n + r.seen.length, 0), 3);
+  });
+
+  test('UPSTREAM_RETRIES=0: a refused connection is not retried either', async () => {
+    const up = await upstream(ok());
+    const h = await harness({ proxy: { retries: 0 }, outliers: { consecutiveFailures: 1000 } });
+    h.setService('svc', [{ ...up.instance('dead'), port: await deadPort() }, up.instance('live')]);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await request(h.url, '/svc/')).status);
+    assert.deepEqual(statuses.sort(), [200, 200, 502, 502]);
+    assert.ok(h.done.every((d) => d.attempts === 1));
+  });
+
   test('with the retry budget spent, a refused connection is not retried even with a healthy instance left', async () => {
     const up = await upstream(ok());
     const h = await harness({ budget: { percent: 0, minPerSecond: 0 }, outliers: { consecutiveFailures: 1000 } });

@@ -8,6 +8,18 @@ export interface Sample {
   status: number;
   instance: string | null;
   error: string | null;
+  /** For a failing status: the error body's code and message, when it is one of ours. */
+  reason?: string;
+}
+
+/** `upstream_unreachable: could not get an answer… (reset)` from an error body; '' from anything else. */
+function reasonOf(text: string): string {
+  try {
+    const b = JSON.parse(text) as { error?: unknown; message?: unknown };
+    return typeof b.error === 'string' ? `${b.error}: ${String(b.message)}` : '';
+  } catch {
+    return '';
+  }
 }
 
 export interface LoadOptions {
@@ -73,8 +85,9 @@ export class LoadLoop {
         dispatcher: this.#agent,
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
       });
-      await res.body.text();
+      const text = await res.body.text();
       sample.status = res.statusCode;
+      if (this.isFailure(sample)) sample.reason = reasonOf(text);
       const inst = res.headers['x-instance-id'] ?? res.headers['x-upstream-instance'];
       sample.instance = (Array.isArray(inst) ? inst[0] : inst) ?? null;
     } catch (err) {
@@ -123,7 +136,7 @@ export function summarize(samples: Sample[], isFailure: (s: Sample) => boolean):
     if (s.instance) byInstance[s.instance] = (byInstance[s.instance] ?? 0) + 1;
     if (isFailure(s)) {
       failures++;
-      const k = s.error ?? `HTTP ${s.status}`;
+      const k = s.error ?? (s.reason ? `HTTP ${s.status} ${s.reason}` : `HTTP ${s.status}`);
       errors[k] = (errors[k] ?? 0) + 1;
     }
   }
