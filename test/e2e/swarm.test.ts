@@ -60,6 +60,7 @@ describe('docker-stack.yml on a 3-node swarm', { timeout: 20 * 60_000 }, () => {
   }
   /** A drained node back to active: its agent, registrator, socket-proxy and Consul server return, 3 voters again. */
   async function backToActive(node: SwarmNode): Promise<void> {
+    const t0 = Date.now();
     await swarm.docker(['node', 'update', '--availability', 'active', node.name]);
     for (const svc of ['consul-agent', 'registrator', 'socket-proxy', 'consul-server']) {
       await waitFor(`${svc} back on ${node.name}`, async () => (await swarm.tasks(svc)).some((t) => t.node === node.name), 120_000, 1_000);
@@ -71,9 +72,12 @@ describe('docker-stack.yml on a 3-node swarm', { timeout: 20 * 60_000 }, () => {
       const servers = members.filter((m) => m.Tags.role === 'consul');
       seen = JSON.stringify({ raft: r.Servers, members: servers.map((m) => [m.Name, m.Addr, m.Status]) });
       return r.Servers.filter((x) => x.Voter).length === 3 && servers.filter((m) => m.Status === 1).length === 3;
-    }, 120_000, 1_000).catch((err: Error) => {
+      // Once over 120 s on CI's Consul 1.8.7, with the leader lost meanwhile (its raft has no
+      // pre-vote, so a returning server can unseat the leader); the figure below says how long.
+    }, 240_000, 1_000).catch((err: Error) => {
       throw new Error(`${err.message}; last seen: ${seen}`);
     });
+    recordFigure('swarm', 'drain: back to active → 3 voters again (ms)', Date.now() - t0);
   }
   const nodesOf = (tasks: Task[]) => new Set(tasks.map((t) => t.node));
   const countBy = (tasks: Task[]) => Object.fromEntries([...nodesOf(tasks)].sort().map((n) => [n, tasks.filter((t) => t.node === n).length]));
