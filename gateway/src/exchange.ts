@@ -119,6 +119,8 @@ export class Exchange {
   attempts = 0;
   instance: Instance | null = null;
   #tried: string[] = [];
+  /** Consul nodes of the failed attempts: a retry looks elsewhere first. */
+  #failedNodes: string[] = [];
   /** Retries after a reset or a timeout; retries after a connection failure are not counted (#mayRetry). */
   #retriesSpent = 0;
   #timeoutRetried = false;
@@ -155,7 +157,7 @@ export class Exchange {
     if (this.clientGone) return this.#finish(499);
     const { deps } = this;
     const instances = deps.table().services.get(this.service) ?? [];
-    const inst = deps.picker.pick(this.service, instances, this.#tried);
+    const inst = deps.picker.pick(this.service, instances, this.#tried, this.#failedNodes);
     if (!inst) {
       return this.#fail(
         new GatewayError('no_instance', `"${this.service}" has no passing instance right now`, { service: this.service, retryAfterS: deps.options.retryAfterS }),
@@ -251,6 +253,7 @@ export class Exchange {
       );
     }
     const kind: AttemptFailure = a.timedOut || err instanceof UpstreamStallError ? 'timeout' : classifyFailure(err);
+    if (!this.#failedNodes.includes(a.inst.node)) this.#failedNodes.push(a.inst.node);
     // Only what the instance did counts against it: it refused, reset, or
     // sat on a request that had been fully sent.
     let ejectedMs: number | null = null;

@@ -100,3 +100,40 @@ describe('InstancePicker', () => {
     assert.equal(picker.pick('y', ALL, [])?.id, 'a');
   });
 });
+
+describe('InstancePicker: a retry looks on another Consul node first', () => {
+  const on = (id: string, port: number, node: string): Instance => ({ ...inst(id, port), node });
+  // n1: a1 a2 a3, n2: b1, n3: c1 — in round-robin order
+  const A1 = on('a1', 1, 'n1');
+  const A2 = on('a2', 2, 'n1');
+  const A3 = on('a3', 3, 'n1');
+  const B1 = on('b1', 4, 'n2');
+  const C1 = on('c1', 5, 'n3');
+  const NODES = [A1, A2, A3, B1, C1];
+  const nodes = (...xs: Instance[]) => [...new Set(xs.map((x) => x.node))];
+  const cases: Array<[string, Instance[], Instance[], string[] | undefined]> = [
+    // [name, tried (all failed), ejected, possible picks]
+    ['a failure on n1 → an instance on n2 or n3', [A1], [], ['b1', 'c1']],
+    ['failures on n1 and n2 → n3', [A1, B1], [], ['c1']],
+    ['every node failed → any untried instance', [A1, B1, C1], [], ['a2', 'a3']],
+    ['the other nodes\' instances ejected → an untried one on the failed node, not an ejected one', [A1], [B1, C1], ['a2', 'a3']],
+    ['everything else ejected or tried → an ejected untried one rather than nothing', [A1, A2, A3], [B1, C1], ['b1', 'c1']],
+  ];
+  for (const [name, tried, ejected, possible] of cases) {
+    test(name, () => {
+      const clock = { t: 1_000 };
+      const outliers = new OutlierDetector({ consecutiveFailures: 1, baseEjectMs: 10_000, maxEjectMs: 10_000, maxEjectPercent: 100 }, () => clock.t);
+      for (const x of ejected) assert.ok(outliers.failure(instanceKey(x), NODES.map(instanceKey)));
+      const picker = new InstancePicker(outliers);
+      for (let i = 0; i < 6; i++) {
+        const got = picker.pick('svc', NODES, keys(...tried), nodes(...tried));
+        assert.ok(got && possible?.includes(got.id), `pick ${i}: ${got?.id} not in ${possible}`);
+      }
+    });
+  }
+
+  test('no failure yet: plain round robin, nodes play no part', () => {
+    const picker = new InstancePicker(new OutlierDetector({ consecutiveFailures: 3, baseEjectMs: 1, maxEjectMs: 1, maxEjectPercent: 50 }));
+    assert.deepEqual(ids(NODES.map(() => picker.pick('svc', NODES, []))), ['a1', 'a2', 'a3', 'b1', 'c1']);
+  });
+});

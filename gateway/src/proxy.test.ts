@@ -218,6 +218,16 @@ describe('proxy: retries', () => {
     assert.ok(h.done.every((d) => d.attempts <= 5), 'each instance at most once');
   });
 
+  test('a retry goes to another Consul node first: 3 dead instances on one node, 1 live on another, 2 attempts at most', async () => {
+    const up = await upstream(ok());
+    const h = await harness({ outliers: { consecutiveFailures: 1000 } });
+    const dead = await Promise.all([1, 2, 3].map(async (i) => ({ ...up.instance(`dead${i}`), port: await deadPort(), node: 'gone' })));
+    h.setService('svc', [...dead, { ...up.instance('live'), node: 'alive' }]);
+    for (let i = 0; i < 8; i++) assert.equal((await request(h.url, '/svc/')).status, 200);
+    assert.ok(h.done.some((d) => d.attempts === 2), 'some requests met a dead instance first');
+    assert.ok(h.done.every((d) => d.attempts <= 2), `attempts: ${h.done.map((d) => d.attempts)}`);
+  });
+
   test('resets stop at UPSTREAM_RETRIES: 3 attempts at most, then 502', async () => {
     const resetting = await Promise.all([1, 2, 3, 4, 5].map(() => upstream((req) => req.socket.destroy())));
     const h = await harness({ proxy: { retries: 2 }, outliers: { consecutiveFailures: 1000 } });
