@@ -292,10 +292,10 @@ export class Exchange {
   /**
    * A connection failure reached no instance, so (as nginx's proxy_next_upstream
    * error with its default of no try limit) every untried instance may get the
-   * request, for up to UPSTREAM_TIMEOUT_MS from the first attempt: an instance
-   * Consul has not yet dropped is never the reason a request fails. A reset or a
-   * timeout may have been acted on: at most UPSTREAM_RETRIES of those. 0 turns
-   * both off.
+   * request, for up to UPSTREAM_TIMEOUT_MS from the first attempt (gone
+   * instances Consul still lists, several at once when a node goes). A reset or
+   * a timeout may have been acted on: at most UPSTREAM_RETRIES of those. 0
+   * turns both off.
    */
   #mayRetry(kind: AttemptFailure): boolean {
     const { retries, upstreamTimeoutMs } = this.deps.options;
