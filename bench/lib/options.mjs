@@ -17,7 +17,8 @@ writes bench/results/latest.json. Needs root for apt-get when wrk/nginx-light ar
                       npm pack into ~/.cache/consul-stack-bench), 20 = this Node  (default both)
   --only=ROWS         comma list of rows: direct, nginx, haproxy, gateway, raw, or one row such
                       as nginx-headers / raw-headers (nginx / the raw proxy setting the same
-                      headers as the gateway), gateway-24, raw-20           (default all)
+                      headers as the gateway), raw-own (the raw proxy on the gateway's own
+                      upstream client, same headers), gateway-24, raw-20    (default all)
   --haproxy           include HAProxy, installing it with apt-get when missing
   --no-haproxy        leave HAProxy out (by default it is included only when already installed)
   --baseline=DIR      add rows for another checkout's built gateway (DIR/gateway/dist/index.js,
@@ -113,6 +114,9 @@ export function planRows(opts, { nodes, haproxy }) {
   for (const n of nodes) rows.push({ id: `raw-${n}`, family: 'raw', node: n, label: `raw node+undici (node ${n})` });
   for (const n of nodes)
     rows.push({ id: `raw-headers-${n}`, family: 'raw', group: 'raw-headers', node: n, label: `raw node+undici, the gateway's headers (node ${n})`, gatewayHeaders: true });
+  // The floor under the gateway: node:http and the gateway's own upstream client, the same headers.
+  for (const n of nodes)
+    rows.push({ id: `raw-own-${n}`, family: 'raw', group: 'raw-own', node: n, label: `raw node+the gateway's client, its headers (node ${n})`, gatewayHeaders: true, client: 'gateway' });
   if (!opts.only) return rows;
   return rows.filter((r) => opts.only.includes(r.id) || opts.only.includes(r.family) || opts.only.includes(r.group));
 }

@@ -50,7 +50,7 @@ export async function startTarget(row, ups, ctx) {
   if (row.family === 'nginx') t = await startNginx({ bin: ctx.bins.nginx, ...common, gatewayHeaders: row.gatewayHeaders });
   else if (row.family === 'haproxy') t = await startHaproxy({ bin: ctx.bins.haproxy, ...common });
   else if (row.family === 'raw') {
-    const args = [path.join(ctx.root, 'bench/raw-proxy.mjs'), ...(row.gatewayHeaders ? ['--gateway-headers'] : []), String(port), ...ports.map(String)];
+    const args = [path.join(ctx.root, 'bench/raw-proxy.mjs'), ...(row.gatewayHeaders ? ['--gateway-headers'] : []), ...(row.client ? [`--client=${row.client}`] : []), String(port), ...ports.map(String)];
     const child = start(row.id, ctx.nodes[row.node], args, { cpu: ctx.cpu, cwd: ctx.root, logFile: `${dir}.log` });
     t = { child, pids: () => [child.pid] };
   } else if (row.family === 'gateway') {

@@ -168,8 +168,8 @@ describe('faults under steady load on the real stack', { timeout: 40 * 60_000 },
     assert.equal(during.failures, 0, JSON.stringify(during.errors));
     assert.equal(s.failures, 0, JSON.stringify(s.errors));
     assert.ok(degradedMs <= DEGRADED_MAX_MS, `degraded ${degradedMs} ms after both stops returned`);
-    // Leave a whole cluster for the next scenario: three servers alive in serf.
-    await waitFor('three alive servers', async () => (await aliveServers(stack)) === 3, 60_000, 500);
+    // Leave a whole cluster for the next scenario: three servers alive in serf (150 s, as in test 4).
+    await waitFor('three alive servers', async () => (await aliveServers(stack)) === 3, 150_000, 500);
   });
 
   test('6. stop the Consul client agent the gateway watches: 0 failed requests', async () => {
