@@ -19,10 +19,10 @@ export class InstancePicker {
   /** `failedNodes`: the Consul nodes of this request's failed attempts. */
   pick(service: string, instances: readonly Instance[], tried: readonly string[], failedNodes: readonly string[] = []): Instance | undefined {
     const wasTried = (i: Instance) => tried.length > 0 && tried.includes(instanceKey(i));
-    const usable = (i: Instance) => !wasTried(i) && !this.outliers.isEjected(instanceKey(i));
+    const skip = (i: Instance) => wasTried(i) || this.outliers.isEjected(instanceKey(i));
     return (
-      (failedNodes.length > 0 ? this.#rr.pick(service, instances, (i) => !usable(i) || failedNodes.includes(i.node)) : undefined) ??
-      this.#rr.pick(service, instances, (i) => !usable(i)) ??
+      (failedNodes.length > 0 ? this.#rr.pick(service, instances, (i) => skip(i) || failedNodes.includes(i.node)) : undefined) ??
+      this.#rr.pick(service, instances, skip) ??
       this.#rr.pick(service, instances, wasTried)
     );
   }

@@ -4,7 +4,7 @@ import { ComposeStack, docker } from '../lib/compose.js';
 import { LoadLoop } from '../lib/load.js';
 import { sleep, waitFor } from '../lib/ports.js';
 import { recordFigure } from '../lib/figures.js';
-import { aliveServers, killContainer, pauseContainer, scaleWeb } from '../lib/steps.js';
+import { killContainer, pauseContainer, scaleWeb, waitServersBack } from '../lib/steps.js';
 
 const RPS = 50;
 const UPSTREAM_TIMEOUT_MS = 5000;
@@ -133,8 +133,7 @@ describe('faults under steady load on the real stack', { timeout: 40 * 60_000 },
     assert.ok(step.figures.passToRoutedMax! <= AFTER_LEADER_LOSS_ROUTED_MAX_MS, `${step.figures.passToRoutedMax} ms`);
     assert.ok(newLeaderMs <= NEW_LEADER_MAX_MS, `new leader after ${newLeaderMs} ms`);
     await docker(['start', leader.id]);
-    // Consul 1.8.7 can take over a minute to take a restarted server (new IP) back into raft.
-    await waitFor('three alive servers and a leader', async () => (await aliveServers(stack)) === 3 && /:/.test(await stack.leader()), 150_000, 500);
+    await waitServersBack(stack, async () => /:/.test(await stack.leader()));
   });
 
   test('5. two of three Consul servers down for a minute: 0 failed requests, degraded health, table right within 5 s of quorum', async () => {
@@ -168,8 +167,8 @@ describe('faults under steady load on the real stack', { timeout: 40 * 60_000 },
     assert.equal(during.failures, 0, JSON.stringify(during.errors));
     assert.equal(s.failures, 0, JSON.stringify(s.errors));
     assert.ok(degradedMs <= DEGRADED_MAX_MS, `degraded ${degradedMs} ms after both stops returned`);
-    // Leave a whole cluster for the next scenario: three servers alive in serf (150 s, as in test 4).
-    await waitFor('three alive servers', async () => (await aliveServers(stack)) === 3, 150_000, 500);
+    // Leave a whole cluster for the next scenario: three servers alive in serf.
+    await waitServersBack(stack);
   });
 
   test('6. stop the Consul client agent the gateway watches: 0 failed requests', async () => {

@@ -180,3 +180,14 @@ export async function aliveServers(stack: ComposeStack): Promise<number> {
   const members = await stack.json<Array<{ Status: number; Tags: { role: string } }>>(`${stack.consulUrl}/v1/agent/members`);
   return members.filter((m) => m.Tags.role === 'consul' && m.Status === 1).length;
 }
+
+/**
+ * Waits for three Consul servers alive in serf (and `more`, e.g. a leader); returns the ms it took.
+ * 150 s: a scale-up while a server is down can take its IP, and Consul 1.8.7 can take over a
+ * minute to take a server back on a new IP (one CI run timed out at 60 s).
+ */
+export async function waitServersBack(stack: ComposeStack, more: () => Promise<boolean> = async () => true): Promise<number> {
+  const t0 = Date.now();
+  await waitFor('three alive Consul servers again', async () => (await aliveServers(stack)) === 3 && (await more()), 150_000, 500);
+  return Date.now() - t0;
+}
