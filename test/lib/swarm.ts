@@ -99,10 +99,55 @@ export class TestSwarm {
 
   /** GET a Consul HTTP API path from inside the consul-agent container on `node` (no port is published). */
   async consul<T>(path: string, node: SwarmNode = this.nodes[this.control]!): Promise<T> {
+    return this.consulAt<T>('127.0.0.1', path, node);
+  }
+
+  /**
+   * Each running Consul server's own view of raft (from its /v1/agent/self), not one agent's gossip
+   * view: a rejoined server can stay "leaving" in some agents' member lists while raft has it as a
+   * follower (hashicorp/consul#13379, #6882). A server that does not answer is `unreachable`.
+   */
+  async raftServers(): Promise<RaftServer[]> {
+    const tasks = await this.tasks('consul-server');
+    return Promise.all(tasks.map(async (t): Promise<RaftServer> => {
+      try {
+        const self = await this.consulAt<{ Stats: { raft: Record<string, string>; consul: Record<string, string> } }>(t.ip, '/v1/agent/self');
+        const { state = '', last_contact: lc = 'never' } = self.Stats.raft;
+        return { node: t.node, ip: t.ip, state, lastContactMs: state === 'Leader' ? 0 : goDurationMs(lc), leader: self.Stats.consul.leader_addr ?? '' };
+      } catch {
+        return { node: t.node, ip: t.ip, state: 'unreachable', lastContactMs: Infinity, leader: '' };
+      }
+    }));
+  }
+
+  /** GET a Consul HTTP API path of the agent or server at `ip` (an overlay address), from the consul-agent container on `node`. */
+  async consulAt<T>(ip: string, path: string, node: SwarmNode = this.nodes[this.control]!): Promise<T> {
     const { stdout: ids } = await this.docker(['ps', '-q', '-f', `label=com.docker.swarm.service.name=${this.svc('consul-agent')}`], node);
     const id = ids.trim().split('\n')[0];
     if (!id) throw new Error(`no consul-agent on ${node.name}`);
-    const { stdout } = await this.docker(['exec', id, 'curl', '-fsS', '--max-time', '5', `http://127.0.0.1:8500${path}`], node, 20_000);
+    const { stdout } = await this.docker(['exec', id, 'curl', '-fsS', '--max-time', '5', `http://${ip}:8500${path}`], node, 20_000);
     return JSON.parse(stdout) as T;
   }
+}
+
+export interface RaftServer {
+  node: string;
+  ip: string;
+  /** raft state as the server reports it: Leader, Follower, Candidate; or unreachable */
+  state: string;
+  lastContactMs: number;
+  leader: string;
+}
+
+/** A server in the quorum: the leader, or a follower that knows the leader and heard from it within 2 s. */
+export const inQuorum = (s: RaftServer): boolean =>
+  s.state === 'Leader' || (s.state === 'Follower' && s.leader !== '' && s.lastContactMs <= 2_000);
+
+/** Go's time.Duration text ("1m2.5s", "34.1ms", "800µs") in ms; "never" and anything else unparsable is Infinity. */
+export function goDurationMs(text: string): number {
+  const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, 'µs': 1e-3, us: 1e-3, ns: 1e-6 };
+  if (text === '0') return 0;
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|µs|us|ns)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join('') !== text) return Infinity;
+  return parts.reduce((sum, p) => sum + Number(p[1]) * unit[p[2]!]!, 0);
 }
