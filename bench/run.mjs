@@ -15,7 +15,7 @@ import { USAGE, parseOptions, planRows } from './lib/options.mjs';
 import { isStopping, killAllNow, stopAll, which } from './lib/proc.mjs';
 import { header, table } from './lib/report.mjs';
 import { runSet } from './lib/set.mjs';
-import { SETS } from './lib/targets.mjs';
+import { imageNodeFlags, SETS } from './lib/targets.mjs';
 import { wrkVersion } from './lib/wrk.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
@@ -124,6 +124,7 @@ async function main() {
       haproxy: bins.haproxy ? haproxyVersion(bins.haproxy) : null,
       consul: bins.consul ? consulVersion(bins.consul) : null,
     },
+    gatewayNodeFlags: imageNodeFlags(ROOT),
     rounds: opts.rounds,
     duration: opts.duration,
     warmup: opts.warmup,

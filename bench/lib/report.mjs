@@ -74,7 +74,7 @@ export function header(c) {
     `- node: ${nodes}`,
     `- ${c.versions.nginx ? `nginx ${c.versions.nginx} (1 worker, access_log on)` : 'nginx not run'}, ` +
       `${c.versions.haproxy ? `haproxy ${c.versions.haproxy} (1 thread, no log)` : 'haproxy not run'}, ` +
-      `gateway: shipped defaults (access log off, ACCESS_LOG=true turns it on), wrk ${c.versions.wrk}, ` +
+      `gateway: shipped defaults (access log off, ACCESS_LOG=true turns it on; node flags of the image's CMD: ${c.gatewayNodeFlags?.join(' ') || 'none'}), wrk ${c.versions.wrk}, ` +
       `${c.versions.consul ? `consul ${c.versions.consul}` : 'no consul'}`,
     `- load: wrk -t1 -c${c.connections}, ${c.rounds} round(s) × ${c.duration} s per row, rows interleaved ` +
       `(order rotates each round), warm-up ${c.warmup ? `${c.warmup} s per row, discarded` : 'none'}; ` +

@@ -1,4 +1,5 @@
 // What wrk is pointed at: the upstream sets, and each row's proxy in front of them.
+import fs from 'node:fs';
 import path from 'node:path';
 import { startHaproxy } from './haproxy.mjs';
 import { startNginx } from './nginx.mjs';
@@ -57,7 +58,7 @@ export async function startTarget(row, ups, ctx) {
     // Shipped defaults: only the port and the Consul agent, plus NODE_ENV=production as the image sets it.
     const env = { NODE_ENV: 'production', PORT: String(port), CONSUL_HTTP_ADDR: ctx.consul.addr, ...row.env };
     const root = row.root ? path.resolve(row.root) : ctx.root;
-    const child = start(row.id, ctx.nodes[row.node], [path.join(root, 'gateway/dist/index.js')], {
+    const child = start(row.id, ctx.nodes[row.node], [...imageNodeFlags(root), path.join(root, 'gateway/dist/index.js')], {
       cpu: ctx.cpu, cwd: root, env, logFile: `${dir}.log`,
     });
     // Routed only once the gateway's table (fed by Consul) lists both instances.
@@ -71,6 +72,19 @@ export async function startTarget(row, ups, ctx) {
   }
   await waitFor(`${row.id} answering 200`, async () => (await get(url)).status === 200, { child: t.child });
   return { url, pids: t.pids, children: [t.child] };
+}
+
+/**
+ * The node flags the gateway image starts with (its Dockerfile's CMD, e.g. `--max-semi-space-size=8`):
+ * shipped defaults include them. A checkout whose CMD has none (a baseline) runs without.
+ */
+export function imageNodeFlags(root) {
+  const dockerfile = fs.readFileSync(path.join(root, 'gateway/Dockerfile'), 'utf8');
+  const cmd = dockerfile.split('\n').filter((l) => l.startsWith('CMD [')).at(-1);
+  if (!cmd) throw new Error(`${root}/gateway/Dockerfile has no CMD ["node", ...] line`);
+  const argv = JSON.parse(cmd.slice('CMD '.length));
+  if (argv[0] !== 'node' || argv.at(-1) !== 'gateway/dist/index.js') throw new Error(`unexpected gateway CMD: ${cmd}`);
+  return argv.slice(1, -1);
 }
 
 /** Which upstream ports answered 8 requests through url (both expected for a proxy row). */

@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { classifyFailure, errorCode, isRetryable, type AttemptFailure, type Instance, type Logger, type RouteTable } from '@stack/shared';
 import { BodyRelay, ClientBodyError, UpstreamStallError, type BodyLimits } from './body.js';
+import type { Deadline, Deadlines, Expiring } from './deadlines.js';
 import { GatewayError, sendError } from './errors.js';
-import { clientResponseHeaders, safeHeaderValue, upstreamRequestHeaders, type RequestHead } from './headers.js';
+import { clientResponseHeaders, upstreamRequestHeaders, type RequestHead } from './headers.js';
+import { instanceMeta, type InstanceMeta } from './instance-meta.js';
 import type { OutlierDetector } from './outlier.js';
 import { instanceKey, type InstancePicker } from './instance-picker.js';
 import type { AttemptOutcome, AttemptReport, ProxyObserver, RetryVerdict } from './observer.js';
@@ -25,6 +27,8 @@ export interface ExchangeDeps {
   outliers: OutlierDetector;
   budget: RetryBudget;
   upstream: UpstreamClient;
+  /** UPSTREAM_TIMEOUT_MS deadlines, one list for every attempt. */
+  deadlines: Deadlines;
   log: Logger;
   options: ExchangeOptions;
   /** Called once per exchange when it is over, with the status the client got (499: it left). */
@@ -50,9 +54,9 @@ class HeadersTimeoutError extends Error {
  * stream or header object sits between the instance's bytes and the client's
  * socket.
  */
-class Attempt implements AttemptReport, UpstreamHandler {
+class Attempt implements AttemptReport, UpstreamHandler, Expiring {
   abort: ((err?: Error) => void) | null = null;
-  timer: NodeJS.Timeout | undefined;
+  deadline: Deadline | null = null;
   timedOut = false;
   /** Headers reached the client: from here on the answer is this attempt's. */
   answered = false;
@@ -68,6 +72,7 @@ class Attempt implements AttemptReport, UpstreamHandler {
   constructor(
     readonly x: Exchange,
     readonly inst: Instance,
+    readonly meta: InstanceMeta,
     readonly body: BodyRelay | null,
   ) {}
 
@@ -79,19 +84,21 @@ class Attempt implements AttemptReport, UpstreamHandler {
   /** The whole request is out: only now is the instance on the clock. */
   onRequestSent(): void {
     if (this.over || this.answered) return;
-    this.timer = setTimeout(() => {
-      this.timedOut = true;
-      this.abort?.(new HeadersTimeoutError());
-    }, this.x.deps.options.upstreamTimeoutMs);
+    this.deadline = this.x.deps.deadlines.add(this);
+  }
+
+  expire(): void {
+    this.timedOut = true;
+    this.abort?.(new HeadersTimeoutError());
   }
 
   onHeaders(status: number, raw: string[], resume: () => void): boolean {
-    clearTimeout(this.timer);
+    this.deadline?.cancel();
     return this.x.onHeaders(this, status, raw, resume);
   }
 
-  onData(chunk: Buffer): boolean {
-    return this.x.onData(chunk);
+  onData(chunk: Buffer, last: boolean): boolean {
+    return this.x.onData(chunk, last);
   }
 
   onComplete(): void {
@@ -100,7 +107,7 @@ class Attempt implements AttemptReport, UpstreamHandler {
   }
 
   onError(err: Error): void {
-    clearTimeout(this.timer);
+    this.deadline?.cancel();
     if (this.over) return;
     this.over = true;
     this.x.onAttemptError(this, err);
@@ -126,6 +133,8 @@ export class Exchange {
   #timeoutRetried = false;
   #current: Attempt | null = null;
   #finished = false;
+  /** The response was ended with the body's last piece. */
+  #ended = false;
   #drain: (() => void) | null = null;
 
   constructor(
@@ -163,18 +172,18 @@ export class Exchange {
         new GatewayError('no_instance', `"${this.service}" has no passing instance right now`, { service: this.service, retryAfterS: deps.options.retryAfterS }),
       );
     }
-    this.#tried.push(instanceKey(inst));
+    const meta = instanceMeta(inst);
+    this.#tried.push(meta.key);
     this.attempts++;
     this.instance = inst;
     const hasBody = this.head.chunked || this.head.contentLength > 0;
     const body = hasBody ? new BodyRelay(this.req, deps.options.body) : null;
-    const attempt = new Attempt(this, inst, body);
+    const attempt = new Attempt(this, inst, meta, body);
     this.#current = attempt;
-    const host = inst.address.includes(':') ? `[${inst.address}]` : inst.address;
     const req = this.req;
     deps.upstream.dispatch(
       {
-        host,
+        host: meta.host,
         port: inst.port,
         path: this.path,
         method: req.method ?? 'GET',
@@ -183,7 +192,7 @@ export class Exchange {
           proto: 'http',
           host: this.head.host ?? ownAddress(req),
           requestId: this.requestId,
-          upstreamHost: `${host}:${inst.port}`,
+          upstreamHost: meta.authority,
           via: { protocol: req.httpVersion, receivedBy: deps.options.viaName },
         }),
         body,
@@ -195,7 +204,7 @@ export class Exchange {
 
   onHeaders(a: Attempt, status: number, raw: string[], resume: () => void): boolean {
     const { res } = this;
-    this.deps.outliers.success(instanceKey(a.inst));
+    this.deps.outliers.success(a.meta.key);
     if (this.clientGone) {
       a.abort?.(new ClientGoneError());
       return false;
@@ -203,7 +212,7 @@ export class Exchange {
     try {
       res.writeHead(
         status,
-        clientResponseHeaders(raw, ['x-request-id', this.requestId, 'x-upstream-instance', safeHeaderValue(a.inst.id)]),
+        clientResponseHeaders(raw, ['x-request-id', this.requestId, 'x-upstream-instance', a.meta.headerId]),
       );
     } catch (err) {
       // Nothing reached the client yet: release the upstream socket now and
@@ -220,7 +229,13 @@ export class Exchange {
     return true;
   }
 
-  onData(chunk: Buffer): boolean {
+  onData(chunk: Buffer, last: boolean): boolean {
+    if (last) {
+      // The whole answer is here: head and body leave in one end() (one write, no corking round trip).
+      this.#ended = true;
+      this.res.end(chunk);
+      return true;
+    }
     if (this.res.write(chunk)) return true;
     // The client is slower than the instance: stop reading the instance until it drains.
     this.res.once('drain', this.#drain!);
@@ -228,7 +243,7 @@ export class Exchange {
   }
 
   onComplete(): void {
-    this.res.end();
+    if (!this.#ended) this.res.end();
     this.#finish(this.res.statusCode);
   }
 
@@ -259,8 +274,8 @@ export class Exchange {
     let ejectedMs: number | null = null;
     if (kind !== 'other') {
       const pool = (deps.table().services.get(service) ?? []).map(instanceKey);
-      ejectedMs = deps.outliers.failure(instanceKey(a.inst), pool, kind);
-      if (ejectedMs) deps.log.warn({ service, instance: a.inst.id, upstream: instanceKey(a.inst), ejectedMs }, 'instance ejected after consecutive failures');
+      ejectedMs = deps.outliers.failure(a.meta.key, pool, kind);
+      if (ejectedMs) deps.log.warn({ service, instance: a.inst.id, upstream: a.meta.key, ejectedMs }, 'instance ejected after consecutive failures');
     }
     const bodyStarted = a.body?.started === true;
     const retryable =
@@ -276,7 +291,7 @@ export class Exchange {
     a.ejected = !!ejectedMs;
     this.#report(a, OUTCOME[kind], 0);
     deps.log.warn(
-      { requestId: this.requestId, service, instance: a.inst.id, upstream: instanceKey(a.inst), failure: kind, code: errorCode(err), retry },
+      { requestId: this.requestId, service, instance: a.inst.id, upstream: a.meta.key, failure: kind, code: errorCode(err), retry },
       'upstream attempt failed',
     );
     if (retry) return this.#next();

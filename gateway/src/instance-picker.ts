@@ -1,7 +1,8 @@
 import { RoundRobin, type Instance } from '@stack/shared';
+import { instanceKey } from './instance-meta.js';
 import type { OutlierDetector } from './outlier.js';
 
-export const instanceKey = (i: Instance) => `${i.address}:${i.port}`;
+export { instanceKey };
 
 /**
  * Round robin over a service's passing instances, leaving out ones already

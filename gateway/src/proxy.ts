@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requestIdFrom, viaVisited } from '@stack/shared';
+import { Deadlines } from './deadlines.js';
 import { GatewayError, sendError } from './errors.js';
 import { Exchange, type ExchangeDeps, type ExchangeOptions } from './exchange.js';
 import { scanRequestHeaders } from './headers.js';
@@ -10,7 +11,7 @@ export interface ProxyOptions extends ExchangeOptions {
   maxUrlBytes: number;
 }
 
-export interface ProxyDeps extends Omit<ExchangeDeps, 'done' | 'options'> {
+export interface ProxyDeps extends Omit<ExchangeDeps, 'done' | 'options' | 'deadlines'> {
   synced: () => boolean;
   options: ProxyOptions;
   /** Called once per request when it is over (the access log, when on). */
@@ -32,6 +33,7 @@ export function createProxy(deps: ProxyDeps) {
   const observer = deps.observer;
   const exchangeDeps: ExchangeDeps = {
     ...deps,
+    deadlines: new Deadlines(o.upstreamTimeoutMs),
     done: (x, status) => {
       inflight--;
       observer?.request(x.service, status, performance.now() - x.startedAt, null);

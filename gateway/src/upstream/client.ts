@@ -43,8 +43,11 @@ export interface UpstreamHandler {
   onRequestSent(): void;
   /** The final head. Return false to stop reading until `resume` is called. */
   onHeaders(status: number, headers: string[], resume: () => void): boolean;
-  /** A piece of the body. Return false to stop reading until `resume` is called. */
-  onData(chunk: Buffer): boolean;
+  /**
+   * A piece of the body; `last` when it ends a body of known length (onComplete
+   * follows at once). Return false to stop reading until `resume` is called.
+   */
+  onData(chunk: Buffer, last: boolean): boolean;
   onComplete(): void;
   onError(err: Error): void;
 }
@@ -247,8 +250,8 @@ class Connection implements ResponseEvents {
     return this.handler?.onHeaders(head.status, head.headers, this.#resumer()) !== false;
   }
 
-  onBody(chunk: Buffer): boolean {
-    return this.handler?.onData(chunk) !== false;
+  onBody(chunk: Buffer, last: boolean): boolean {
+    return this.handler?.onData(chunk, last) !== false;
   }
 
   /** A resume bound to the current request: called late, after the request is over, it does nothing. */

@@ -245,6 +245,20 @@ describe('ResponseParser', () => {
     assert.deepEqual(events, ['head 200', 'body ab', 'body cd']);
   });
 
+  test('onBody says `last` on the piece that ends a body of known length, never for chunked or read-to-close', () => {
+    const seen = (raw: string[], eof = false) => {
+      const lasts: Array<[string, boolean]> = [];
+      const p = new ResponseParser('GET', { onHead: () => true, onBody: (b, last) => (lasts.push([b.toString(), last]), true) });
+      for (const piece of raw) p.execute(Buffer.from(piece));
+      if (eof) p.finish();
+      return lasts;
+    };
+    assert.deepEqual(seen(['HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcd']), [['abcd', true]]);
+    assert.deepEqual(seen(['HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab', 'cd']), [['ab', false], ['cd', true]]);
+    assert.deepEqual(seen(['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n']), [['ab', false]]);
+    assert.deepEqual(seen(['HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nab'], true), [['ab', false]]);
+  });
+
   test('false from an event stops the parser until resume(), keeping the rest of the read', () => {
     const events: string[] = [];
     let hold = true;

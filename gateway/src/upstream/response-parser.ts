@@ -26,7 +26,8 @@ export interface ResponseHead {
 export interface ResponseEvents {
   /** The final (non-1xx) head. */
   onHead(head: ResponseHead): boolean;
-  onBody(chunk: Buffer): boolean;
+  /** `last`: this piece ends a body of known length (a chunked or read-to-close body never says so). */
+  onBody(chunk: Buffer, last: boolean): boolean;
 }
 
 /** Largest response head (status line + headers), as Node's and undici's default. */
@@ -178,7 +179,7 @@ export class ResponseParser {
           const part = off === 0 && n === buf.length ? buf : buf.subarray(off, off + n);
           off += n;
           if (this.#remaining === 0) this.#state = State.Done;
-          if (!this.events.onBody(part)) this.#paused = true;
+          if (!this.events.onBody(part, this.#remaining === 0)) this.#paused = true;
           break;
         }
         case State.ChunkSize: {
@@ -198,7 +199,7 @@ export class ResponseParser {
           const part = buf.subarray(off, off + n);
           off += n;
           if (this.#remaining === 0) this.#state = State.ChunkDataEnd;
-          if (!this.events.onBody(part)) this.#paused = true;
+          if (!this.events.onBody(part, false)) this.#paused = true;
           break;
         }
         case State.ChunkDataEnd: {
@@ -224,7 +225,7 @@ export class ResponseParser {
         case State.UntilClose: {
           const part = off === 0 ? buf : buf.subarray(off);
           off = buf.length;
-          if (!this.events.onBody(part)) this.#paused = true;
+          if (!this.events.onBody(part, false)) this.#paused = true;
           break;
         }
         case State.Done:
