@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { tableToJSON, type ConsulState, type RouteTable } from '@stack/shared';
 import { dashboardRoutes, sendPage, type DashboardParts } from './dashboard.js';
 import type { OutlierDetector } from './outlier.js';
-import { instanceKey } from './instance-picker.js';
+import { instanceKey } from './instance-meta.js';
 import type { LiveStatsJSON } from './live-stats.js';
 
 export interface AdminDeps {

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { createLogger, emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import { createApp, type AppDeps } from './app.js';
 import { OutlierDetector } from './outlier.js';
-import { instanceKey } from './instance-picker.js';
+import { instanceKey } from './instance-meta.js';
 import { assertErrorBody, request } from './testing/harness.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -6,7 +6,7 @@ import { createLogger, emptyTable, setService, type Instance, type RouteTable } 
 import { createApp } from './app.js';
 import { ConsulServers } from './consul-servers.js';
 import { EventFeed } from './events.js';
-import { instanceKey } from './instance-picker.js';
+import { instanceKey } from './instance-meta.js';
 import { OutlierDetector } from './outlier.js';
 import { PAGE_CSP } from './page.js';
 import { SseHub } from './sse.js';

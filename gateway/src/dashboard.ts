@@ -4,7 +4,7 @@ import type { ConsulState, RouteTable } from '@stack/shared';
 import type { ConsulServers } from './consul-servers.js';
 import { GatewayError } from './errors.js';
 import type { EventFeed } from './events.js';
-import { instanceKey } from './instance-picker.js';
+import { instanceKey } from './instance-meta.js';
 import type { OutlierDetector } from './outlier.js';
 import { dashboardView, PAGE_HEADERS, renderPage, type DashboardView } from './page.js';
 import type { SseHub } from './sse.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { consulOk } from './testing/harness.js';
 import { emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import { diffConsul, diffEjections, diffTables, EventFeed, Ring, type Ejection, type GatewayEvent, type NewEvent } from './events.js';
-import { instanceKey } from './instance-picker.js';
+import { instanceKey } from './instance-meta.js';
 import { OutlierDetector } from './outlier.js';
 
 const inst = (id: string, port: number, node = 'n1', address = '10.0.0.1'): Instance => ({ id, service: 'web', address, port, node, tags: [] });

@@ -4,9 +4,9 @@ import { BodyRelay, ClientBodyError, UpstreamStallError, type BodyLimits } from 
 import type { Deadline, Deadlines, Expiring } from './deadlines.js';
 import { GatewayError, sendError } from './errors.js';
 import { clientResponseHeaders, upstreamRequestHeaders, type RequestHead } from './headers.js';
-import { instanceMeta, type InstanceMeta } from './instance-meta.js';
+import { instanceKey, instanceMeta, type InstanceMeta } from './instance-meta.js';
 import type { OutlierDetector } from './outlier.js';
-import { instanceKey, type InstancePicker } from './instance-picker.js';
+import type { InstancePicker } from './instance-picker.js';
 import type { AttemptOutcome, AttemptReport, ProxyObserver, RetryVerdict } from './observer.js';
 import type { RetryBudget } from './retry-budget.js';
 import type { UpstreamClient, UpstreamHandler } from './upstream/client.js';

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { createLogger, emptyTable, ReadError, setService, type HealthEntry, type Instance, type QueryMeta, type RouteTable, type TrackedServiceView } from '@stack/shared';
 import { createApp } from './app.js';
 import { createExplainer, exclusionReason, explainedName, type ExplainResponse } from './explain.js';
-import { instanceKey } from './instance-picker.js';
+import { instanceKey } from './instance-meta.js';
 import { OutlierDetector } from './outlier.js';
 import { assertErrorBody, consulOk, request } from './testing/harness.js';
 

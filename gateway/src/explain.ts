@@ -13,7 +13,7 @@ import {
   type TrackedServiceView,
 } from '@stack/shared';
 import { GatewayError } from './errors.js';
-import { instanceKey } from './instance-picker.js';
+import { instanceKey } from './instance-meta.js';
 import { parseRoute } from './route.js';
 
 /**

@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Instance } from '@stack/shared';
 import { OutlierDetector } from './outlier.js';
-import { instanceKey, InstancePicker } from './instance-picker.js';
+import { InstancePicker } from './instance-picker.js';
+import { instanceKey } from './instance-meta.js';
 
 const inst = (id: string, port: number): Instance => ({
   id,

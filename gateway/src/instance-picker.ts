@@ -2,8 +2,6 @@ import { RoundRobin, type Instance } from '@stack/shared';
 import { instanceKey } from './instance-meta.js';
 import type { OutlierDetector } from './outlier.js';
 
-export { instanceKey };
-
 /**
  * Round robin over a service's passing instances, leaving out ones already
  * tried for this request and ones passive health has ejected. A retry goes

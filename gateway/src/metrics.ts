@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ConsulState, Instance, RouteTable } from '@stack/shared';
 import type { ErrorCode } from './errors.js';
-import { instanceKey } from './instance-picker.js';
+import { instanceKey } from './instance-meta.js';
 import type { AttemptOutcome, AttemptReport, ProxyObserver } from './observer.js';
 import type { OutlierDetector } from './outlier.js';
 

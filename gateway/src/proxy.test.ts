@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import type { ServerResponse } from 'node:http';
-import { instanceKey } from './instance-picker.js';
+import { instanceKey } from './instance-meta.js';
 import { assertErrorBody, deadPort, request, sleep, startHarness, startUpstream, until, type HarnessOptions } from './testing/harness.js';
 
 // The proxy in-process against real upstream servers on loopback: every
