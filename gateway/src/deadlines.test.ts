@@ -3,12 +3,24 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Deadlines } from './deadlines.js';
 
-/** Real timers, short durations: what matters is order, lateness and what never fires. */
+/**
+ * Real timers, short durations: what matters is order, that nothing fires
+ * before its time, and what never fires. Times are measured, not assumed from
+ * sleeps, so a loaded machine (the unit suites run in parallel) cannot fail it.
+ */
 function recorder() {
-  const t0 = performance.now();
-  const fired: Array<{ name: string; ms: number }> = [];
-  const item = (name: string) => ({ expire: () => fired.push({ name, ms: performance.now() - t0 }) });
-  return { fired, item, names: () => fired.map((f) => f.name) };
+  const fired: Array<{ name: string; afterMs: number }> = [];
+  /** An item to add right away: its time runs from its creation. */
+  const item = (name: string) => {
+    const setAt = performance.now();
+    return { expire: () => fired.push({ name, afterMs: performance.now() - setAt }) };
+  };
+  const names = () => fired.map((f) => f.name);
+  /** Until `name` has fired (2 s at most). */
+  const until = async (name: string) => {
+    for (const t0 = performance.now(); !names().includes(name) && performance.now() - t0 < 2_000; ) await sleep(5);
+  };
+  return { fired, item, names, until };
 }
 
 describe('Deadlines', () => {
@@ -19,12 +31,10 @@ describe('Deadlines', () => {
     await sleep(10);
     list.add(r.item('b'));
     list.add(r.item('c'));
-    await sleep(15);
-    assert.deepEqual(r.names(), [], 'nothing before 40 ms');
-    await sleep(60);
+    await r.until('c');
+    await sleep(20); // time for a second, wrong, expiry to show
     assert.deepEqual(r.names(), ['a', 'b', 'c']);
-    assert.ok(r.fired[0]!.ms >= 39, `a at ${r.fired[0]!.ms} ms`);
-    assert.ok(r.fired[1]!.ms >= 49, `b at ${r.fired[1]!.ms} ms (set 10 ms after a)`);
+    for (const f of r.fired) assert.ok(f.afterMs >= 39, `${f.name} after ${f.afterMs} ms`);
     assert.equal(list.size, 0);
   });
 
@@ -38,30 +48,31 @@ describe('Deadlines', () => {
     b.cancel(); // twice is harmless
     a.cancel();
     assert.equal(list.size, 1);
-    await sleep(50);
+    // a and b were due before c: once c fired, they would have too
+    await r.until('c');
     assert.deepEqual(r.names(), ['c']);
   });
 
-  test('the head cancelled with the timer armed for it: a later deadline still expires on time', async () => {
+  test('the head cancelled with the timer armed for it: a later deadline still expires, on time', async () => {
     const list = new Deadlines(30);
     const r = recorder();
     list.add(r.item('first')).cancel();
     await sleep(20);
+    // the timer armed for the cancelled head fires first and finds nothing due
     list.add(r.item('second'));
-    await sleep(20);
-    assert.deepEqual(r.names(), [], 'the timer armed for the cancelled head fired and found nothing due');
-    await sleep(40);
+    await r.until('second');
     assert.deepEqual(r.names(), ['second']);
-    assert.ok(r.fired[0]!.ms >= 49, `second at ${r.fired[0]!.ms} ms`);
+    assert.ok(r.fired[0]!.afterMs >= 29, `second after ${r.fired[0]!.afterMs} ms`);
   });
 
   test('deadlines set after the list emptied get a timer again', async () => {
     const list = new Deadlines(10);
     const r = recorder();
     list.add(r.item('one'));
-    await sleep(30);
+    await r.until('one');
+    assert.equal(list.size, 0);
     list.add(r.item('two'));
-    await sleep(30);
+    await r.until('two');
     assert.deepEqual(r.names(), ['one', 'two']);
   });
 
@@ -72,7 +83,7 @@ describe('Deadlines', () => {
     list.add({ expire: () => second?.cancel() });
     second = list.add(r.item('second'));
     list.add(r.item('third'));
-    await sleep(40);
+    await r.until('third');
     assert.deepEqual(r.names(), ['third']);
   });
 
