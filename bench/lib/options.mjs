@@ -8,8 +8,8 @@ Compares, on the same upstreams and the same load: direct (no proxy), nginx, HAP
 Proxy on core 0, wrk + upstreams + Consul on core 1. Prints a markdown table per upstream set and
 writes bench/results/latest.json. Needs root for apt-get when wrk/nginx-light are missing.
 
-  --rounds=N          measured rounds per row, interleaved across rows   (default 3)
-  --duration=S        seconds per round                                  (default 10)
+  --rounds=N          measured rounds per row, interleaved across rows   (default 5)
+  --duration=S        seconds per round                                  (default 6)
   --warmup=S          discarded warm-up per row before the rounds, 0=none (default min(5, duration))
   --connections=C     wrk connections (wrk runs 1 thread)                (default 50)
   --set=minimal|web|both   upstreams: 2 minimal Node servers, 2 web-service instances (default both)
@@ -67,10 +67,11 @@ export function parseOptions(argv) {
     if (!allowed.includes(v)) throw new Error(`--${name} must be one of ${allowed.join(', ')}`);
     return v;
   };
-  const duration = int('duration', smoke ? 2 : 10, 1, 3600);
+  // 5 rounds of 6 s rather than 3 of 10: about the same time, and a median that two noisy rounds cannot move.
+  const duration = int('duration', smoke ? 2 : 6, 1, 3600);
   const opts = {
     smoke,
-    rounds: int('rounds', smoke ? 1 : 3, 1, 100),
+    rounds: int('rounds', smoke ? 1 : 5, 1, 100),
     duration,
     warmup: int('warmup', smoke ? 0 : Math.min(5, duration), 0, 3600),
     connections: int('connections', smoke ? 10 : 50, 1, 10_000),

@@ -62,7 +62,6 @@ class Attempt implements AttemptReport, UpstreamHandler, Expiring {
   answered = false;
   over = false;
   // What the observer is told, filled in once the outcome is known.
-  readonly startedAt = performance.now();
   outcome: AttemptOutcome = 'ok';
   status = 0;
   ms = 0;
@@ -74,6 +73,7 @@ class Attempt implements AttemptReport, UpstreamHandler, Expiring {
     readonly inst: Instance,
     readonly meta: InstanceMeta,
     readonly body: BodyRelay | null,
+    readonly startedAt: number,
   ) {}
 
   onConnect(abort: (err?: Error) => void): void {
@@ -121,7 +121,6 @@ class Attempt implements AttemptReport, UpstreamHandler, Expiring {
  * removed as gone.
  */
 export class Exchange {
-  readonly startedAt = performance.now();
   clientGone = false;
   attempts = 0;
   instance: Instance | null = null;
@@ -146,11 +145,13 @@ export class Exchange {
     readonly path: string,
     readonly head: RequestHead,
     readonly requestId: string,
+    /** performance.now() when the proxy received the request. */
+    readonly startedAt: number = performance.now(),
   ) {}
 
   start(): void {
     this.res.once('close', this.#onClientClose);
-    this.deps.budget.recordRequest();
+    this.deps.budget.recordRequest(this.startedAt);
     this.#next();
   }
 
@@ -178,7 +179,8 @@ export class Exchange {
     this.instance = inst;
     const hasBody = this.head.chunked || this.head.contentLength > 0;
     const body = hasBody ? new BodyRelay(this.req, deps.options.body) : null;
-    const attempt = new Attempt(this, inst, meta, body);
+    // The first attempt starts with the exchange: one clock read fewer per request.
+    const attempt = new Attempt(this, inst, meta, body, this.attempts === 1 ? this.startedAt : performance.now());
     this.#current = attempt;
     const req = this.req;
     deps.upstream.dispatch(

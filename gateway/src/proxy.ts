@@ -76,7 +76,7 @@ export function createProxy(deps: ProxyDeps) {
   }
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const t0 = observer ? performance.now() : 0;
+    const t0 = performance.now();
     const head = scanRequestHeaders(req.rawHeaders);
     const requestId = requestIdFrom(head.requestId);
     let route;
@@ -92,7 +92,7 @@ export function createProxy(deps: ProxyDeps) {
       return;
     }
     inflight++;
-    new Exchange(exchangeDeps, req, res, route.service, route.path, head, requestId).start();
+    new Exchange(exchangeDeps, req, res, route.service, route.path, head, requestId, t0).start();
   }
 
   /** Whether an `Expect: 100-continue` request may be told to go on (no 100 for a body we'd refuse). */

@@ -112,4 +112,25 @@ describe('RetryBudget', () => {
     clock.t = 6_000;
     assert.equal(granted(b, 5), 2);
   });
+
+  test('a request counts in the second of the time it is recorded with (the exchange passes its start)', () => {
+    const { b, clock } = setup({ percent: 50, minPerSecond: 0, windowS: 2 }, 10_000);
+    for (let i = 0; i < 4; i++) b.recordRequest(9_500); // the second before now: still in the 2 s window
+    assert.equal(granted(b, 5), 2);
+    clock.t = 10_000;
+    for (let i = 0; i < 4; i++) b.recordRequest(10_999);
+    assert.equal(granted(b, 5), 2, '4 more requests in the current second: 8 in the window, 50 % of them, 2 already taken');
+  });
+
+  test('the default clock is monotonic (performance.now), so a wall-clock step cannot empty the window', () => {
+    const b = new RetryBudget({ percent: 100, minPerSecond: 0, windowS: 60 });
+    for (let i = 0; i < 3; i++) b.recordRequest();
+    const realNow = Date.now;
+    Date.now = () => realNow() + 3_600_000; // the wall clock jumps an hour ahead
+    try {
+      assert.equal(granted(b, 5), 3);
+    } finally {
+      Date.now = realNow;
+    }
+  });
 });

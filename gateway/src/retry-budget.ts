@@ -20,19 +20,21 @@ export class RetryBudget {
 
   constructor(
     private readonly opts: RetryBudgetOptions,
-    private readonly now: () => number = Date.now,
+    /** Milliseconds on a monotonic clock: a wall-clock step must not empty or freeze the window. */
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.#requests = new Array(opts.windowS).fill(0);
     this.#retries = new Array(opts.windowS).fill(0);
   }
 
-  recordRequest(): void {
-    this.#requests[this.#advance()]! += 1;
+  /** `at`: the request's start on the same clock, when the caller already read it (one clock read per request). */
+  recordRequest(at: number = this.now()): void {
+    this.#requests[this.#advance(at)]! += 1;
   }
 
   /** Takes a retry from the budget if one is left. */
   tryRetry(): boolean {
-    const slot = this.#advance();
+    const slot = this.#advance(this.now());
     const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
     const floor = this.opts.minPerSecond * this.opts.windowS;
     const share = (sum(this.#requests) * this.opts.percent) / 100;
@@ -42,9 +44,10 @@ export class RetryBudget {
   }
 
   /** Moves to the current second, zeroing buckets that fell out of the window. */
-  #advance(): number {
-    const sec = Math.floor(this.now() / 1000);
+  #advance(nowMs: number): number {
+    const sec = Math.floor(nowMs / 1000);
     const n = this.opts.windowS;
+    if (sec === this.#second) return sec % n; // the common case: still the same second
     if (this.#second < 0 || sec - this.#second >= n) {
       this.#requests.fill(0);
       this.#retries.fill(0);
