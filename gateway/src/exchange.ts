@@ -62,6 +62,7 @@ class Attempt implements AttemptReport, UpstreamHandler, Expiring {
   answered = false;
   over = false;
   // What the observer is told, filled in once the outcome is known.
+  readonly startedAt = performance.now();
   outcome: AttemptOutcome = 'ok';
   status = 0;
   ms = 0;
@@ -73,7 +74,6 @@ class Attempt implements AttemptReport, UpstreamHandler, Expiring {
     readonly inst: Instance,
     readonly meta: InstanceMeta,
     readonly body: BodyRelay | null,
-    readonly startedAt: number,
   ) {}
 
   onConnect(abort: (err?: Error) => void): void {
@@ -179,8 +179,7 @@ export class Exchange {
     this.instance = inst;
     const hasBody = this.head.chunked || this.head.contentLength > 0;
     const body = hasBody ? new BodyRelay(this.req, deps.options.body) : null;
-    // The first attempt starts with the exchange: one clock read fewer per request.
-    const attempt = new Attempt(this, inst, meta, body, this.attempts === 1 ? this.startedAt : performance.now());
+    const attempt = new Attempt(this, inst, meta, body);
     this.#current = attempt;
     const req = this.req;
     deps.upstream.dispatch(
