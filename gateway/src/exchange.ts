@@ -37,6 +37,9 @@ export interface ExchangeDeps {
   observer?: ProxyObserver;
 }
 
+/** Largest whole response body sent as a string with its head (copied once more, so kept small). */
+const STRING_BODY_BYTES = 16 * 1024;
+
 const OUTCOME: Record<AttemptFailure, AttemptOutcome> = { connect: 'connect_failure', reset: 'reset', timeout: 'timeout', other: 'error' };
 
 /** The client hung up: nothing to answer, nothing to count against the instance. */
@@ -150,7 +153,8 @@ export class Exchange {
   ) {}
 
   start(): void {
-    this.res.once('close', this.#onClientClose);
+    // on, not once: a response closes once, and once's wrapper is a measurable cost per request.
+    this.res.on('close', this.#onClientClose);
     this.deps.budget.recordRequest(this.startedAt);
     this.#next();
   }
@@ -234,7 +238,11 @@ export class Exchange {
     if (last) {
       // The whole answer is here: head and body leave in one end() (one write, no corking round trip).
       this.#ended = true;
-      this.res.end(chunk);
+      // A small one as a latin1 string, which is the same bytes: node then joins it to the head
+      // and writes one string, where a Buffer goes through its output queue first (the bench
+      // measured ~9 µs of CPU less per request). A large one stays a Buffer: no copy.
+      if (chunk.length <= STRING_BODY_BYTES) this.res.end(chunk.toString('latin1'), 'latin1');
+      else this.res.end(chunk);
       return true;
     }
     if (this.res.write(chunk)) return true;

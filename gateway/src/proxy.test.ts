@@ -67,6 +67,31 @@ describe('proxy: answers', () => {
     assert.equal(res.headers['x-request-id'], 'rid-1');
   });
 
+  test('bodies arrive byte for byte: every byte value, UTF-8, at and around the size sent as one string with the head', async () => {
+    const pattern = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + 3) % 256));
+    const bodies = [Buffer.from('é→✓ {"x":"ü"}'), pattern(1), pattern(300), pattern(16 * 1024), pattern(16 * 1024 + 1), pattern(200_000)];
+    const up = await upstream((req, res) => {
+      const body = bodies[Number(req.url!.split('/').pop())]!;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+      res.end(body);
+    });
+    const h = await harness();
+    h.setService('svc', [up.instance('web-1')]);
+    for (let i = 0; i < bodies.length; i++) {
+      const got = await new Promise<{ length: string | undefined; body: Buffer }>((resolve, reject) => {
+        http
+          .get(`${h.url}/svc/${i}`, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ length: res.headers['content-length'], body: Buffer.concat(chunks) }));
+          })
+          .on('error', reject);
+      });
+      assert.equal(got.length, String(bodies[i]!.length), `body ${i}: Content-Length`);
+      assert.ok(got.body.equals(bodies[i]!), `body ${i} (${bodies[i]!.length} bytes) changed on the way`);
+    }
+  });
+
   test('an instance id no header may carry (any UTF-8 from Consul) is percent-encoded, and the answer still arrives', async () => {
     const up = await upstream(ok());
     const h = await harness();

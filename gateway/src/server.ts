@@ -78,17 +78,19 @@ export function createGatewayServer(deps: GatewayServerDeps) {
     else deps.proxy.handle(req, res);
   };
 
-  const server = http.createServer(
-    {
-      // Node checks its head and request timeouts on this interval (30 s by
-      // default); head-guard.ts covers the sockets those checks miss.
-      connectionsCheckingInterval: 1_000,
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-    },
-    front,
-  );
+  const options: http.ServerOptions & { optimizeEmptyRequests?: boolean } = {
+    // Node checks its head and request timeouts on this interval (30 s by
+    // default); head-guard.ts covers the sockets those checks miss.
+    connectionsCheckingInterval: 1_000,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node 24.12+ (the images' Node; older ones ignore it): a request with neither
+    // Content-Length nor Transfer-Encoding has no body, so its stream starts ended
+    // instead of going through a readable's events (~2 µs of CPU per request in the bench).
+    optimizeEmptyRequests: true,
+  };
+  const server = http.createServer(options, front);
 
   // An Expect: 100-continue request only hears "go on" when its body would be taken.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
