@@ -84,14 +84,20 @@ async function main() {
     targets.push(await startTarget(row, ups, ctx));
   }
   say(`A = ${o.dirs[0]}\n[ab] B = ${o.dirs[1]}\n[ab] node ${o.node}, ${o.rounds} rounds of ${o.duration} s, after a 2 × 4 s warm-up`);
-  const both = (duration) => Promise.all(targets.map((t) => runWrk({ bin: bins.wrk, url: t.url, duration, connections: 25, cpu: 1 })));
-  for (let w = 0; w < 2; w++) await both(4);
+  // Which load starts first alternates by round, so neither build always gets the head start.
+  const both = async (duration, bFirst) => {
+    const run = (t) => runWrk({ bin: bins.wrk, url: t.url, duration, connections: 25, cpu: 1 });
+    const [first, second] = bFirst ? [run(targets[1]), run(targets[0])] : [run(targets[0]), run(targets[1])];
+    const [x, y] = await Promise.all([first, second]);
+    return bFirst ? [y, x] : [x, y];
+  };
+  for (let w = 0; w < 2; w++) await both(4, w % 2 === 1);
   const diffs = [];
   console.log('| round | A µs/req | B µs/req | B − A | A req | B req |\n|--:|--:|--:|--:|--:|--:|');
   for (let r = 1; r <= o.rounds; r++) {
     await consul.pass(ids);
     const cpu0 = targets.map((t) => cpuSecondsOf(t.pids()));
-    const runs = await both(o.duration);
+    const runs = await both(o.duration, r % 2 === 0);
     const us = targets.map((t, i) => ((cpuSecondsOf(t.pids()) - cpu0[i]) * 1e6) / runs[i].requests);
     for (const [i, m] of runs.entries()) if (m.non2xx || m.socketErrors || !m.requests) throw new Error(`round ${r}: ${'AB'[i]} had ${m.non2xx} non-2xx, ${m.socketErrors} socket errors, ${m.requests} requests`);
     diffs.push(us[1] - us[0]);
