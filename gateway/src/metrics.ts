@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ConsulState, Instance, RouteTable } from '@stack/shared';
+import type { ConsulState, Instance, ReconcileView, RouteTable } from '@stack/shared';
 import type { ErrorCode } from './errors.js';
 import { instanceKey } from './instance-meta.js';
 import type { AttemptOutcome, AttemptReport, ProxyObserver } from './observer.js';
@@ -19,7 +19,8 @@ const codeIndex = (status: number) => (status >= 100 && status < 600 ? Math.floo
 export interface GatewayMetricsDeps {
   table: () => RouteTable;
   inflight: () => number;
-  consul: () => ConsulState;
+  /** Discovery's state; `reconcile` when the catalog is followed. */
+  consul: () => ConsulState & { reconcile?: ReconcileView };
   outliers: OutlierDetector;
   /** Process metrics (CPU, memory, event loop, GC); off in tests that make many registries. */
   processMetrics?: boolean;
@@ -201,6 +202,23 @@ export class GatewayMetrics implements ProxyObserver {
     consulGauge('gateway_consul_last_contact_seconds', 'X-Consul-LastContact of the last stale answer: how far behind the leader it may be.', (s) => s.lastContactMs / 1000);
     consulGauge('gateway_consul_leader_known', 'Whether the answering Consul server knows a raft leader (1) or not (0).', (s) => Number(s.knownLeader));
     consulGauge('gateway_consul_degraded', 'Whether discovery reports itself degraded (1; the reasons are in /_gateway/health).', (s) => Number(s.degraded));
+    const reconcileCounter = (name: string, help: string, read: (r: ReconcileView) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const r = consul().reconcile;
+          this.reset();
+          if (r) this.inc(read(r));
+        },
+      });
+    reconcileCounter('gateway_discovery_reconcile_sweeps_total', 'Passes of the reconciliation: every followed service read once from the leader.', (r) => r.sweeps);
+    reconcileCounter(
+      'gateway_discovery_corrections_total',
+      'Reconciliation reads that changed the table: changes the blocking queries had missed (should stay 0).',
+      (r) => r.corrections,
+    );
     this.#unknown = this.#serviceChildren();
   }
 

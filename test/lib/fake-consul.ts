@@ -36,6 +36,8 @@ interface Model {
 export interface StaleView {
   /** Answer ?stale reads from this frozen model (a lagging server) instead of the live one. */
   frozen?: Model;
+  /** Only ?stale reads of paths starting with one of these come from `frozen` (default: every path). */
+  paths?: string[];
   lastContactMs?: number;
   knownLeader?: boolean;
 }
@@ -187,7 +189,8 @@ export class FakeConsul {
       res.end('No cluster leader');
       return;
     }
-    const view = () => (stale && this.stale.frozen ? this.stale.frozen : this.#model);
+    const lagging = stale && this.stale.frozen !== undefined && (this.stale.paths?.some((p) => path.startsWith(p)) ?? true);
+    const view = () => (lagging && this.stale.frozen ? this.stale.frozen : this.#model);
     const wanted = Number(url.searchParams.get('index') ?? 0);
     const waitMs = parseWait(url.searchParams.get('wait'));
     let answer = this.#answer(path, view(), url.searchParams);

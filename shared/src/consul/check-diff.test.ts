@@ -92,3 +92,29 @@ test('mergeNotPassing: a check seen passing again makes its service unsure', () 
   const { changes } = mergeNotPassing(snapshotChecks(failing), new Map(), 60n);
   assert.deepEqual([...changes.unsure], ['web']);
 });
+
+test('mergeNotPassing: a check named in the answer and passing again changes at its own index, not unsure', () => {
+  const failing = [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 40), base[2]!, base[3]!];
+  const named = snapshotChecks([svc('n1', 'web-1', 'Web', 'passing', 57)]);
+  const { next, changes } = mergeNotPassing(snapshotChecks(failing), new Map(), 60n, named);
+  assert.deepEqual([...changes.services], [['web', 57n]]);
+  assert.equal(changes.unsure.size, 0);
+  assert.deepEqual(changes.writtenAt, [57n]);
+  assert.equal(next.get('n1\u0000service:web-1')?.modify, 57);
+});
+
+test('mergeNotPassing: a node check passing again, named or not: its index, or unknown', () => {
+  const down = [serf('n1', 'critical', 40), ...base.slice(1)];
+  const named = mergeNotPassing(snapshotChecks(down), new Map(), 60n, snapshotChecks([serf('n1', 'passing', 58)]));
+  assert.deepEqual([...named.changes.nodeIndex], [['n1', 58n]]);
+  const unnamed = mergeNotPassing(snapshotChecks(down), new Map(), 60n);
+  assert.deepEqual([...unnamed.changes.nodeIndex], [['n1', 0n]]);
+});
+
+test('diffChecks: nodeIndex keeps the highest index of a node\'s changes, and unknown (0n) wins', () => {
+  const two = [serf('n1', 'passing', 5), { ...serf('n1', 'x', 1), CheckID: 'maint' }, ...base.slice(1)];
+  const d = diffChecks(snapshotChecks(two), snapshotChecks([serf('n1', 'critical', 31), ...base.slice(1)]), 40n);
+  assert.deepEqual([...d.nodeIndex], [['n1', 0n]], 'maint removed: unknown');
+  const e = diffChecks(snapshotChecks(base), snapshotChecks([serf('n1', 'critical', 31), ...base.slice(1)]), 40n);
+  assert.deepEqual([...e.nodeIndex], [['n1', 31n]]);
+});

@@ -78,7 +78,9 @@ export class CheckFeed {
       const entries = Array.isArray(body) ? body : [];
       const view = feedView(entries);
       const notPassing = entries.filter((c) => c?.Status !== 'passing');
-      const { next, changes } = mergeNotPassing(this.#snapshot, snapshotChecks(notPassing), meta.index);
+      // The passing ones are there because they were named: each carries the index it passed at.
+      const named = entries.filter((c) => c?.Status === 'passing');
+      const { next, changes } = mergeNotPassing(this.#snapshot, snapshotChecks(notPassing), meta.index, snapshotChecks(named));
       this.#snapshot = next;
       this.#watch = [...view.checks.values()].filter((c) => c.status !== 'passing').map(({ node, checkId }) => ({ node, checkId }));
       this.#answered = true;

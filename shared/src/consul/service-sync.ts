@@ -6,6 +6,9 @@ import type { FeedView } from './feed-patch.js';
 import type { Instance } from './instances.js';
 import type { QueryMeta } from './meta.js';
 import type { ConsulPool } from './pool.js';
+import type { HealthEntry } from './instances.js';
+import { readOnce } from './read.js';
+import { Reconciler, type ReconcileView } from './reconcile.js';
 import { ServiceReader } from './service-reader.js';
 import { TrackedService, type TrackedServiceView } from './tracked-service.js';
 import { distrust } from './trust.js';
@@ -16,6 +19,8 @@ export interface ServiceSyncOptions {
   backoffMaxMs: number;
   staleAfterMs: number;
   emptyConfirmMs: number;
+  /** How often every followed service is read once from the leader to catch a missed change (ms; 0: never). */
+  reconcileIntervalMs: number;
 }
 
 export interface ServiceSyncSink {
@@ -68,6 +73,9 @@ export class ServiceSync {
   #confirming = new Set<string>();
   /** When the catalog moved, for the full health-state read it starts. */
   #catalogAt: number | undefined;
+  #reconciler: Reconciler;
+  /** Answers and patches applied per service: a reconciliation answer is applied only if none came in meanwhile. */
+  #generation = new Map<string, number>();
 
   constructor(
     pool: ConsulPool,
@@ -98,6 +106,7 @@ export class ServiceSync {
       },
       log,
     );
+    this.#reconciler = this.#newReconciler(pool);
     this.#feed = new CheckFeed(pool, opts, {
       changes: (changes, feed) => {
         this.#readChanged(changes, feed);
@@ -119,7 +128,13 @@ export class ServiceSync {
 
   start(): this {
     this.#feed.start();
+    this.#reconciler.start();
     return this;
+  }
+
+  /** What the reconciliation found so far. */
+  reconcileView(): ReconcileView {
+    return this.#reconciler.view();
   }
 
   /** The services to follow: every name in the catalog. */
@@ -205,14 +220,39 @@ export class ServiceSync {
     this.#stopped = true;
     this.#feed.stop();
     this.#reader.stop();
+    this.#reconciler.stop();
     if (this.#explainTimer) clearTimeout(this.#explainTimer);
     for (const t of this.#tracked.values()) t.stop();
     this.#tracked.clear();
     this.#noticed.clear();
   }
 
+  #newReconciler(pool: ConsulPool): Reconciler {
+    const sent = new Map<string, number>();
+    return new Reconciler(this.opts.reconcileIntervalMs, {
+      services: () => [...this.#tracked].map(([key, t]) => ({ key, name: t.name })),
+      busy: (key) => this.#reader.pending(key) || this.#confirming.has(key) || this.#noticed.has(key),
+      read: async (name) => {
+        const key = name.toLowerCase();
+        sent.set(key, this.#generation.get(key) ?? 0);
+        const r = await readOnce<HealthEntry[]>(pool, (client, o) => client.health.service({ ...(o as object), service: name } as never), true);
+        this.sink.answered(r.meta);
+        return r;
+      },
+      apply: (key, entries, meta) => {
+        const t = this.#tracked.get(key);
+        // Something newer came in while the leader answered (or the answer is older than it): not a correction.
+        if (!t || (this.#generation.get(key) ?? 0) !== sent.get(key) || t.behind(meta.index)) return false;
+        const before = this.sink.current(key);
+        t.answer(entries, meta);
+        return this.sink.current(key) !== before;
+      },
+    }, this.log);
+  }
+
   /** Into the table; times the change when it was one announced for a known service and the table took it. */
   #apply(key: string, instances: Instance[]): void {
+    this.#generation.set(key, (this.#generation.get(key) ?? 0) + 1);
     const before = this.sink.current(key);
     this.sink.apply(key, instances);
     const at = this.#noticed.get(key);
@@ -239,7 +279,12 @@ export class ServiceSync {
       if (feed.meta.fresh || feed.meta.index > this.#feedSeen) this.#feedSeen = feed.meta.index;
     }
     const settled = new Set<string>();
-    const settle = (key: string, t: TrackedService, minIndex?: bigint) => {
+    // Every read carries what made it necessary: the index of the change (a read
+    // answered by a server behind it is confirmed with the leader), or, when that
+    // index is unknown, it goes to the leader at once. A ?stale read with neither
+    // could come from a server without the change and leave the table behind for
+    // good (the miss of issue #21).
+    const settle = (key: string, t: TrackedService, minIndex: bigint) => {
       settled.add(key);
       // Only services already routed: a new one's first read is start-up, not change latency.
       if (t.seen && !this.#noticed.has(key)) this.#noticed.set(key, at);
@@ -247,23 +292,28 @@ export class ServiceSync {
         if (!this.#confirming.has(key)) this.#noticed.delete(key);
         return;
       }
-      this.#reader.request(key, t.name, minIndex === undefined ? {} : { minIndex });
+      this.#reader.request(key, t.name, minIndex > 0n ? { minIndex } : { fresh: true });
     };
     for (const [key, minIndex] of changes.services) {
       const t = this.#tracked.get(key);
       if (!t) continue;
+      const unsure = changes.unsure.has(key);
       // Already read at or past every write of its checks (the first health state answer, mostly).
-      if (!changes.unsure.has(key) && minIndex > 0n && t.seen && t.index >= minIndex) continue;
-      settle(key, t, minIndex);
+      if (!unsure && minIndex > 0n && t.seen && t.index >= minIndex) continue;
+      settle(key, t, unsure ? 0n : minIndex);
     }
     if (changes.nodes.size === 0) return;
     for (const [key, t] of this.#tracked) {
       if (settled.has(key)) continue; // the patch above covered its nodes too
-      for (const node of t.nodes)
-        if (changes.nodes.has(node)) {
-          settle(key, t);
-          break;
-        }
+      let hit = false;
+      let minIndex = -1n; // highest index of its nodes' changes; 0n once one is unknown
+      for (const node of t.nodes) {
+        if (!changes.nodes.has(node)) continue;
+        hit = true;
+        const i = changes.nodeIndex.get(node) ?? 0n;
+        minIndex = minIndex === 0n || i === 0n ? 0n : i > minIndex ? i : minIndex;
+      }
+      if (hit) settle(key, t, minIndex);
     }
   }
 
@@ -281,6 +331,7 @@ export class ServiceSync {
       { index: String(index), services: this.#tracked.size },
       'the catalog changed with no check change to explain it (an instance without checks?): reading every service again',
     );
-    for (const [key, t] of this.#tracked) this.#reader.request(key, t.name);
+    // From the leader: the catalog's index says something changed, but no service's own index tells which.
+    for (const [key, t] of this.#tracked) this.#reader.request(key, t.name, { fresh: true });
   }
 }

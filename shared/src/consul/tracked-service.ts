@@ -106,6 +106,11 @@ export class TrackedService {
     return this.#index;
   }
 
+  /** Whether an answer at `index` is older than what this service already applied (an answer or a feed patch). */
+  behind(index: bigint): boolean {
+    return index < this.#index || index < this.#patchedAt;
+  }
+
   /** Nodes the last applied answer had instances on. */
   get nodes(): ReadonlySet<string> {
     return this.#nodes;
