@@ -16,7 +16,7 @@ export type HealthCheck = { Status?: string; CheckID?: string; Name?: string; Ou
 /** The parts of a /v1/health/service/<name> entry we read. */
 export interface HealthEntry {
   Node?: { Node?: string; Address?: string };
-  Service?: { ID?: string; Service?: string; Address?: string; Port?: number; Tags?: string[] | null };
+  Service?: { ID?: string; Service?: string; Address?: string; Port?: number; Tags?: string[] | null; ModifyIndex?: number };
   Checks?: HealthCheck[] | null;
 }
 

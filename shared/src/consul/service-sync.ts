@@ -8,6 +8,7 @@ import type { QueryMeta } from './meta.js';
 import type { ConsulPool } from './pool.js';
 import type { HealthEntry } from './instances.js';
 import { readOnce } from './read.js';
+import { NodeScan } from './node-scan.js';
 import { Reconciler, type ReconcileView } from './reconcile.js';
 import { ServiceReader } from './service-reader.js';
 import { TrackedService, type TrackedServiceView } from './tracked-service.js';
@@ -43,8 +44,6 @@ export interface ServiceSyncSink {
 // connections to its agent, whatever the catalog's size (Consul allows 200 per
 // client IP by default, limits.http_max_conns_per_client, and resets the rest).
 const READ_CONCURRENCY = 3;
-// After the catalog index moved, how long the health state gets to explain it.
-const EXPLAIN_AFTER_MS = 200;
 
 /**
  * Keeps the instances of a set of services current with a bounded number of
@@ -64,8 +63,7 @@ export class ServiceSync {
   #feedFailure: ConsulError | undefined;
   /** Highest index of the check feed's answers applied (its own, for trust.ts). */
   #feedSeen = 0n;
-  #unexplained = 0n;
-  #explainTimer: NodeJS.Timeout | undefined;
+  #scan: NodeScan;
   #stopped = false;
   /** When a pending change of each service was first seen (ms), until the table holds it or an answer settles it. */
   #noticed = new Map<string, number>();
@@ -107,6 +105,15 @@ export class ServiceSync {
       log,
     );
     this.#reconciler = this.#newReconciler(pool);
+    this.#scan = new NodeScan(pool, opts, {
+      entries: () => [...this.#tracked].map(([key, t]) => [key, t.entries] as [string, readonly HealthEntry[] | undefined]),
+      changed: (services) => {
+        this.#readScanned(services);
+        sink.progressed();
+      },
+      answered: (meta) => sink.answered(meta),
+      failed: (error, agent, what, attempt) => sink.failed(error, agent, what, attempt),
+    }, log);
     this.#feed = new CheckFeed(pool, opts, {
       changes: (changes, feed) => {
         this.#readChanged(changes, feed);
@@ -165,17 +172,15 @@ export class ServiceSync {
   }
 
   /**
-   * The catalog's index moved to `index`. If no check was written then and no
-   * read has caught up with it, something changed that the health state does
-   * not show: read every service.
+   * The catalog's index moved to `index`: the health state says which checks
+   * changed (check-feed.ts), and each node's services which instances did
+   * (node-scan.ts: registrations and deregistrations without checks, changed
+   * addresses or tags). Only the services that changed are read.
    */
   catalogChanged(index: bigint): void {
     this.#catalogAt ??= Date.now();
     this.#feed.refresh();
-    if (index > this.#unexplained) this.#unexplained = index;
-    if (this.#explainTimer || this.#stopped) return;
-    this.#explainTimer = setTimeout(() => void this.#explain(), EXPLAIN_AFTER_MS);
-    this.#explainTimer.unref();
+    this.#scan.scan(index);
   }
 
   /**
@@ -221,7 +226,7 @@ export class ServiceSync {
     this.#feed.stop();
     this.#reader.stop();
     this.#reconciler.stop();
-    if (this.#explainTimer) clearTimeout(this.#explainTimer);
+    this.#scan.stop();
     for (const t of this.#tracked.values()) t.stop();
     this.#tracked.clear();
     this.#noticed.clear();
@@ -317,21 +322,15 @@ export class ServiceSync {
     }
   }
 
-  async #explain(): Promise<void> {
-    this.#explainTimer = undefined;
-    await this.#feed.refreshed();
-    await this.#reader.idle();
-    const index = this.#unexplained;
-    this.#unexplained = 0n;
-    // Only the latest index is judged: a change without checks that lands in the same
-    // catalog answer as one with checks is seen at that service's next change.
-    if (this.#stopped || index === 0n || this.#feed.wroteChecksAt(index)) return;
-    for (const t of this.#tracked.values()) if (t.index >= index) return;
-    this.log.info(
-      { index: String(index), services: this.#tracked.size },
-      'the catalog changed with no check change to explain it (an instance without checks?): reading every service again',
-    );
-    // From the leader: the catalog's index says something changed, but no service's own index tells which.
-    for (const [key, t] of this.#tracked) this.#reader.request(key, t.name, { fresh: true });
+  /** Services the node scan found changed (already compared with their entries): read each, at the change's index or from the leader. */
+  #readScanned(services: Map<string, bigint>): void {
+    const at = this.#catalogAt ?? Date.now();
+    this.#catalogAt = undefined;
+    for (const [key, minIndex] of services) {
+      const t = this.#tracked.get(key);
+      if (!t) continue;
+      if (t.seen && !this.#noticed.has(key)) this.#noticed.set(key, at);
+      this.#reader.request(key, t.name, minIndex > 0n ? { minIndex } : { fresh: true });
+    }
   }
 }

@@ -106,6 +106,11 @@ export class TrackedService {
     return this.#index;
   }
 
+  /** The entries behind the table's instances (undefined: not read yet). */
+  get entries(): readonly HealthEntry[] | undefined {
+    return this.#entries;
+  }
+
   /** Whether an answer at `index` is older than what this service already applied (an answer or a feed patch). */
   behind(index: bigint): boolean {
     return index < this.#index || index < this.#patchedAt;
