@@ -39,10 +39,12 @@ function testSources() {
     for (const m of text.matchAll(/'((?:[^'\\\n]|\\.)*)'|`((?:[^`\\]|\\.)*)`/g)) {
       const s = m[1] ?? m[2];
       const fixed = s.split(/\$\{[^}]*\}/);
-      // Too little fixed text to name a figure (`${a}: ${b}` would match anything).
-      if (fixed.join('').length < 12) continue;
+      // A name starts with words: `${n} connections` is a message, and too little fixed text matches anything.
+      if (fixed[0].length < 8 || fixed.join('').length < 12) continue;
       const parts = fixed.map((x) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-      literals.push(new RegExp(`^${parts.join('.*')}$`));
+      // A long plain literal may be the start of a name built with `+` ('... head timeout ' + n + ' s').
+      const open = fixed.length === 1 && s.length >= 24 && /\s$/.test(s) ? '.*' : '';
+      literals.push(new RegExp(`^${parts.join('.*')}${open}$`));
     }
     return { file, text, literals };
   });
