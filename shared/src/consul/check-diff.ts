@@ -51,8 +51,6 @@ export interface CheckChanges {
    * them older than that is known to be behind.
    */
   nodeIndex: Map<string, bigint>;
-  /** Raft indexes at which some check was written (removals: the answer's index). */
-  writtenAt: bigint[];
 }
 
 /**
@@ -60,12 +58,11 @@ export interface CheckChanges {
  * check's ModifyIndex whenever its status (or definition) changes, so
  * comparing status and ModifyIndex finds every change that matters.
  */
-export function diffChecks(prev: CheckSnapshot, next: CheckSnapshot, answerIndex: bigint): CheckChanges {
+export function diffChecks(prev: CheckSnapshot, next: CheckSnapshot): CheckChanges {
   const services = new Map<string, bigint>();
   const unsure = new Set<string>();
   const nodes = new Set<string>();
   const nodeIndex = new Map<string, bigint>();
-  const writtenAt = new Set<bigint>();
   // at 0n: a change whose index is unknown
   const touch = (c: CheckState, at: bigint) => {
     if (c.service === '') {
@@ -83,15 +80,13 @@ export function diffChecks(prev: CheckSnapshot, next: CheckSnapshot, answerIndex
     if (before && before.status === c.status && before.modify === c.modify && before.service === c.service) continue;
     touch(c, BigInt(c.modify));
     if (before && before.service !== c.service) touch(before, 0n);
-    if (c.modify > 0) writtenAt.add(BigInt(c.modify));
   }
   for (const [key, c] of prev) {
     if (next.has(key)) continue;
     // A removed check leaves no index behind: the answer's index is when the checks last changed.
     touch(c, 0n);
-    writtenAt.add(answerIndex);
   }
-  return { services, unsure, nodes, nodeIndex, writtenAt: [...writtenAt] };
+  return { services, unsure, nodes, nodeIndex };
 }
 
 /**
@@ -105,32 +100,28 @@ export function diffChecks(prev: CheckSnapshot, next: CheckSnapshot, answerIndex
 export function mergeNotPassing(
   prev: CheckSnapshot,
   notPassing: CheckSnapshot,
-  answerIndex: bigint,
   named: CheckSnapshot = new Map(),
 ): { next: CheckSnapshot; changes: CheckChanges } {
   const next = new Map(prev);
   const unknown = new Map<string, CheckState>();
   const passed = new Map<string, CheckState>();
-  const writtenAt = new Set<bigint>();
   for (const [key, c] of prev) {
     if (c.status === 'passing' || notPassing.has(key)) continue;
     const seen = named.get(key);
     if (seen && seen.status === 'passing' && seen.modify > 0) {
       next.set(key, seen);
       passed.set(key, seen);
-      writtenAt.add(BigInt(seen.modify));
       continue;
     }
     const now = { ...c, status: 'passing', modify: -1 };
     next.set(key, now);
     unknown.set(key, now);
-    writtenAt.add(answerIndex);
   }
   for (const [key, c] of notPassing) next.set(key, c);
   const listed = new Map([...prev].filter(([key]) => notPassing.has(key)));
-  const d = diffChecks(listed, notPassing, answerIndex);
+  const d = diffChecks(listed, notPassing);
   // The checks seen passing again, as changes at their own index; the unknown ones at 0n.
-  const again = diffChecks(new Map(), new Map([...passed, ...unknown]), answerIndex);
+  const again = diffChecks(new Map(), new Map([...passed, ...unknown]));
   for (const [service, at] of again.services) d.services.set(service, max(d.services.get(service) ?? 0n, at));
   for (const s of again.unsure) d.unsure.add(s);
   for (const [node, at] of again.nodeIndex) {
@@ -138,9 +129,8 @@ export function mergeNotPassing(
     const was = d.nodeIndex.get(node);
     d.nodeIndex.set(node, was === 0n || at <= 0n ? 0n : max(was ?? 0n, at));
   }
-  for (const at of d.writtenAt) writtenAt.add(at);
   const { services, unsure, nodes, nodeIndex } = d;
-  return { next, changes: { services, unsure, nodes, nodeIndex, writtenAt: [...writtenAt] } };
+  return { next, changes: { services, unsure, nodes, nodeIndex } };
 }
 
 function max(a: bigint, b: bigint): bigint {

@@ -22,10 +22,6 @@ export interface CheckFeedSink {
   failed(error: ConsulError, agent: string, what: string, attempt: number): void;
 }
 
-// Raft indexes at which checks were written, kept to tell a catalog change
-// that came with a check change from one that did not (see service-sync.ts).
-const WRITTEN_KEPT = 512;
-
 // Checks named in the feed's filter besides the non-passing ones: enough for
 // the usual few failing; past it, a check that leaves the list is read instead.
 const WATCH_MAX = 64;
@@ -51,7 +47,6 @@ export class CheckFeed {
   /** The checks not passing in the last answer: named in the next request's filter. */
   #watch: Array<{ node: string; checkId: string }> = [];
   #snapshot: CheckSnapshot = new Map();
-  #written = new Set<bigint>();
   #answered = false;
   #full: { running: boolean; again: boolean; attempt: number; timer?: NodeJS.Timeout; waiters: Array<() => void> } = {
     running: false,
@@ -80,7 +75,7 @@ export class CheckFeed {
       const notPassing = entries.filter((c) => c?.Status !== 'passing');
       // The passing ones are there because they were named: each carries the index it passed at.
       const named = entries.filter((c) => c?.Status === 'passing');
-      const { next, changes } = mergeNotPassing(this.#snapshot, snapshotChecks(notPassing), meta.index, snapshotChecks(named));
+      const { next, changes } = mergeNotPassing(this.#snapshot, snapshotChecks(notPassing), snapshotChecks(named));
       this.#snapshot = next;
       this.#watch = [...view.checks.values()].filter((c) => c.status !== 'passing').map(({ node, checkId }) => ({ node, checkId }));
       this.#answered = true;
@@ -91,11 +86,6 @@ export class CheckFeed {
   /** The blocking query answered once. */
   get answered(): boolean {
     return this.#answered;
-  }
-
-  /** Some check was written at raft index `index` (as far as the recent answers tell). */
-  wroteChecksAt(index: bigint): boolean {
-    return this.#written.has(index);
   }
 
   start(): this {
@@ -120,7 +110,7 @@ export class CheckFeed {
         if (this.#stopped) return;
         this.#full.attempt = 0;
         const next = snapshotChecks(Array.isArray(body) ? body : []);
-        const changes = diffChecks(this.#snapshot, next, meta.index);
+        const changes = diffChecks(this.#snapshot, next);
         this.#snapshot = next;
         this.#guard(() => this.sink.answered(meta));
         this.#emit(changes);
@@ -160,11 +150,6 @@ export class CheckFeed {
   }
 
   #emit(changes: CheckChanges, feed?: { view: FeedView; meta: QueryMeta }): void {
-    for (const at of changes.writtenAt) this.#written.add(at);
-    if (this.#written.size > WRITTEN_KEPT) {
-      const oldest = [...this.#written].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, this.#written.size - WRITTEN_KEPT);
-      for (const at of oldest) this.#written.delete(at);
-    }
     this.#guard(() => this.sink.changes(changes, feed));
   }
 
