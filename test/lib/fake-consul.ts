@@ -270,8 +270,8 @@ export class FakeConsul {
           Node: { Node: i.node, Address: '127.0.0.1' },
           Service: { ID: i.id, Service: i.service, Address: i.address, Port: i.port, Tags: [], ModifyIndex: i.modify },
           Checks: [
-            { Node: i.node, CheckID: 'serfHealth', Status: m.nodes.get(i.node)?.serf ?? 'passing', ServiceID: '' },
-            ...(i.status === null ? [] : [{ Node: i.node, CheckID: `service:${i.id}`, Status: i.status, ServiceID: i.id, Interval: i.interval ?? '' }]),
+            { Node: i.node, CheckID: 'serfHealth', Status: m.nodes.get(i.node)?.serf ?? 'passing', ServiceID: '', ModifyIndex: m.nodes.get(i.node)?.modify ?? 0 },
+            ...(i.status === null ? [] : [{ Node: i.node, CheckID: `service:${i.id}`, Status: i.status, ServiceID: i.id, Interval: i.interval ?? '', ModifyIndex: i.checkModify }]),
           ],
         }));
       const own = [...m.serviceIndex].find(([n]) => n.toLowerCase() === name.toLowerCase());

@@ -38,9 +38,10 @@ const healthState = (filter?: () => string) => (client: Consul, o: Record<string
  *   to write), so a check that fails or passes again is seen within
  *   milliseconds. Its answers also carry the view that lets service-sync.ts
  *   settle known instances without reading their service (feed-patch.ts);
- * - a full read, at start and whenever the catalog changes: an instance
- *   registered already passing, or deregistered while passing, changes no
- *   non-passing check.
+ * - a full read at start (and when the catalog's index goes back), for the
+ *   checks not passing then. Instances registered already passing, or
+ *   deregistered while passing, change no check that is not passing: the
+ *   node scan (node-scan.ts) finds those.
  */
 export class CheckFeed {
   #query: BlockingQuery<CheckEntry[]>;
@@ -48,6 +49,7 @@ export class CheckFeed {
   #watch: Array<{ node: string; checkId: string }> = [];
   #snapshot: CheckSnapshot = new Map();
   #answered = false;
+  #last: { view: FeedView; index: bigint } | undefined;
   #full: { running: boolean; again: boolean; attempt: number; timer?: NodeJS.Timeout; waiters: Array<() => void> } = {
     running: false,
     again: false,
@@ -79,8 +81,14 @@ export class CheckFeed {
       this.#snapshot = next;
       this.#watch = [...view.checks.values()].filter((c) => c.status !== 'passing').map(({ node, checkId }) => ({ node, checkId }));
       this.#answered = true;
+      this.#last = { view, index: meta.index };
       this.#emit(changes, { view, meta });
     });
+  }
+
+  /** The last answer of the blocking query: every check not passing at `index` (and the named ones). */
+  get last(): { view: FeedView; index: bigint } | undefined {
+    return this.#last;
   }
 
   /** The blocking query answered once. */
@@ -128,12 +136,6 @@ export class CheckFeed {
         this.#fullDone();
       },
     );
-  }
-
-  /** Resolves once no full read is running or queued. */
-  refreshed(): Promise<void> {
-    if (!this.#full.running) return Promise.resolve();
-    return new Promise((resolve) => this.#full.waiters.push(resolve));
   }
 
   stop(): void {

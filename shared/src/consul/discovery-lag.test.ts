@@ -108,6 +108,22 @@ describe('Discovery when reads land on a server behind the change that caused th
     await until('api-1 routed', () => ids(d.table, 'api')?.join() === 'api-1', 3000);
   });
 
+  test('a registration the check feed only ever saw passing, read from a server that still has it failing (the node scan alone left it behind)', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    const t0 = Date.now();
+    // Registered failing, passing right after: the check feed's next answer shows only the second write.
+    fake.register({ id: 'web-2', service: 'web', status: 'critical' });
+    const failing = fake.snapshot();
+    fake.setStatus('web-2', 'passing');
+    fake.stale = { frozen: failing, paths: ['/v1/health/service/'] }; // service reads: a server between the two writes
+    await readsSettled(fake, 'web', t0);
+    fake.stale = {};
+    await until('web-2 routed', () => ids(d.table, 'web')?.includes('web-2') === true, 3000);
+  });
+
   test('a check that passes again while the check feed was not watching it is read at its own index', async () => {
     const { fake, d } = await setup();
     fake.register({ id: 'web-1', service: 'web' });

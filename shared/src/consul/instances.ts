@@ -11,7 +11,7 @@ export interface Instance {
 }
 
 /** The parts of a check in a /v1/health/service/<name> entry we read (Name, Output, Notes: for explain.ts). */
-export type HealthCheck = { Status?: string; CheckID?: string; Name?: string; Output?: string; Notes?: string } & CheckSchedule;
+export type HealthCheck = { Status?: string; CheckID?: string; Name?: string; Output?: string; Notes?: string; ModifyIndex?: number } & CheckSchedule;
 
 /** The parts of a /v1/health/service/<name> entry we read. */
 export interface HealthEntry {

@@ -47,14 +47,18 @@ const READ_CONCURRENCY = 3;
 
 /**
  * Keeps the instances of a set of services current with a bounded number of
- * connections, however many services there are: the health state
- * (check-feed.ts) says which services changed; a change of known checks is
- * applied from the feed's answer itself (feed-patch.ts: no read, so a check
- * passing is routed as soon as Consul answers), and the rest (new instances,
- * checks gone) are read with plain reads, a few at a time. Each catalog change re-reads the
- * full health state; one that no check change explains (an instance
- * registered or changed without any check) makes it read every service once:
- * rare, and cheap next to a long poll per service.
+ * connections, however many services there are:
+ *
+ * - the check feed (check-feed.ts) says whose checks changed; a change of
+ *   known checks is applied from the feed's answer itself (feed-patch.ts: no
+ *   read, so a check passing is routed as soon as Consul answers);
+ * - a catalog change makes the node scan (node-scan.ts) say whose instances
+ *   changed: registrations and deregistrations, with or without checks;
+ * - the rest is read with plain reads, a few at a time, each carrying the
+ *   index of the change that caused it (a read older than that is confirmed
+ *   with the leader), or read from the leader when that index is unknown;
+ * - the reconciliation (reconcile.ts) reads every service from the leader now
+ *   and then, and counts what the above missed.
  */
 export class ServiceSync {
   #tracked = new Map<string, TrackedService>();
@@ -88,7 +92,15 @@ export class ServiceSync {
         answer: (key, entries, meta, minIndex) => {
           sink.answered(meta);
           this.#confirming.delete(key);
-          this.#tracked.get(key)?.answer(entries, meta, minIndex);
+          const t = this.#tracked.get(key);
+          t?.answer(entries, meta, minIndex);
+          // A check shown failing that the check feed already saw pass (or go): this read is behind it.
+          const last = this.#feed.last;
+          if (t && !meta.fresh && !this.#confirming.has(key) && last && t.contradicts(last.view, last.index)) {
+            log.debug({ service: t.name, index: String(meta.index), feed: String(last.index) }, 'read shows a check failing that the check feed saw pass: asking the leader');
+            this.#confirming.add(key);
+            this.#reader.request(key, t.name, { fresh: true });
+          }
           // Applied, held or unchanged: settled, unless it asked the leader first.
           if (!this.#confirming.has(key)) this.#noticed.delete(key);
           sink.progressed();
@@ -172,14 +184,13 @@ export class ServiceSync {
   }
 
   /**
-   * The catalog's index moved to `index`: the health state says which checks
-   * changed (check-feed.ts), and each node's services which instances did
-   * (node-scan.ts: registrations and deregistrations without checks, changed
-   * addresses or tags). Only the services that changed are read.
+   * The catalog's index moved to `index`: each node's services say which
+   * instances changed (node-scan.ts: registrations and deregistrations, with
+   * checks or without, changed addresses or tags), and only those services are
+   * read. Check status changes come from the check feed's blocking query.
    */
   catalogChanged(index: bigint): void {
     this.#catalogAt ??= Date.now();
-    this.#feed.refresh();
     this.#scan.scan(index);
   }
 
@@ -307,6 +318,12 @@ export class ServiceSync {
       if (!unsure && minIndex > 0n && t.seen && t.index >= minIndex) continue;
       settle(key, t, unsure ? 0n : minIndex);
     }
+    if (feed)
+      for (const [key, t] of this.#tracked) {
+        // Entries with a check failing that this answer shows passing or gone, and no check
+        // change of their own in it: read behind the feed (a registration the feed saw only passing).
+        if (!settled.has(key) && !changes.services.has(key) && t.contradicts(feed.view, feed.meta.index)) settle(key, t, 0n);
+      }
     if (changes.nodes.size === 0) return;
     for (const [key, t] of this.#tracked) {
       if (settled.has(key)) continue; // the patch above covered its nodes too

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { EmptyHold, holdMsFor } from './empty-hold.js';
 import { describeConsulError, type ConsulError } from './errors.js';
-import { patchEntries, type FeedView } from './feed-patch.js';
+import { checkKey, patchEntries, type FeedView } from './feed-patch.js';
 import type { HealthEntry, Instance } from './instances.js';
 import type { QueryMeta } from './meta.js';
 import { decideServiceAnswer } from './service-answer.js';
@@ -109,6 +109,24 @@ export class TrackedService {
   /** The entries behind the table's instances (undefined: not read yet). */
   get entries(): readonly HealthEntry[] | undefined {
     return this.#entries;
+  }
+
+  /**
+   * Whether the entries show a check not passing that the check feed's answer
+   * at `index` (every check not passing then) does not: it was written at or
+   * before `index` (its ModifyIndex), so it has passed or gone since, and the
+   * read behind the entries came from a server behind the feed's.
+   */
+  contradicts(view: FeedView, index: bigint): boolean {
+    for (const e of this.#entries ?? []) {
+      const node = e.Node?.Node ?? '';
+      for (const c of e.Checks ?? []) {
+        if (c.Status === 'passing' || !c.CheckID || c.ModifyIndex === undefined || BigInt(c.ModifyIndex) > index) continue;
+        const now = view.checks.get(checkKey(node, c.CheckID));
+        if (!now || now.status === 'passing') return true;
+      }
+    }
+    return false;
   }
 
   /** Whether an answer at `index` is older than what this service already applied (an answer or a feed patch). */
