@@ -172,7 +172,7 @@ describe('Reconciliation: a table that drifted from Consul is found and repaired
     const askedAgain = (path: string) => fake.requests.some((r) => r.at > frozenAt && r.path === path && r.query.has('index'));
     await until('blocking queries re-sent', () => askedAgain('/v1/catalog/services') && askedAgain('/v1/health/state/any'), 3000);
     fake.register({ id: 'web-2', service: 'web' });
-    await until('web-2 routed by the reconciliation', () => ids(d.table, 'web')?.includes('web-2') === true, 3000);
+    await until('web-2 routed by the reconciliation (one pass, then its grace)', () => ids(d.table, 'web')?.includes('web-2') === true, 6000);
     const s = d.state();
     assert.equal(s.reconcile.corrections, 1);
     assert.equal(s.reconcile.lastCorrection?.service, 'web');

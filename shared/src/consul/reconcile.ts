@@ -9,7 +9,12 @@ export interface ReconcileSink {
   busy(key: string): boolean;
   /** Reads `name` from the leader (no ?stale). */
   read(name: string): Promise<{ body: HealthEntry[]; meta: QueryMeta }>;
-  /** Applies a leader's answer through the usual rules; true when the table changed. */
+  /**
+   * Whether a leader's answer would change the table now (and the service got
+   * no answer of any kind since the read was sent): a candidate correction.
+   */
+  differs(key: string, entries: HealthEntry[], meta: QueryMeta): boolean;
+  /** Applies a leader's answer through the usual rules, unless anything was applied to `key` since the read was sent; true when the table changed. */
   apply(key: string, entries: HealthEntry[], meta: QueryMeta): boolean;
 }
 
@@ -30,6 +35,10 @@ export interface ReconcileView {
 
 // At most this many leader reads a second, whatever the catalog's size (500 services: a pass in ~25 s).
 const READS_PER_SECOND = 20;
+// A leader's answer that differs from the table may only be ahead of a change on its way through the
+// blocking queries (routed in milliseconds, under a second on a loaded machine): it counts as a
+// correction only if nothing at all reached that service this long after.
+const GRACE_MS = 2000;
 
 /**
  * A safety net under the blocking queries: every `intervalMs`, each followed
@@ -95,13 +104,11 @@ export class Reconciler {
       }
       if (this.#stopped) return;
       // A change arrived meanwhile: the usual path has it, and this answer may be older.
-      if (!this.sink.busy(key)) {
-        let changed = false;
-        try {
-          changed = this.sink.apply(key, Array.isArray(answer.body) ? answer.body : [], answer.meta);
-        } catch (err) {
-          this.log.error({ err, service: name }, 'bug: applying a reconciliation answer threw; consul is not at fault');
-        }
+      const entries = Array.isArray(answer.body) ? answer.body : [];
+      if (!this.sink.busy(key) && this.#guard(name, () => this.sink.differs(key, entries, answer.meta))) {
+        await this.#sleep(GRACE_MS);
+        if (this.#stopped) return;
+        const changed = !this.sink.busy(key) && this.#guard(name, () => this.sink.apply(key, entries, answer.meta));
         if (changed) {
           this.#corrections += 1;
           this.#last = { service: name, at: Date.now() };
@@ -112,6 +119,15 @@ export class Reconciler {
         }
       }
       await this.#sleep(1000 / READS_PER_SECOND);
+    }
+  }
+
+  #guard(service: string, fn: () => boolean): boolean {
+    try {
+      return fn();
+    } catch (err) {
+      this.log.error({ err, service }, 'bug: applying a reconciliation answer threw; consul is not at fault');
+      return false;
     }
   }
 

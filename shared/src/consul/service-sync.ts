@@ -9,6 +9,8 @@ import type { ConsulPool } from './pool.js';
 import type { HealthEntry } from './instances.js';
 import { readOnce } from './read.js';
 import { NodeScan } from './node-scan.js';
+import { decideServiceAnswer } from './service-answer.js';
+import { sameInstances } from './instances.js';
 import { Reconciler, type ReconcileView } from './reconcile.js';
 import { ServiceReader } from './service-reader.js';
 import { TrackedService, type TrackedServiceView } from './tracked-service.js';
@@ -255,9 +257,15 @@ export class ServiceSync {
         this.sink.answered(r.meta);
         return r;
       },
+      differs: (key, entries, meta) => {
+        const t = this.#tracked.get(key);
+        if (!t || (this.#generation.get(key) ?? 0) !== sent.get(key) || t.behind(meta.index)) return false;
+        const d = decideServiceAnswer({ before: this.sink.current(key), entries, distrust: null, holdMs: 0 });
+        return d.action === 'apply' && !sameInstances(this.sink.current(key) ?? [], d.instances);
+      },
       apply: (key, entries, meta) => {
         const t = this.#tracked.get(key);
-        // Something newer came in while the leader answered (or the answer is older than it): not a correction.
+        // Something came in since the leader answered (or the answer is older than the table): the usual path has it.
         if (!t || (this.#generation.get(key) ?? 0) !== sent.get(key) || t.behind(meta.index)) return false;
         const before = this.sink.current(key);
         t.answer(entries, meta);
