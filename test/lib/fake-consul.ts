@@ -62,6 +62,7 @@ export class FakeConsul {
   #sockets = new Set<Socket>();
   #waiting = new Set<() => void>();
   #failures: Array<{ prefix: string; failure: Failure; left: number }> = [];
+  #slow: Array<{ prefix: string; ms: number; only: 'fresh' | 'stale' | 'any' }> = [];
   port = 0;
 
   constructor() {
@@ -97,6 +98,11 @@ export class FakeConsul {
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
 
+  /** Plain (non-blocking) reads of paths starting with `prefix` answer `ms` late, with the state as it was when they arrived: a slow leader. */
+  slow(prefix: string, ms: number, only: 'fresh' | 'stale' | 'any' = 'any'): void {
+    this.#slow.push({ prefix, ms, only });
+  }
+
   /** Requests to paths starting with `prefix` fail `times` times (or until cleared). */
   fail(prefix: string, failure: Failure, times = Infinity): void {
     this.#failures.push({ prefix, failure, left: times });
@@ -104,6 +110,7 @@ export class FakeConsul {
 
   clearFailures(): void {
     this.#failures = [];
+    this.#slow = [];
   }
 
   /** A copy of the catalog as it is now, to answer stale reads from later. */
@@ -231,6 +238,11 @@ export class FakeConsul {
       });
       if (req.socket.destroyed) return;
       answer = this.#answer(path, view(), url.searchParams)!;
+    }
+    const slow = wanted === 0 ? this.#slow.find((x) => path.startsWith(x.prefix) && (x.only === 'any' || (x.only === 'stale') === stale)) : undefined;
+    if (slow) {
+      await new Promise((r) => setTimeout(r, slow.ms));
+      if (req.socket.destroyed) return;
     }
     const headers: Record<string, string> = {
       'Content-Type': 'application/json',

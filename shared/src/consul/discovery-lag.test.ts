@@ -28,6 +28,7 @@ const options: DiscoveryOptions = {
   reconcileIntervalMs: 0,
 };
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ids = (t: RouteTable, service: string) => t.services.get(service)?.map((i) => i.id);
 const serviceReads = (fake: FakeConsul, name: string, since: number) =>
   fake.requests.filter((r) => r.at >= since && r.path === `/v1/health/service/${name}`);
@@ -122,6 +123,25 @@ describe('Discovery when reads land on a server behind the change that caused th
     await readsSettled(fake, 'web', t0);
     fake.stale = {};
     await until('web-2 routed', () => ids(d.table, 'web')?.includes('web-2') === true, 3000);
+  });
+
+  test('a leader read answered after a newer failure was applied from the check feed does not route the failing instance again', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'web-2', service: 'web' });
+    fake.register({ id: 'web-3', service: 'web', status: null });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.slow('/v1/health/service/web', 400, 'fresh'); // the leader answers late, with the state it read on arrival
+    const t0 = Date.now();
+    fake.deregister('web-3'); // gone: its index is unknown, so web is read from the leader
+    await until('the leader asked for web', () => fake.requests.some((r) => r.at >= t0 && r.path === '/v1/health/service/web' && !r.query.has('stale')), 2000);
+    fake.setStatus('web-2', 'critical'); // applied from the check feed while the leader's answer is on its way
+    await until('web-2 out', () => !ids(d.table, 'web')?.includes('web-2'), 2000);
+    await sleep(800); // the late answer (web-2 still passing in it) has arrived
+    fake.clearFailures();
+    await sleep(300);
+    assert.deepEqual(ids(d.table, 'web'), ['web-1'], 'a failing instance routed again from an older answer');
   });
 
   test('a check that passes again while the check feed was not watching it is read at its own index', async () => {

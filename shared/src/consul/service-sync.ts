@@ -203,6 +203,7 @@ export class ServiceSync {
    */
   resync(): void {
     this.log.info({ services: this.#tracked.size }, "the catalog's index went back: reading every service again");
+    for (const t of this.#tracked.values()) t.indexWentBack();
     this.#feed.refresh();
     for (const [key, t] of this.#tracked) this.#reader.request(key, t.name);
   }

@@ -46,6 +46,9 @@ export interface TrackedServiceView {
   entries: readonly HealthEntry[] | undefined;
 }
 
+// Leader answers in a row older than a change already applied before one is believed anyway.
+const FRESH_BEHIND_MAX = 3;
+
 // Failed reads after which a failing service no longer holds the first sync up.
 const SETTLE_AFTER_ATTEMPTS = 3;
 
@@ -68,6 +71,8 @@ export class TrackedService {
   #entries: readonly HealthEntry[] | undefined;
   /** Highest check ModifyIndex the feed patched in: a read older than that is behind. */
   #patchedAt = 0n;
+  /** Leader answers in a row found older than #patchedAt. */
+  #freshBehind = 0;
 
   constructor(
     readonly name: string,
@@ -159,13 +164,18 @@ export class TrackedService {
   answer(entries: readonly HealthEntry[], meta: QueryMeta, minIndex = 0n): void {
     this.#failure = undefined;
     const floor = minIndex > this.#patchedAt ? minIndex : this.#patchedAt;
-    if (!meta.fresh && meta.index < floor) {
+    if (meta.index < floor && (!meta.fresh || this.#freshBehind < FRESH_BEHIND_MAX)) {
       const at = { service: this.name, index: String(meta.index), minIndex: String(floor) };
+      // Even the leader's answer can be older than a change applied meanwhile from the check feed:
+      // it was read before that change and arrived after it. Asked again; a few in a row are
+      // believed (a restored snapshot sends every index back, see resync()).
+      if (meta.fresh) this.#freshBehind += 1;
       this.log.debug(at, 'answer older than a change already seen: asking the leader');
       this.#distrusted(`the answer (index ${meta.index}) is older than a change already seen (index ${floor})`);
       this.sink.confirm();
       return;
     }
+    this.#freshBehind = 0;
     if (!this.#decide(entries, meta, distrust(meta, this.#index, this.opts.staleAfterMs))) return;
     this.#index = meta.fresh || meta.index > this.#index ? meta.index : this.#index;
     this.#seen = true;
@@ -213,6 +223,12 @@ export class TrackedService {
     if (d.instances.length > 0) this.#holdMs = holdMsFor(entries.flatMap((e) => e.Checks ?? []), this.opts.holdFloorMs);
     this.#applyNow(d.instances);
     return true;
+  }
+
+  /** The catalog's index went back (a restored snapshot): older indexes are no longer a sign of a lagging read. */
+  indexWentBack(): void {
+    this.#patchedAt = 0n;
+    this.#freshBehind = 0;
   }
 
   /** A read of this service failed. */
