@@ -144,6 +144,19 @@ describe('Discovery when reads land on a server behind the change that caused th
     assert.deepEqual(ids(d.table, 'web'), ['web-1'], 'a failing instance routed again from an older answer');
   });
 
+  test('a change announced while a read of the same service is on its way is read again after it', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.slow('/v1/health/service/web', 300); // every read of web answers late, with the state of its arrival
+    const t0 = Date.now();
+    fake.register({ id: 'web-2', service: 'web', status: null });
+    await until('web read on its way', () => fake.requests.some((r) => r.at >= t0 && r.path === '/v1/health/service/web'), 2000);
+    fake.register({ id: 'web-3', service: 'web', status: null }); // after that read arrived: only a second read shows it
+    await until('web-2 and web-3 routed', () => ids(d.table, 'web')?.length === 3, 3000);
+  });
+
   test('a check that passes again while the check feed was not watching it is read at its own index', async () => {
     const { fake, d } = await setup();
     fake.register({ id: 'web-1', service: 'web' });
