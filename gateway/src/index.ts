@@ -14,6 +14,7 @@ import { observers } from './observer.js';
 import { OutlierDetector } from './outlier.js';
 import { createProxy } from './proxy.js';
 import { RetryBudget } from './retry-budget.js';
+import { RouteBuilder } from './routes/table.js';
 import { createGatewayServer } from './server.js';
 import { SseHub } from './sse.js';
 import { UpstreamClient } from './upstream/client.js';
@@ -39,6 +40,15 @@ const outliers = new OutlierDetector({
   maxEjectPercent: config.EJECT_MAX_PERCENT,
 });
 const picker = new InstancePicker(outliers);
+// Routes from tags: rebuilt from each table discovery publishes, replaced whole (the snapshot is immutable).
+const routes = new RouteBuilder();
+let lastRejected = '';
+discovery.on('change', (table) => {
+  const snap = routes.update(table);
+  const rejected = JSON.stringify(snap.rejected);
+  if (rejected !== lastRejected && snap.rejected.length > 0) log.warn({ rejected: snap.rejected }, 'route tags ignored (see /_gateway/routes)');
+  lastRejected = rejected;
+});
 discovery.on('change', (table) => {
   outliers.retain(new Set([...table.services.values()].flat().map(instanceKey)));
   picker.retain(table.services.keys());
@@ -80,6 +90,7 @@ discovery.on('applied', (_service: string, ms: number) => metrics.discoveryAppli
 const proxy = createProxy({
   table: () => discovery.table,
   synced: () => discovery.synced,
+  routes: () => routes.snapshot,
   picker,
   outliers,
   budget: new RetryBudget({
@@ -118,6 +129,7 @@ const app = createApp({
   inflight: proxy.inflight,
   outliers,
   table: () => discovery.table,
+  routes: () => routes.snapshot,
   synced: () => discovery.synced,
   syncedAt: () => discovery.syncedAt,
   consul: () => discovery.state(),

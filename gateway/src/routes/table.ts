@@ -96,6 +96,7 @@ export class RouteBuilder {
   #tags = new Map<string, string[][]>();
   #signature = '';
   #snapshot: RoutesSnapshot = emptyRoutes;
+  #table: RouteTable | null = null;
 
   get snapshot(): RoutesSnapshot {
     return this.#snapshot;
@@ -103,6 +104,8 @@ export class RouteBuilder {
 
   /** The snapshot for `table`: the same object when no service's gateway tags changed. */
   update(table: RouteTable): RoutesSnapshot {
+    if (table === this.#table) return this.#snapshot;
+    this.#table = table;
     for (const name of [...this.#tags.keys()]) if (!table.services.has(name)) this.#tags.delete(name);
     for (const [name, instances] of table.services) {
       if (instances.length === 0) continue;

@@ -12,6 +12,7 @@ import { createProxy, type ProxyOptions } from '../proxy.js';
 import { RetryBudget, type RetryBudgetOptions } from '../retry-budget.js';
 import { createGatewayServer, type ServerLimits } from '../server.js';
 import { UpstreamClient, type UpstreamClientOptions } from '../upstream/client.js';
+import { RouteBuilder } from '../routes/table.js';
 
 export const consulOk: ConsulState = {
   reachable: true,
@@ -66,9 +67,12 @@ export async function startHarness(opts: HarnessOptions = {}) {
     if (state.tableThrows) throw new Error('secret internal detail /etc/passwd');
     return state.table;
   };
+  // Routes follow the table the test sets, as index.ts has them follow discovery's.
+  const routes = new RouteBuilder();
   const proxy = createProxy({
     table,
     synced: () => state.synced,
+    routes: () => routes.update(state.table),
     picker: new InstancePicker(outliers),
     outliers,
     budget: new RetryBudget({ percent: 20, minPerSecond: 10, windowS: 10, ...opts.budget }),
@@ -82,6 +86,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     inflight: proxy.inflight,
     outliers,
     table: () => state.table,
+    routes: () => routes.update(state.table),
     synced: () => state.synced,
     syncedAt: () => (state.synced ? new Date('2024-05-01T12:00:05.000Z') : null),
     consul: () => state.consul,
