@@ -16,6 +16,7 @@ import { createProxy } from './proxy.js';
 import { RetryBudget } from './retry-budget.js';
 import { RouteBuilder } from './routes/table.js';
 import { createGatewayServer } from './server.js';
+import { createUpgrades } from './upgrade.js';
 import { SseHub } from './sse.js';
 import { UpstreamClient } from './upstream/client.js';
 
@@ -83,7 +84,14 @@ const upstream = new UpstreamClient({
 const access = config.ACCESS_LOG ? createAccessLog(config.LOG_LEVEL) : null;
 
 // Prometheus metrics (/metrics) and the dashboard's live figures (/_gateway/stats), both fed by the proxy's observer.
-const metrics = new GatewayMetrics({ table: () => discovery.table, inflight: () => proxy.inflight(), consul: () => discovery.state(), outliers });
+const metrics = new GatewayMetrics({
+  table: () => discovery.table,
+  inflight: () => proxy.inflight(),
+  consul: () => discovery.state(),
+  outliers,
+  upgraded: () => upgrades.perService(),
+  routes: () => ({ routes: routes.snapshot.routes.length, conflicts: routes.snapshot.routes.filter((r) => r.losers.length > 0).length, rejected: routes.snapshot.rejected.length }),
+});
 const liveStats = new LiveStats(() => discovery.table);
 discovery.on('applied', (_service: string, ms: number) => metrics.discoveryApplied(ms));
 
@@ -110,6 +118,20 @@ const proxy = createProxy({
     maxUrlBytes: config.MAX_URL_BYTES,
     viaName: config.GATEWAY_SERVICE_NAME,
     body: { maxBytes: config.MAX_BODY_BYTES, idleMs: config.REQUEST_BODY_IDLE_MS, stallMs: config.UPSTREAM_TIMEOUT_MS },
+  },
+});
+
+const upgrades = createUpgrades({
+  route: proxy.route,
+  table: () => discovery.table,
+  picker,
+  viaName: config.GATEWAY_SERVICE_NAME,
+  log: createLogger('gateway.upgrade', config.LOG_LEVEL),
+  limits: {
+    max: config.UPGRADE_MAX_CONNECTIONS,
+    idleMs: config.UPGRADE_IDLE_TIMEOUT_MS,
+    connectTimeoutMs: config.CONNECT_TIMEOUT_MS,
+    handshakeTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
   },
 });
 
@@ -143,6 +165,7 @@ const admin = app.callback();
 const gateway = createGatewayServer({
   admin: (req, res) => void admin(req, res),
   proxy,
+  upgrade: upgrades,
   onRequest: access ? (req) => access.start(req) : undefined,
   limits: {
     headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
@@ -174,6 +197,8 @@ const shutdown = createShutdown({
     gateway.stop();
     // Open event streams would otherwise hold the server open until the shutdown timeout.
     sse.close();
+    // WebSockets get SHUTDOWN_TIMEOUT_MS to close on their own, then are cut.
+    void upgrades.drain(config.SHUTDOWN_TIMEOUT_MS);
     log.info({ inflight: proxy.inflight() }, 'shutting down: finishing in-flight requests');
   },
   onStopped: async () => {

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { answerAndClose, answerClientErrorsAsJson, rawJsonResponse, type Logger } from '@stack/shared';
 import { guardHead, headReceived } from './head-guard.js';
 import { ALLOWED_METHODS } from './proxy.js';
+import { isWebSocketUpgrade } from './upgrade.js';
 
 export interface ServerLimits {
   /** Time to receive a request's head (nginx client_header_timeout; slowloris). */
@@ -23,6 +24,8 @@ export interface GatewayServerDeps {
     handle: (req: IncomingMessage, res: ServerResponse) => void;
     mayContinue: (req: IncomingMessage) => boolean;
   };
+  /** WebSocket tunnels (upgrade.ts); without it an Upgrade request is served as plain HTTP. */
+  upgrade?: { handle: (req: IncomingMessage, socket: Socket, head: Buffer) => void };
   limits: ServerLimits;
   log: Logger;
   /** Sees every request first (the access log's clock, when on). */
@@ -90,6 +93,13 @@ export function createGatewayServer(deps: GatewayServerDeps) {
     // instead of going through a readable's events (~2 µs of CPU per request in `npm run bench:ab`).
     optimizeEmptyRequests: true,
   };
+  // Only a WebSocket to a proxied path becomes a tunnel. Any other Upgrade
+  // (h2c, TLS/1.0, ...) is served as the plain HTTP/1.1 request it also is,
+  // with Upgrade dropped as hop-by-hop (RFC 9110 §7.8 lets a server ignore it).
+  const tunnels = (req: IncomingMessage) =>
+    deps.upgrade !== undefined && isWebSocketUpgrade(req) && !isAdminPath(originForm(req.url ?? '/'));
+  // Node 24.9+ asks before upgrading; older Node sends every upgrade to 'upgrade' (see below).
+  (options as { shouldUpgradeCallback?: (req: IncomingMessage) => boolean }).shouldUpgradeCallback = tunnels;
   const server = http.createServer(options, front);
 
   // An Expect: 100-continue request only hears "go on" when its body would be taken.
@@ -102,6 +112,22 @@ export function createGatewayServer(deps: GatewayServerDeps) {
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     answerAndClose(socket, rawJsonResponse(405, 'method_not_allowed', 'the gateway does not forward CONNECT', { Allow: ALLOWED_METHODS }));
   });
+
+  if (deps.upgrade) {
+    const upgrade = deps.upgrade;
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      if (refused.has(socket) || stopping) {
+        if (refused.has(socket)) return void socket.destroy();
+        return answerAndClose(socket, rawJsonResponse(503, 'not_ready', 'the gateway is shutting down', { 'Retry-After': '1' }));
+      }
+      if (tunnels(req)) {
+        deps.onRequest?.(req);
+        req.url = originForm(req.url ?? '/');
+        return upgrade.handle(req, socket, head);
+      }
+      plainAfterUpgrade(req, socket, front);
+    });
+  }
 
   server.on('connection', (socket: Socket) => {
     guardHead(socket, limits.headersTimeoutMs);
@@ -128,4 +154,24 @@ export function createGatewayServer(deps: GatewayServerDeps) {
       stopping = true;
     },
   };
+}
+
+/**
+ * Node before 24.9 hands every Upgrade request to 'upgrade', parser detached:
+ * a non-WebSocket one (h2c) is answered as plain HTTP on a response of its
+ * own, and the connection closes after it. Its body would be unparsed bytes
+ * on the socket, so one with a body is refused (Node 24.9+ serves it whole).
+ */
+function plainAfterUpgrade(req: IncomingMessage, socket: Socket, front: (req: IncomingMessage, res: ServerResponse) => void): void {
+  if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0)
+    return answerAndClose(socket, rawJsonResponse(400, 'bad_request', 'send a request with a body without an Upgrade header'));
+  const res = new http.ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket);
+  res.on('finish', () => {
+    res.detachSocket(socket);
+    socket.destroySoon();
+  });
+  req.push(null);
+  front(req, res);
 }

@@ -13,6 +13,7 @@ import { RetryBudget, type RetryBudgetOptions } from '../retry-budget.js';
 import { createGatewayServer, type ServerLimits } from '../server.js';
 import { UpstreamClient, type UpstreamClientOptions } from '../upstream/client.js';
 import { RouteBuilder } from '../routes/table.js';
+import { createUpgrades, type UpgradeLimits } from '../upgrade.js';
 
 export const consulOk: ConsulState = {
   reachable: true,
@@ -45,6 +46,7 @@ export interface HarnessOptions {
   outliers?: Partial<OutlierOptions>;
   budget?: Partial<RetryBudgetOptions>;
   limits?: Partial<ServerLimits>;
+  upgrade?: Partial<UpgradeLimits>;
   /** Wraps the response before the proxy sees it (to make writeHead fail, say). */
   wrapResponse?: (res: ServerResponse) => void;
 }
@@ -69,17 +71,26 @@ export async function startHarness(opts: HarnessOptions = {}) {
   };
   // Routes follow the table the test sets, as index.ts has them follow discovery's.
   const routes = new RouteBuilder();
+  const picker = new InstancePicker(outliers);
   const proxy = createProxy({
     table,
     synced: () => state.synced,
     routes: () => routes.update(state.table),
-    picker: new InstancePicker(outliers),
+    picker,
     outliers,
     budget: new RetryBudget({ percent: 20, minPerSecond: 10, windowS: 10, ...opts.budget }),
     upstream,
     log,
     options: { ...defaultProxyOptions, ...opts.proxy, body: { ...defaultProxyOptions.body, ...opts.proxy?.body } },
     onDone: (req, status, requestId, x) => done.push({ url: req.url, status, requestId, attempts: x?.attempts ?? 0 }),
+  });
+  const upgrades = createUpgrades({
+    route: proxy.route,
+    table,
+    picker,
+    viaName: 'gateway',
+    log,
+    limits: { max: 100, idleMs: 60_000, connectTimeoutMs: 1_000, handshakeTimeoutMs: 2_000, ...opts.upgrade },
   });
   const app = createApp({
     log,
@@ -101,6 +112,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
       },
       mayContinue: proxy.mayContinue,
     },
+    upgrade: upgrades,
     limits: { headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, keepAliveTimeoutMs: 5_000, maxConnections: 10_000, ...opts.limits },
     log,
   });
@@ -110,6 +122,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     state,
     outliers,
     proxy,
+    upgrades,
     upstream,
     done,
     server: gw.server,
