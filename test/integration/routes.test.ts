@@ -1,0 +1,162 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WebSocket } from 'ws';
+import { ConsulAgent } from '../lib/consul.js';
+import { startGateway, startWeb, type ServiceProcess } from '../lib/procs.js';
+import { waitFor } from '../lib/ports.js';
+import { recordFigure } from '../lib/figures.js';
+
+interface RoutesBody {
+  routes: Array<{ route: string; targets: Array<{ service: string; percent: number; live: boolean }>; conflict: boolean; losers: Array<{ service: string }> }>;
+  rejectedTags: Array<{ service: string; tag: string; reason: string }>;
+}
+
+async function routes(gw: ServiceProcess): Promise<RoutesBody> {
+  return (await (await fetch(`${gw.url}/_gateway/routes`)).json()) as RoutesBody;
+}
+
+async function get(gw: ServiceProcess, path: string) {
+  const res = await fetch(`${gw.url}${path}`);
+  const text = await res.text();
+  let body: any = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body };
+}
+
+describe('routes declared in Consul tags, with a real Consul and a real gateway', () => {
+  let consul: ConsulAgent;
+  let gw: ServiceProcess;
+  let web: ServiceProcess;
+  let v2: ServiceProcess;
+  let webId: string;
+  let v2Id: string;
+  const register = (who: 'web' | 'v2', tags: string[]) =>
+    consul.register({
+      container: who,
+      name: who === 'web' ? 'service-web' : 'service-web-v2',
+      address: '127.0.0.1',
+      port: (who === 'web' ? web : v2).port,
+      tags,
+    });
+
+  before(async () => {
+    consul = await new ConsulAgent({ mode: 'dev' }).start();
+    web = await startWeb({ SERVICE_NAME: 'service-web' });
+    v2 = await startWeb({ SERVICE_NAME: 'service-web-v2' });
+    webId = await register('web', ['gateway.route=/shop strip=/shop']);
+    gw = await startGateway(consul.httpAddr);
+    await waitFor('the /shop route in the gateway', async () => (await routes(gw)).routes.some((r) => r.route === '/shop'));
+  });
+
+  after(async () => {
+    await gw?.stop().catch(() => gw.kill());
+    web?.kill();
+    v2?.kill();
+    await consul?.stop();
+  });
+
+  test('routes appear and vanish as the tags in Consul change', async () => {
+    const shop = await get(gw, '/shop/echo');
+    assert.equal(shop.status, 200);
+    assert.equal(shop.body.url, '/echo');
+    // Re-registered with other tags: same instance, new routes.
+    await register('web', ['gateway.route=/store strip=/store', 'gateway.default=off']);
+    await waitFor('/store replaces /shop', async () => {
+      const r = await routes(gw);
+      return r.routes.length === 1 && r.routes[0]!.route === '/store';
+    });
+    const store = await get(gw, '/store/echo');
+    assert.equal(store.status, 200);
+    assert.equal(store.body.url, '/echo');
+    assert.equal((await get(gw, '/shop/echo')).status, 404);
+    const off = await get(gw, '/service-web/');
+    assert.equal(off.status, 404, 'gateway.default=off');
+    assert.equal(off.body.error, 'no_route');
+    // Tags gone: back to /service-web/ only.
+    await register('web', []);
+    await waitFor('no declared route', async () => (await routes(gw)).routes.length === 0);
+    assert.equal((await get(gw, '/service-web/')).status, 200);
+    assert.equal((await get(gw, '/store/echo')).status, 404);
+  });
+
+  test('a malformed tag is ignored and reported; the service\'s good tags still route', async () => {
+    await register('web', ['gateway.route=/good strip=/good', 'gateway.route=/bad/../x', 'gateway.weight=lots']);
+    await waitFor('the good route', async () => (await routes(gw)).routes.some((r) => r.route === '/good'));
+    const r = await routes(gw);
+    assert.deepEqual(r.rejectedTags.map((t) => t.tag).sort(), ['gateway.route=/bad/../x', 'gateway.weight=lots']);
+    assert.equal((await get(gw, '/good/')).status, 200);
+    assert.equal((await fetch(`${gw.url}/_gateway/health`)).status, 200);
+  });
+
+  test('a 90/10 split over 1,000 requests, and a service without a passing instance drops out', async () => {
+    await register('web', ['gateway.route=/web strip=/web']);
+    v2Id = await register('v2', ['gateway.route=/web strip=/web weight=10']);
+    await waitFor('the split in the gateway', async () => {
+      const r = (await routes(gw)).routes.find((x) => x.route === '/web');
+      return r?.targets.length === 2 && r.targets.every((t) => t.live);
+    });
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 1000; i++) {
+      const r = await get(gw, '/web/');
+      assert.equal(r.status, 200);
+      counts[r.body.service] = (counts[r.body.service] ?? 0) + 1;
+    }
+    const share = (counts['service-web-v2'] ?? 0) / 10;
+    recordFigure('integration', 'canary share over 1,000 requests (%, declared 10)', share);
+    // Tolerance ±1 point (10 requests): smooth weighted round robin is exact, and the
+    // table does not change during the run, so the 1,000 give 900/100.
+    assert.ok(Math.abs(share - 10) <= 1, `canary got ${share}% (${JSON.stringify(counts)})`);
+
+    await consul.maintenance(v2Id, true);
+    await waitFor('v2 drops out', async () => (await routes(gw)).routes.find((x) => x.route === '/web')?.targets.find((t) => t.service === 'service-web-v2')?.live === false);
+    for (let i = 0; i < 50; i++) assert.equal((await get(gw, '/web/')).body.service, 'service-web');
+    await consul.maintenance(v2Id, false);
+    await maintenanceOffWeb();
+  });
+
+  async function maintenanceOffWeb() {
+    // web out, v2 back: the canary takes the whole route.
+    await consul.maintenance(webId, true);
+    await waitFor('web drops out, v2 live', async () => {
+      const t = (await routes(gw)).routes.find((x) => x.route === '/web')?.targets ?? [];
+      return t.find((x) => x.service === 'service-web')?.live === false && t.find((x) => x.service === 'service-web-v2')?.live === true;
+    });
+    for (let i = 0; i < 20; i++) assert.equal((await get(gw, '/web/')).body.service, 'service-web-v2');
+    await consul.maintenance(webId, false);
+  }
+
+  test('explain says which route, which service, and why the other candidates lost', async () => {
+    const e = (await (await fetch(`${gw.url}/_gateway/explain/route?path=/web/echo`)).json()) as any;
+    assert.equal(e.matched.route, '/web');
+    assert.deepEqual(e.matched.services.map((s: { service: string; percent: number }) => [s.service, s.percent]).sort(), [['service-web', 90], ['service-web-v2', 10]]);
+    assert.equal(e.upstreamPath, '/echo');
+    const d = (await (await fetch(`${gw.url}/_gateway/explain/route?path=/service-web/x`)).json()) as any;
+    assert.equal(d.matched.kind, 'default');
+    // Without ?path= the segment is a service name as before: no "route" service here.
+    assert.equal((await fetch(`${gw.url}/_gateway/explain/route`)).status, 404);
+  });
+
+  test('a WebSocket round trip through the real gateway to the web service\'s /ws', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${gw.port}/service-web/ws`);
+    const msgs: string[] = [];
+    ws.on('message', (d) => msgs.push(String(d)));
+    await new Promise<void>((r, j) => (ws.once('open', () => r()), ws.once('error', j)));
+    await waitFor('hello', async () => msgs.length >= 1);
+    const hello = JSON.parse(msgs[0]!);
+    assert.equal(hello.type, 'hello');
+    assert.equal(hello.service, 'service-web');
+    const direct = (await (await fetch(`${web.url}/`)).json()) as { instance: string };
+    assert.equal(hello.instance, direct.instance);
+    ws.send('round trip');
+    await waitFor('echo', async () => msgs.length >= 2);
+    assert.equal(msgs[1], 'round trip');
+    const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+    assert.match(metrics, /gateway_upgraded_connections\{service="service-web"\} 1/);
+    ws.close();
+    await new Promise((r) => ws.once('close', r));
+  });
+});
