@@ -1,5 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { ConsulAgent } from '../lib/consul.js';
 import { startGateway, startWeb, type ServiceProcess } from '../lib/procs.js';
@@ -158,5 +160,29 @@ describe('routes declared in Consul tags, with a real Consul and a real gateway'
     assert.match(metrics, /gateway_upgraded_connections\{service="service-web"\} 1/);
     ws.close();
     await new Promise((r) => ws.once('close', r));
+  });
+
+  test('the dashboard lists routes with their services and shares, and ignored tags as text', async () => {
+    const bin = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+    if (!existsSync(bin)) throw new Error(`Chromium not found at ${bin}: apt-get install -y chromium (or set CHROMIUM_BIN)`);
+    const hostile = 'gateway.route=/<img src=x onerror="window.__xss=1">';
+    await register('v2', ['gateway.route=/web strip=/web weight=10', hostile]);
+    await waitFor('the hostile tag reported', async () => (await routes(gw)).rejectedTags.some((t) => t.tag === hostile));
+    const browser = await chromium.launch({ executablePath: bin, headless: true, args: ['--no-sandbox', '--no-first-run', '--disable-background-networking'] });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.goto(`${gw.url}/`);
+      const row = await page.waitForSelector('#routes tr[data-route="/web"][data-service="service-web-v2"]', { timeout: 10_000 });
+      assert.match((await row.textContent()) ?? '', /service-web-v2\s*1010%/);
+      const web = await page.waitForSelector('#routes tr[data-route="/web"][data-service="service-web"]');
+      assert.match((await web.textContent()) ?? '', /rest90%/);
+      assert.match((await page.textContent('#routes')) ?? '', /Ignored tags/);
+      assert.equal(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined);
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
   });
 });
