@@ -5,7 +5,7 @@ import { GatewayError, sendError } from './errors.js';
 import { Exchange, type ExchangeDeps, type ExchangeOptions } from './exchange.js';
 import { scanRequestHeaders, type RequestHead } from './headers.js';
 import { parseRoute } from './route.js';
-import { resolveRoute } from './routes/match.js';
+import { hostHasRoutes, resolveRoute } from './routes/match.js';
 import type { RoutesSnapshot } from './routes/table.js';
 
 export interface ProxyOptions extends ExchangeOptions {
@@ -116,5 +116,11 @@ export function createProxy(deps: ProxyDeps) {
     return check(req, head);
   }
 
-  return { handle, mayContinue, route, inflight: () => inflight };
+  /** Routes are declared for the request's Host: its `/`, `/metrics` and `/favicon.ico` are the route's, not the gateway's pages. */
+  function hostRouted(req: IncomingMessage): boolean {
+    const routes = deps.routes?.();
+    return routes !== undefined && hostHasRoutes(routes, req.headers.host);
+  }
+
+  return { handle, mayContinue, route, hostRouted, inflight: () => inflight };
 }

@@ -23,6 +23,8 @@ export interface GatewayServerDeps {
   proxy: {
     handle: (req: IncomingMessage, res: ServerResponse) => void;
     mayContinue: (req: IncomingMessage) => boolean;
+    /** Routes are declared for the request's Host (see forGateway). */
+    hostRouted?: (req: IncomingMessage) => boolean;
   };
   /** WebSocket tunnels (upgrade.ts); without it an Upgrade request is served as plain HTTP. */
   upgrade?: { handle: (req: IncomingMessage, socket: Socket, head: Buffer) => void };
@@ -67,6 +69,14 @@ export function createGatewayServer(deps: GatewayServerDeps) {
   let connections = 0;
   const refused = new WeakSet<object>();
   let lastRefusalLog = 0;
+  // The gateway's own pages, except that a Host with declared routes (shop.localhost/) keeps
+  // its `/`, `/metrics` and `/favicon.ico`; `/_gateway/*` is the gateway's on every host.
+  const hostRouted = deps.proxy.hostRouted;
+  const forGateway = (req: IncomingMessage): boolean => {
+    const url = req.url ?? '/';
+    if (!isAdminPath(url)) return false;
+    return url.startsWith('/_gateway') || hostRouted === undefined || !hostRouted(req);
+  };
 
   const front = (req: IncomingMessage, res: ServerResponse) => {
     // Once stopping, every response closes its connection, so keep-alive
@@ -77,7 +87,7 @@ export function createGatewayServer(deps: GatewayServerDeps) {
     headReceived(req, res);
     deps.onRequest?.(req);
     req.url = originForm(req.url ?? '/');
-    if (isAdminPath(req.url ?? '/')) deps.admin(req, res);
+    if (forGateway(req)) deps.admin(req, res);
     else deps.proxy.handle(req, res);
   };
 
@@ -96,15 +106,18 @@ export function createGatewayServer(deps: GatewayServerDeps) {
   // Only a WebSocket to a proxied path becomes a tunnel. Any other Upgrade
   // (h2c, TLS/1.0, ...) is served as the plain HTTP/1.1 request it also is,
   // with Upgrade dropped as hop-by-hop (RFC 9110 §7.8 lets a server ignore it).
-  const tunnels = (req: IncomingMessage) =>
-    deps.upgrade !== undefined && isWebSocketUpgrade(req) && !isAdminPath(originForm(req.url ?? '/'));
+  const tunnels = (req: IncomingMessage) => {
+    if (deps.upgrade === undefined || !isWebSocketUpgrade(req)) return false;
+    const url = originForm(req.url ?? '/');
+    return !isAdminPath(url) || (!url.startsWith('/_gateway') && hostRouted !== undefined && hostRouted(req));
+  };
   // Node 24.9+ asks before upgrading; older Node sends every upgrade to 'upgrade' (see below).
   (options as { shouldUpgradeCallback?: (req: IncomingMessage) => boolean }).shouldUpgradeCallback = tunnels;
   const server = http.createServer(options, front);
 
   // An Expect: 100-continue request only hears "go on" when its body would be taken.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    if (isAdminPath(req.url ?? '/') || deps.proxy.mayContinue(req)) res.writeContinue();
+    if (forGateway(req) || deps.proxy.mayContinue(req)) res.writeContinue();
     front(req, res);
   });
 

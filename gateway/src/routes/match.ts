@@ -24,6 +24,15 @@ export function normalHost(host: string | undefined): string {
   return h.endsWith('.') ? h.slice(0, -1) : h;
 }
 
+/** Whether routes are declared for this Host (exactly or by a `*.domain`). */
+export function hostHasRoutes(snap: RoutesSnapshot, host: string | undefined): boolean {
+  if (!snap.hasHosts) return false;
+  const h = normalHost(host);
+  if (snap.exact.has(h)) return true;
+  for (const [suffix] of snap.wildcard) if (h.length > suffix.length && h.endsWith(suffix)) return true;
+  return false;
+}
+
 export type MatchKind = 'host' | 'wildcard' | 'path' | 'default';
 
 export interface Match {

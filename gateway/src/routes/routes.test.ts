@@ -40,6 +40,17 @@ describe('declared routes through the real proxy path', () => {
     assert.deepEqual([r.json().name, r.json().url, r.json().xfh], ['shop', '/anything/at/all', 'shop.localhost:8080']);
   });
 
+  test('a routed host owns its /, /metrics and /favicon.ico; /_gateway/* stays the gateway\'s', async () => {
+    for (const path of ['/', '/?q=1', '/metrics', '/favicon.ico']) {
+      const r = await request(gw.url, path, { headers: { host: 'shop.localhost' } });
+      assert.deepEqual([r.status, r.json().name, r.json().url], [200, 'shop', path], path);
+    }
+    const own = await request(gw.url, '/_gateway/health', { headers: { host: 'shop.localhost' } });
+    assert.equal(own.json().status, 'ok');
+    const index = await request(gw.url, '/', { headers: { host: 'other.localhost', accept: 'application/json' } });
+    assert.equal(index.json().synced, true, 'any other host: the gateway\'s own index');
+  });
+
   test('the default /<service>/ route still works, and gateway.default=off turns it off with a JSON 404', async () => {
     const r = await request(gw.url, '/shop/x');
     assert.deepEqual([r.status, r.json().name, r.json().url], [200, 'shop', '/x']);

@@ -111,6 +111,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
         proxy.handle(req, res);
       },
       mayContinue: proxy.mayContinue,
+      hostRouted: proxy.hostRouted,
     },
     upgrade: upgrades,
     limits: { headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, keepAliveTimeoutMs: 5_000, maxConnections: 10_000, ...opts.limits },
