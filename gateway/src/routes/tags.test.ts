@@ -110,7 +110,14 @@ describe('parseServiceTags: malformed tags are rejected with a reason, never thr
 
   test('random junk never throws', () => {
     let seed = Number(process.env.SEED ?? Date.now() % 1e6);
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    console.log(`# tags random seed ${seed} (SEED=${seed} to repeat)`);
+    // mulberry32
+    const rnd = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+      return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+    };
     const alphabet = 'gateway.route=/ *%2e.-_:weight=strip=default=off\\?#\u00e9\u0000ab';
     for (let i = 0; i < 2_000; i++) {
       const tags = Array.from({ length: 1 + Math.floor(rnd() * 4) }, () =>
