@@ -129,6 +129,7 @@ describe('routes declared in Consul tags, with a real Consul and a real gateway'
     });
     for (let i = 0; i < 20; i++) assert.equal((await get(gw, '/web/')).body.service, 'service-web-v2');
     await consul.maintenance(webId, false);
+    await waitFor('both back in the split', async () => (await routes(gw)).routes.find((x) => x.route === '/web')?.targets.every((t) => t.live));
   }
 
   test('explain says which route, which service, and why the other candidates lost', async () => {
@@ -183,6 +184,30 @@ describe('routes declared in Consul tags, with a real Consul and a real gateway'
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();
+    }
+  });
+
+  test('SIGTERM: an open WebSocket gets SHUTDOWN_TIMEOUT_MS, then is closed, and the gateway exits 0', async () => {
+    const g2 = await startGateway(consul.httpAddr, { SHUTDOWN_TIMEOUT_MS: '1500' });
+    try {
+      await waitFor('service-web routed', async () => (await fetch(`${g2.url}/_gateway/services`).then((r) => r.json()) as any).services['service-web']?.length === 1);
+      const ws = new WebSocket(`ws://127.0.0.1:${g2.port}/service-web/ws`);
+      const msgs: string[] = [];
+      ws.on('message', (d) => msgs.push(String(d)));
+      await new Promise<void>((r, j) => (ws.once('open', () => r()), ws.once('error', j)));
+      const closed = new Promise<number>((r) => ws.once('close', () => r(Date.now())));
+      const t0 = Date.now();
+      const exit = g2.stop();
+      // Still usable during the grace.
+      await new Promise((r) => setTimeout(r, 500));
+      ws.send('still here');
+      await waitFor('echo during the grace', async () => msgs.includes('still here'), 1_000, 10);
+      const closedAt = await closed;
+      assert.equal(await exit, 0);
+      const ms = closedAt - t0;
+      assert.ok(ms >= 1_400 && ms < 5_000, `closed ${ms} ms after SIGTERM`);
+    } finally {
+      g2.kill();
     }
   });
 });
