@@ -22,6 +22,10 @@ export interface GatewayMetricsDeps {
   /** Discovery's state; `reconcile` when the catalog is followed. */
   consul: () => ConsulState & { reconcile?: ReconcileView };
   outliers: OutlierDetector;
+  /** Open upgraded (WebSocket) connections per service (upgrade.ts). */
+  upgraded?: () => ReadonlyMap<string, number>;
+  /** Declared routes: how many, in conflict, tags refused (routes/table.ts). */
+  routes?: () => { routes: number; conflicts: number; rejected: number };
   /** Process metrics (CPU, memory, event loop, GC); off in tests that make many registries. */
   processMetrics?: boolean;
 }
@@ -175,6 +179,33 @@ export class GatewayMetrics implements ProxyObserver {
         for (const [service, list] of table().services) this.set({ service }, list.length);
       },
     });
+    const { upgraded, routes } = deps;
+    if (upgraded)
+      new Gauge({
+        name: 'gateway_upgraded_connections',
+        help: 'Open upgraded (WebSocket) connections, by service.',
+        labelNames: ['service'],
+        registers,
+        collect() {
+          this.reset();
+          for (const service of table().services.keys()) this.set({ service }, 0);
+          for (const [service, n] of upgraded()) this.set({ service }, n);
+        },
+      });
+    if (routes) {
+      const routeGauge = (name: string, help: string, read: (r: { routes: number; conflicts: number; rejected: number }) => number) =>
+        new Gauge({
+          name,
+          help,
+          registers,
+          collect() {
+            this.set(read(routes()));
+          },
+        });
+      routeGauge('gateway_routes', 'Routes services declare in tags (the default /<service>/ routes not counted).', (r) => r.routes);
+      routeGauge('gateway_route_conflicts', 'Declared routes two services claim without weights (the name that sorts first wins).', (r) => r.conflicts);
+      routeGauge('gateway_route_tags_rejected', 'gateway.* tags that could not be read and are ignored (see /_gateway/routes).', (r) => r.rejected);
+    }
     new Gauge({
       name: 'gateway_ejected_instances',
       help: 'Instances ejected by passive health right now, by service.',

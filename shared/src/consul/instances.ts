@@ -112,8 +112,16 @@ export function sameInstances(a: readonly Instance[], b: readonly Instance[]): b
   if (a.length !== b.length) return false;
   return a.every((x, i) => {
     const y = b[i]!;
-    return x.id === y.id && x.node === y.node && x.address === y.address && x.port === y.port;
+    return x.id === y.id && x.node === y.node && x.address === y.address && x.port === y.port && sameTags(x.tags, y.tags);
   });
+}
+
+/** Tags carry the routes a service declares (the gateway's routes/tags.ts): a tag change is a change. */
+function sameTags(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
