@@ -48,7 +48,8 @@ say "go mod download $mod@v$VERSION"
 info=$("$GO" mod download -json "$mod@v$VERSION") || die "go mod download $mod@v$VERSION failed"
 dir=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"$info")
 commit=$(sed -n 's/^\t\t"Hash": "\(.*\)",*$/\1/p' <<<"$info")
-date=$(sed -n 's/^\t"Time": "\(.*\)",*$/\1/p' < "$(sed -n 's/^\t"Info": "\(.*\)",$/\1/p' <<<"$info")")
+# the .info file is one line of JSON: {"Version":"v1.16.3","Time":"2023-...Z",...}
+date=$(grep -o '"Time":"[^"]*"' "$(sed -n 's/^\t"Info": "\(.*\)",$/\1/p' <<<"$info")" | cut -d'"' -f4 || true)
 [ -d "$dir" ] || die "no module directory in: $info"
 head -n 3 "$dir/LICENSE" | grep -q 'Mozilla Public License' || die "$mod@v$VERSION is not MPL-2.0"
 

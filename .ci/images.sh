@@ -8,7 +8,7 @@
 #   CONSUL_IMAGE=local/consul:1.16.3   like hashicorp/consul:1.16.3 (entrypoint, user consul,
 #                                      /consul/{data,config}, CMD agent -dev -client 0.0.0.0, curl): Consul
 #                                      1.16.3 built from source by .ci/consul-bin.sh (the newest MPL-2.0
-#                                      release; ~3 min on a cold Go cache, see docs/consul-versions.md)
+#                                      release; ~6 min on a cold Go cache, see docs/consul-versions.md)
 #   CONSUL_187_IMAGE=local/consul:1.8.7
 #                                      the same recipe with Debian bullseye's consul 1.8.7
 #   REGISTRATOR_IMAGE=local/registrator:v9.2.0-compat
