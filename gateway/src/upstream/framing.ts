@@ -44,19 +44,15 @@ export function contentLength(raw: string): number {
   return n;
 }
 
-/** Whether Transfer-Encoding values (every header, in order) say exactly `chunked`, once. */
+/**
+ * Whether Transfer-Encoding values (every field, in order) say exactly `chunked`, once. An
+ * empty list element ("chunked,", ",chunked") makes it false: RFC 9110 §5.6.1 would skip it,
+ * llhttp does not (it reads "chunked," as not chunked), and a field two parsers read apart
+ * is what smuggling is made of.
+ */
 export function onlyChunked(values: readonly string[]): boolean {
-  let codings = 0;
-  let chunked = false;
-  for (const v of values) {
-    for (const part of v.split(',')) {
-      const coding = part.trim();
-      if (coding === '') continue;
-      codings++;
-      chunked = coding.toLowerCase() === 'chunked';
-    }
-  }
-  return codings === 1 && chunked;
+  if (values.length !== 1) return false;
+  return values[0]!.trim().toLowerCase() === 'chunked';
 }
 
 /**

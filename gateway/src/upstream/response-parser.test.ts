@@ -165,6 +165,8 @@ const cases: Case[] = [
   { name: 'TE chunked, chunked', raw: ok('Transfer-Encoding: chunked, chunked\r\n', '3\r\nabc\r\n0\r\n\r\n'), want: { error: /Transfer-Encoding other than chunked/ } },
   { name: 'TE chunked twice', raw: ok(chunkedHead + chunkedHead, '3\r\nabc\r\n0\r\n\r\n'), want: { error: /Transfer-Encoding other than chunked/ } },
   { name: 'TE identity', raw: ok('Transfer-Encoding: identity\r\n', 'abc'), eof: true, want: { error: /Transfer-Encoding other than chunked/ } },
+  { name: 'TE "chunked," (llhttp: not chunked)', raw: ok('Transfer-Encoding: chunked,\r\n', '3\r\nabc\r\n0\r\n\r\n'), want: { error: /Transfer-Encoding other than chunked/ } },
+  { name: 'TE ",chunked"', raw: ok('Transfer-Encoding: ,chunked\r\n', '3\r\nabc\r\n0\r\n\r\n'), want: { error: /Transfer-Encoding other than chunked/ } },
   { name: 'TE CHUNKED with spaces', raw: ok('Transfer-Encoding:  CHUNKED \r\n', '3\r\nabc\r\n0\r\n\r\n'), want: { headers: [], body: 'abc', reusable: true } },
   { name: 'TE + CL on a 103', raw: 'HTTP/1.1 103 Early Hints\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n' + ok('Content-Length: 2\r\n', 'ok'), want: { error: /both/ } },
   { name: 'TE + CL on a 304', raw: 'HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n', want: { error: /both/ } },
@@ -192,6 +194,8 @@ const cases: Case[] = [
     want: { status: 200, headers: ['content-length', '2'], body: 'ok', reusable: true },
   },
   { name: '100 with a Content-Length: no body', raw: 'HTTP/1.1 100 Continue\r\nContent-Length: 3\r\n\r\n' + ok('Content-Length: 2\r\n', 'ok'), want: { body: 'ok', reusable: true } },
+  { name: '100 with Connection: close, then 200', raw: 'HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\n' + ok('Content-Length: 2\r\n', 'ok'), want: { error: /1xx response that closes/ } },
+  { name: 'HTTP/1.0 100, then 200', raw: 'HTTP/1.0 100 Continue\r\n\r\n' + ok('Content-Length: 2\r\n', 'ok'), want: { error: /1xx response that closes/ } },
   { name: '101', raw: 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n', want: { error: /101/ } },
   // HTTP/1.0 and Connection
   { name: 'HTTP/1.0', raw: 'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok', want: { body: 'ok', reusable: false } },

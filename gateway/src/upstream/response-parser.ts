@@ -306,9 +306,13 @@ export class ResponseParser {
     }
     scanner.reset();
     const framing = framingOf(status, this.method, lengths ?? [], encodings ?? []);
-    // 1xx is informational: the final answer follows on the same connection.
-    if (status < 200) return;
     this.#keepAlive = !close && (!http10 || keepAliveToken);
+    if (status < 200) {
+      // 1xx is informational: the final answer follows on the same connection, so one that
+      // closes it leaves nothing to read (llhttp: "Data after `Connection: close`").
+      if (!this.#keepAlive) throw new ResponseParseError('a 1xx response that closes the connection');
+      return;
+    }
     // The client gets the length the parser checked, never the instance's field (not on a 204: RFC 9110 §8.6).
     if (framing.length >= 0 && status !== 204) headers.push('content-length', String(framing.length));
     switch (framing.body) {
