@@ -86,7 +86,8 @@ describe('hostile upstream responses, the gateway against llhttp', () => {
   });
 
   test(`seeded mutation fuzz (seed ${FUZZ_SEED}, ${FUZZ_SECONDS} s)`, { timeout: (FUZZ_SECONDS + 120) * 1000 }, async () => {
-    const r = await runFuzz(envs, { seed: FUZZ_SEED, seconds: FUZZ_SECONDS, log: (s) => console.log(s) });
+    const gatewayLog = (id: string) => JSON.stringify(gw.logs.filter((l) => l.requestId === id));
+    const r = await runFuzz(envs, { seed: FUZZ_SEED, seconds: FUZZ_SECONDS, log: (s) => console.log(s), gatewayLog });
     recordFigure('integration', `upstream fuzz: cases in ${FUZZ_SECONDS} s (seed ${FUZZ_SEED})`, String(r.cases));
     assert.deepEqual(r.failures, [], `\n${r.failures.join('\n')}`);
     // Enough cases that the run means something even on a loaded machine.

@@ -36,6 +36,8 @@ export interface CaseResult {
   /** What the client got for the hostile request. */
   gateway: 'forwarded' | 'refused' | 'cut' | 'hang' | 'other';
   violations: string[];
+  /** The gateway's X-Request-Id for the hostile request, when an answer came. */
+  requestId: string | null;
 }
 
 /**
@@ -44,14 +46,15 @@ export interface CaseResult {
  * response is a failure unless the parser's own reason for it is here.
  */
 export const STRICTER: Array<[RegExp, string]> = [
-  [/Transfer-Encoding other than chunked/, 'a Transfer-Encoding other than exactly "chunked" (llhttp reads the body to the close, or decodes "gzip, chunked" as chunked)'],
-  [/both Transfer-Encoding and Content-Length/, 'an empty Transfer-Encoding next to a Content-Length (llhttp ignores the empty field)'],
-  [/HTTP version other than 1\.0 or 1\.1|not HTTP\/1\.x/, 'a status line of HTTP/0.9 or HTTP/2.0 on an HTTP/1.1 connection'],
-  [/invalid status code/, 'a status code under 100'],
-  [/invalid character in the status line/, 'a control character in the reason phrase'],
+  [/Transfer-Encoding other than chunked/, 'a Transfer-Encoding other than exactly one "chunked" (llhttp reads such a body to the close, or decodes "gzip, chunked" and ",chunked" as chunked)'],
+  [/empty Transfer-Encoding with Content-Length/, 'an empty Transfer-Encoding next to a Content-Length (llhttp ignores the empty field)'],
+  [/HTTP version other than 1\.0 or 1\.1/, 'a status line of HTTP/0.9 or HTTP/2.0 on an HTTP/1.1 connection'],
+  [/empty line before the status line/, 'an empty line before a status line (llhttp skips it)'],
+  [/status code under 100/, 'a status code under 100'],
+  [/control character in the reason phrase/, 'a control character in the reason phrase'],
   [/chunk size too large|Content-Length too large/, 'a length of 2^53 or more'],
-  [/invalid chunk extension/, 'an empty chunk extension name or value'],
-  [/framing header in the trailer/, 'Transfer-Encoding as a trailer field'],
+  [/empty chunk extension/, 'an empty chunk extension (";;") or an empty extension value ("a=")'],
+  [/Transfer-Encoding in the trailer section/, 'Transfer-Encoding as a trailer field'],
   [/101/, 'a 101 Switching Protocols the gateway never asked for'],
 ];
 
@@ -169,5 +172,6 @@ export async function runCase(env: DiffEnv, c: HostileCase, id: string, mode: Mo
     if (after.length > 0) violations.push(`the upstream connection was reused after a ${gateway} answer, for ${after.join(', ')}`);
   }
   upstream.scripts.delete(id);
-  return { oracle: ora, gateway, violations };
+  if (violations.length) violations.push(`upstream connection: ${conn ? conn.events.join(' / ') : 'none'}`);
+  return { oracle: ora, gateway, violations, requestId: r1 && r1 !== 'hang' ? (r1.headers['x-request-id'] ?? null) : null };
 }

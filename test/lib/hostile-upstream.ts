@@ -18,6 +18,8 @@ export interface UpstreamConn {
   targets: string[];
   /** Set once a script ran on it: the connection is no longer in a known state. */
   scripted: string | null;
+  /** What happened on it, in order, for a failing case's report. */
+  events: string[];
 }
 
 const wait = () => new Promise<void>((r) => setImmediate(r));
@@ -55,11 +57,13 @@ export class HostileUpstream {
   }
 
   #accept(socket: net.Socket): void {
-    const conn: UpstreamConn = { socket, closed: false, targets: [], scripted: null };
+    const conn: UpstreamConn = { socket, closed: false, targets: [], scripted: null, events: [`open :${socket.remotePort}`] };
     this.conns.add(conn);
     socket.setNoDelay(true);
     socket.on('error', () => undefined);
+    socket.on('end', () => conn.events.push('peer end'));
     socket.on('close', () => {
+      conn.events.push('closed');
       conn.closed = true;
       if (!conn.scripted) this.conns.delete(conn);
     });
@@ -72,6 +76,7 @@ export class HostileUpstream {
         buf = buf.slice(end + 4);
         const target = line.split(' ')[1] ?? '';
         conn.targets.push(target);
+        conn.events.push(`request ${line}`);
         // Answered even after a script ran on the connection: if the gateway wrongly reused it, the
         // script's leftover bytes reach the next request, which is what a test must be able to see.
         void this.#answer(conn, target, line.startsWith('HEAD '));
@@ -93,21 +98,19 @@ export class HostileUpstream {
     conn.scripted = id;
     if (!m[2]) this.caseConns.set(id, conn);
     if (!script) {
+      conn.events.push('no script: 500 and end');
       socket.end('HTTP/1.1 500 No Script\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    for (const piece of script.pieces) {
+    // A pause between pieces, never after the last: a close must follow the last byte at once, or
+    // the gateway may fairly reuse a connection whose close is still to come (the usual keep-alive race).
+    const bytes = script.bytewise ? [...script.pieces.join('')] : script.pieces;
+    for (let i = 0; i < bytes.length; i++) {
       if (socket.destroyed) return;
-      if (script.bytewise) {
-        for (let i = 0; i < piece.length && !socket.destroyed; i++) {
-          socket.write(piece[i]!, 'latin1');
-          await wait();
-        }
-      } else {
-        socket.write(piece, 'latin1');
-        if (script.pieces.length > 1) await new Promise((r) => setTimeout(r, 5));
-      }
+      if (i > 0) await (script.bytewise ? wait() : new Promise((r) => setTimeout(r, 5)));
+      socket.write(bytes[i]!, 'latin1');
     }
+    conn.events.push(`script ${id} written${script.then === 'close' ? ', end' : ''}`);
     if (script.then === 'close' && !socket.destroyed) socket.end();
   }
 }

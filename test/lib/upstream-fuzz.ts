@@ -40,6 +40,8 @@ const TAILS = ['HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nEVIL', 'garbage', '\
 function mutate(s: string, r: () => number): string {
   const pick = <T>(a: readonly T[]) => a[Math.floor(r() * a.length)]!;
   const at = () => Math.floor(r() * (s.length + 1));
+  // Truncation can leave nothing: start again from one byte.
+  if (s.length === 0) return pick(BYTES);
   switch (Math.floor(r() * 9)) {
     case 0: {
       const i = Math.floor(r() * s.length);
@@ -115,7 +117,10 @@ export interface FuzzResult {
  * with runCase's rules, alternating a kept-alive second request and a pipelining client.
  * Prints the seed and the count; a failure names its case index (rebuild it with fuzzCase).
  */
-export async function runFuzz(envs: DiffEnv[], o: { seed: number; seconds: number; log: (s: string) => void; maxFailures?: number }): Promise<FuzzResult> {
+export async function runFuzz(
+  envs: DiffEnv[],
+  o: { seed: number; seconds: number; log: (s: string) => void; maxFailures?: number; gatewayLog?: (requestId: string) => string },
+): Promise<FuzzResult> {
   const t0 = Date.now();
   const end = t0 + o.seconds * 1000;
   const failures: string[] = [];
@@ -131,7 +136,8 @@ export async function runFuzz(envs: DiffEnv[], o: { seed: number; seconds: numbe
       const res = await runCase(env, c, `f${o.seed}-${index}`, mode);
       done++;
       if (res.violations.length) {
-        failures.push(`seed ${o.seed} case ${index} (${mode}, ${c.method} ${JSON.stringify(c.script)}; llhttp: ${res.oracle.accepted ? `read ${res.oracle.status}` : `refused: ${res.oracle.why}`}; gateway: ${res.gateway})\n    ${res.violations.join('\n    ')}`);
+        const logs = res.requestId && o.gatewayLog ? `\n    gateway log: ${o.gatewayLog(res.requestId)}` : '';
+        failures.push(`seed ${o.seed} case ${index} (${mode}, ${c.method} ${JSON.stringify(c.script)}; llhttp: ${res.oracle.accepted ? `read ${res.oracle.status}` : `refused: ${res.oracle.why}`}; gateway: ${res.gateway})\n    ${res.violations.join('\n    ')}${logs}`);
       }
       if (Date.now() - lastLog > 10_000) {
         lastLog = Date.now();

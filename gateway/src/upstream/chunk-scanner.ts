@@ -65,6 +65,8 @@ export class ChunkScanner {
           break;
         }
         case S.ExtNameStart:
+          // ";;" is read by llhttp, "3;" is not: both are an empty extension to RFC 9112 §7.1.1.
+          if (c === 0x3b) throw new ResponseParseError('empty chunk extension');
           if (!TOKEN[c]) throw new ResponseParseError('invalid chunk extension');
           this.#state = S.ExtName;
           break;
@@ -76,6 +78,7 @@ export class ChunkScanner {
         case S.ExtValueStart:
           if (TOKEN[c]) this.#state = S.ExtToken;
           else if (c === 0x22) this.#state = S.ExtQuoted;
+          else if (c === CR || c === 0x3b) throw new ResponseParseError('empty chunk extension value');
           else throw new ResponseParseError('invalid chunk extension value');
           break;
         case S.ExtToken:
@@ -132,9 +135,8 @@ export class ChunkScanner {
           if (TOKEN[c]) this.#nameByte(c);
           else if (c === 0x3a) {
             // Framing fields can't be trailers (RFC 9110 §6.5.1); llhttp refuses a Content-Length there too.
-            if ((this.#maybeCl && this.#nameLen === CONTENT_LENGTH.length) || (this.#maybeTe && this.#nameLen === TRANSFER_ENCODING.length)) {
-              throw new ResponseParseError('framing header in the trailer section');
-            }
+            if (this.#maybeCl && this.#nameLen === CONTENT_LENGTH.length) throw new ResponseParseError('Content-Length in the trailer section');
+            if (this.#maybeTe && this.#nameLen === TRANSFER_ENCODING.length) throw new ResponseParseError('Transfer-Encoding in the trailer section');
             this.#state = S.TrailerValue;
           } else throw new ResponseParseError('invalid trailer name');
           break;

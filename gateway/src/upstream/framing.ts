@@ -71,7 +71,11 @@ export function framingOf(status: number, method: string, contentLengths: readon
   if (contentLengths.length > 1) throw new ResponseParseError('more than one Content-Length');
   const length = contentLengths.length === 1 ? contentLength(contentLengths[0]!) : -1;
   const te = transferEncodings.length > 0;
-  if (te && length >= 0) throw new ResponseParseError('both Transfer-Encoding and Content-Length');
+  if (te && length >= 0) {
+    // llhttp ignores an empty Transfer-Encoding (and frames by the Content-Length); RFC 9112 §6.1 has no empty one.
+    if (transferEncodings.every((v) => v.trim() === '')) throw new ResponseParseError('empty Transfer-Encoding with Content-Length');
+    throw new ResponseParseError('both Transfer-Encoding and Content-Length');
+  }
   if (status === 101) throw new ResponseParseError('unexpected 101 Switching Protocols');
   if (status < 200 || status === 204 || status === 304 || method === 'HEAD') return { body: 'none', length };
   if (te) {

@@ -53,7 +53,11 @@ export class HeadScanner {
     while (i < end) {
       switch (this.#state) {
         case S.Version:
-          if (buf[i] !== HTTP1[this.#n]) throw new ResponseParseError('invalid status line (not HTTP/1.x)');
+          if (buf[i] !== HTTP1[this.#n]) {
+            // llhttp skips empty lines before a status line; RFC 9112 §2.2 allows that to servers reading requests.
+            if (this.#n === 0 && (buf[i] === CR || buf[i] === LF)) throw new ResponseParseError('empty line before the status line');
+            throw new ResponseParseError(this.#n < 5 ? 'invalid status line (not HTTP)' : 'HTTP version other than 1.0 or 1.1');
+          }
           i++;
           if (++this.#n === HTTP1.length) this.#state = S.Minor;
           break;
@@ -71,7 +75,8 @@ export class HeadScanner {
           break;
         case S.Code: {
           const d = buf[i++]! - 0x30;
-          if (d < 0 || d > 9 || (this.#n === 0 && d === 0)) throw new ResponseParseError('invalid status code');
+          if (d < 0 || d > 9) throw new ResponseParseError('invalid status code');
+          if (this.#n === 0 && d === 0) throw new ResponseParseError('status code under 100');
           this.status = this.status * 10 + d;
           if (++this.#n === 3) this.#state = S.AfterCode;
           break;
@@ -87,7 +92,8 @@ export class HeadScanner {
           // reason-phrase: HTAB, SP, VCHAR, obs-text (never forwarded: the client gets Node's).
           while (i < end && FIELD_VALUE[buf[i]!]) i++;
           if (i === end) return -1;
-          if (buf[i++] !== CR) throw new ResponseParseError('invalid character in the status line');
+          if (buf[i] === LF) throw new ResponseParseError('bare LF in the status line');
+          if (buf[i++] !== CR) throw new ResponseParseError('control character in the reason phrase');
           this.#state = S.StatusLf;
           break;
         case S.StatusLf:
