@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { MAX_HEAD_BYTES, ResponseParseError, ResponseParser, type ResponseHead } from './response-parser.js';
 
 // Every case is fed whole, byte by byte and in seeded random pieces: an
@@ -343,5 +344,56 @@ describe('ResponseParser', () => {
   test('finish() with nothing read is an error', () => {
     const p = new ResponseParser('GET', { onHead: () => true, onBody: () => true });
     assert.throws(() => p.finish(), (e: unknown) => e instanceof ResponseParseError && /closed before/.test(e.message));
+  });
+});
+
+// llhttp, Node's parser, as the yardstick for work per byte (the parser node:http uses, from node's `_http_common`).
+const { HTTPParser } = createRequire(import.meta.url)('_http_common') as {
+  HTTPParser: { new (): { initialize(t: number, r: object): void; execute(b: Buffer): unknown; [k: number]: unknown }; RESPONSE: number; kOnHeadersComplete: number; kOnBody: number; kOnMessageComplete: number; kOnHeaders: number; kOnExecute: number };
+};
+
+describe('work on input that arrives a byte per read', () => {
+  // A head, a chunk-size line with extensions and a trailer section of several KiB each: the old
+  // parser joined the pending bytes to every new read (quadratic); now each byte is looked at once.
+  const raw = Buffer.from(
+    `HTTP/1.1 200 OK\r\nX-Pad: ${'a'.repeat(12_000)}\r\nTransfer-Encoding: chunked\r\n\r\n` +
+      `5;${'e=v;'.repeat(900)}z\r\nhello\r\n0\r\nX-T: ${'b'.repeat(3_000)}\r\n\r\n`,
+    'latin1',
+  );
+  const ours = () => {
+    let done = false;
+    const p = new ResponseParser('GET', { onHead: () => true, onBody: () => true });
+    for (let i = 0; i < raw.length; i++) p.execute(raw.subarray(i, i + 1));
+    done = p.done;
+    return done;
+  };
+  const llhttp = () => {
+    let done = false;
+    const p = new HTTPParser();
+    p.initialize(HTTPParser.RESPONSE, {});
+    p[HTTPParser.kOnHeaders] = () => undefined;
+    p[HTTPParser.kOnHeadersComplete] = () => 0;
+    p[HTTPParser.kOnBody] = () => undefined;
+    p[HTTPParser.kOnExecute] = () => undefined;
+    p[HTTPParser.kOnMessageComplete] = () => void (done = true);
+    for (let i = 0; i < raw.length; i++) p.execute(raw.subarray(i, i + 1));
+    return done;
+  };
+  const cpu = (fn: () => boolean) => {
+    const t0 = process.cpuUsage();
+    assert.equal(fn(), true, 'the whole response was read');
+    const t = process.cpuUsage(t0);
+    return t.user + t.system;
+  };
+
+  test(`${raw.length} bytes, one per read: at most 3x llhttp's CPU (side by side, best of 7)`, () => {
+    let a = Infinity;
+    let b = Infinity;
+    for (let round = 0; round < 7; round++) {
+      a = Math.min(a, cpu(ours));
+      b = Math.min(b, cpu(llhttp));
+    }
+    console.log(`byte per read, ${raw.length} bytes: this parser ${(a / 1000).toFixed(1)} ms CPU, llhttp ${(b / 1000).toFixed(1)} ms (${(a / b).toFixed(2)}x)`);
+    assert.ok(a <= 3 * b, `${(a / b).toFixed(1)}x llhttp's CPU`);
   });
 });
