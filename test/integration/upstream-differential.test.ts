@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { ConsulAgent } from '../lib/consul.js';
 import { startGateway, type ServiceProcess } from '../lib/procs.js';
 import { waitFor } from '../lib/ports.js';
@@ -96,5 +97,64 @@ describe('hostile upstream responses, the gateway against llhttp', () => {
 
   test('every upstream connection a case used is closed once idle past UPSTREAM_KEEPALIVE_MS', async () => {
     await waitFor('no open upstream connection', () => hostiles.every((h) => h.openCaseConns().length === 0), 5_000);
+  });
+});
+
+describe('an instance that answers with bytes no client can trust', () => {
+  test('502 JSON at once, never retried, and counted against it: ejected after EJECT_AFTER_FAILURES, with the kind named in explain', { timeout: 60_000 }, async () => {
+    // Two instances of one service: one answers every request with CL + TE, the other plainly.
+    const good = await new HostileUpstream().start();
+    const sockets = new Set<net.Socket>();
+    const splitting = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n';
+    // Every request to the bad one, whatever its path (Consul's check included), gets the splitting answer...
+    const badServer = net.createServer((s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+      s.on('data', (d) => {
+        if (d.toString().startsWith('GET /health')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        else s.write(splitting);
+      });
+    });
+    await new Promise<void>((r) => badServer.listen(0, '127.0.0.1', r));
+    const badPort = (badServer.address() as net.AddressInfo).port;
+    try {
+      await consul.register({ container: 'splitter', name: 'mixed', address: '127.0.0.1', port: badPort });
+      await consul.register({ container: 'plain', name: 'mixed', address: '127.0.0.1', port: good.port });
+      await waitFor('both instances routed', async () => {
+        const body = (await (await fetch(`${gw.url}/_gateway/services`)).json()) as { services: Record<string, unknown[]> };
+        return (body.services.mixed ?? []).length === 2;
+      }, 30_000);
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        const t0 = Date.now();
+        const res = await fetch(`${gw.url}/mixed/ok/${i}`);
+        const body = await res.text();
+        statuses.push(res.status);
+        if (res.status === 502) {
+          assert.ok(Date.now() - t0 < 1_000, 'refused at once, not at UPSTREAM_TIMEOUT_MS');
+          assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+          const json = JSON.parse(body) as { error: string; service: string };
+          assert.equal(json.error, 'upstream_unreachable');
+          assert.equal(json.service, 'mixed');
+          assert.equal(res.headers.get('x-upstream-instance'), null);
+        } else {
+          assert.equal(res.status, 200);
+          assert.equal(body, `ok ${i}`);
+        }
+      }
+      // Round robin: the bad instance fails 3 times in a row (EJECT_AFTER_FAILURES' default), then is left out.
+      assert.equal(statuses.filter((s) => s === 502).length, 3, statuses.join(' '));
+      const explain = (await (await fetch(`${gw.url}/_gateway/explain/mixed`)).json()) as { instances: Array<{ id: string; ejection: { kinds: Record<string, number> } | null }> };
+      const splitter = explain.instances.find((i) => i.id.includes('splitter'))!;
+      assert.deepEqual(splitter.ejection?.kinds, { invalid_response: 3 });
+      assert.equal(explain.instances.find((i) => i.id.includes('plain'))!.ejection, null);
+    } finally {
+      await consul.deregister(`registrator:splitter:${badPort}`).catch(() => undefined);
+      await consul.deregister(`registrator:plain:${good.port}`).catch(() => undefined);
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => badServer.close(() => r()));
+      await good.stop();
+    }
   });
 });
