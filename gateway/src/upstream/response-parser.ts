@@ -60,6 +60,7 @@ const enum State {
 }
 
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
+const NONE: readonly string[] = [];
 const isOws = (c: number) => c === 0x20 || c === 0x09;
 
 export class ResponseParser {
@@ -305,7 +306,7 @@ export class ResponseParser {
       headers.push(name, value);
     }
     scanner.reset();
-    const framing = framingOf(status, this.method, lengths ?? [], encodings ?? []);
+    const framing = framingOf(status, this.method, lengths ?? NONE, encodings ?? NONE);
     this.#keepAlive = !close && (!http10 || keepAliveToken);
     if (status < 200) {
       // 1xx is informational: the final answer follows on the same connection, so one that
