@@ -50,6 +50,7 @@ export const STRICTER: Array<[RegExp, string]> = [
   [/empty Transfer-Encoding with Content-Length/, 'an empty Transfer-Encoding next to a Content-Length (llhttp ignores the empty field)'],
   [/HTTP version other than 1\.0 or 1\.1/, 'a status line of HTTP/0.9 or HTTP/2.0 on an HTTP/1.1 connection'],
   [/empty line before the status line/, 'an empty line before a status line (llhttp skips it)'],
+  [/bare CR after the status line/, 'a bare CR ending the status line ("\\r\\r": llhttp reads it as a line end)'],
   [/status code under 100/, 'a status code under 100'],
   [/control character in the reason phrase/, 'a control character in the reason phrase'],
   [/chunk size too large|Content-Length too large/, 'a length of 2^53 or more'],

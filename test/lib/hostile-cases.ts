@@ -76,6 +76,7 @@ export const HOSTILE_CASES: HostileCase[] = [
   { cls: 'head', name: 'status of four digits', script: keep('HTTP/1.1 2000 OK\r\nContent-Length: 3\r\n\r\nabc'), fast: true },
   { cls: 'head', name: 'status 099', script: keep('HTTP/1.1 099 OK\r\nContent-Length: 3\r\n\r\nabc'), stricter: 'status under 100' },
   { cls: 'head', name: 'NUL in the reason phrase', script: keep('HTTP/1.1 200 O\x00K\r\nContent-Length: 3\r\n\r\nabc'), stricter: 'control in reason' },
+  { cls: 'head', name: 'CR CR after the status line', script: keep('HTTP/1.1 200 OK\r\rContent-Length: 3\r\n\r\nabc'), stricter: 'bare CR' },
   { cls: 'head', name: 'no reason phrase', script: keep('HTTP/1.1 200\r\nContent-Length: 3\r\n\r\nabc') },
   { cls: 'head', name: 'a head over 16 KiB', script: keep(ok(`X-Pad: ${'a'.repeat(17_000)}\r\nContent-Length: 3\r\n`, 'abc')), fast: true },
   { cls: 'head', name: 'a head of 12 KiB (passed on)', script: keep(ok(`X-Pad: ${'a'.repeat(12_000)}\r\nContent-Length: 3\r\n`, 'abc')) },

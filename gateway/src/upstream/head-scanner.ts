@@ -97,6 +97,10 @@ export class HeadScanner {
           this.#state = S.StatusLf;
           break;
         case S.StatusLf:
+          // llhttp reads "\r\r" here as a line end; a bare CR is one to RFC 9112 §2.2.
+          if (buf[i++] !== LF) throw new ResponseParseError('bare CR after the status line');
+          this.#state = S.LineStart;
+          break;
         case S.ValueLf:
           if (buf[i++] !== LF) throw new ResponseParseError('CR not followed by LF in the response head');
           this.#state = S.LineStart;

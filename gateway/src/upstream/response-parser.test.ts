@@ -229,6 +229,7 @@ const cases: Case[] = [
   { name: 'a line of spaces before the blank line', raw: ok('Content-Length: 0\r\n \r\n'), want: { error: /obsolete line folding/ } },
   { name: 'NUL in a name', raw: ok('X\x00A: v\r\nContent-Length: 0\r\n'), want: { error: /invalid header name/ } },
   { name: 'obs-text in a name', raw: ok('X\xe9: v\r\nContent-Length: 0\r\n'), want: { error: /invalid header name/ } },
+  { name: 'CR CR after the status line (llhttp reads it)', raw: 'HTTP/1.1 200 OK\r\rContent-Length: 0\r\n\r\n', want: { error: /bare CR after the status line/ } },
   { name: 'bare CR in a value', raw: ok('X-A: a\rb\r\nContent-Length: 0\r\n'), want: { error: /CR not followed by LF/ } },
   { name: 'CR without LF at the end of the head', raw: 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\rx', want: { error: /CR not followed by LF/ } },
   { name: 'empty header name', raw: ok(': v\r\nContent-Length: 0\r\n'), want: { error: /invalid header line/ } },
