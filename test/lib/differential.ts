@@ -54,7 +54,7 @@ export const STRICTER: Array<[RegExp, string]> = [
   [/status code under 100/, 'a status code under 100'],
   [/control character in the reason phrase/, 'a control character in the reason phrase'],
   [/chunk size too large|Content-Length too large/, 'a length of 2^53 or more'],
-  [/empty chunk extension/, 'an empty chunk extension (";;") or an empty extension value ("a=")'],
+  [/empty chunk extension|quote inside a chunk extension token/, 'an empty chunk extension (";;"), an empty extension value ("a="), or a token then a quoted string (a=x"y")'],
   [/Transfer-Encoding in the trailer section/, 'Transfer-Encoding as a trailer field'],
   [/101/, 'a 101 Switching Protocols the gateway never asked for'],
 ];

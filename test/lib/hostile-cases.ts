@@ -115,6 +115,7 @@ export const HOSTILE_CASES: HostileCase[] = [
   { cls: 'chunked', name: 'NUL in an extension', script: keep(ok(chunked, '3;a=\x00\r\nabc\r\n0\r\n\r\n')) },
   { cls: 'chunked', name: 'bare LF in an extension', script: keep(ok(chunked, '3;a\nb\r\nabc\r\n0\r\n\r\n')) },
   { cls: 'chunked', name: 'empty extension value', script: keep(ok(chunked, '3;a=\r\nabc\r\n0\r\n\r\n')), stricter: 'empty ext value' },
+  { cls: 'chunked', name: 'a token then a quoted string as an extension value', script: keep(ok(chunked, '3;q=x"y z"\r\nabc\r\n0\r\n\r\n')), stricter: 'token then quoted' },
   { cls: 'chunked', name: 'size with 0x', script: keep(ok(chunked, '0x3\r\nabc\r\n0\r\n\r\n')) },
   { cls: 'chunked', name: 'negative size', script: keep(ok(chunked, '-3\r\nabc\r\n0\r\n\r\n')) },
   { cls: 'chunked', name: 'size over 2^64', script: keep(ok(chunked, 'fffffffffffffffff\r\nabc\r\n0\r\n\r\n')) },

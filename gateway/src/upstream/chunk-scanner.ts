@@ -82,7 +82,10 @@ export class ChunkScanner {
           else throw new ResponseParseError('invalid chunk extension value');
           break;
         case S.ExtToken:
-          if (!TOKEN[c]) this.#extEnd(c, 'invalid chunk extension value');
+          if (TOKEN[c]) break;
+          // llhttp goes on with a quoted string after a token (x"y"); RFC 9112 §7.1.1 has one or the other.
+          if (c === 0x22) throw new ResponseParseError('a quote inside a chunk extension token');
+          this.#extEnd(c, 'invalid chunk extension value');
           break;
         case S.ExtQuoted:
           if (c === 0x22) this.#state = S.ExtQuotedEnd;

@@ -145,6 +145,7 @@ const cases: Case[] = [
   { name: 'chunk extension: space in a value', raw: ok(chunkedHead, '3;a=b c\r\nabc\r\n0\r\n\r\n'), want: { error: /invalid chunk extension/ } },
   { name: 'chunk extension: NUL', raw: ok(chunkedHead, '3;a=\x00\r\nabc\r\n0\r\n\r\n'), want: { error: /invalid chunk extension value/ } },
   { name: 'chunk extension: control in a quoted value', raw: ok(chunkedHead, '3;a="\x01"\r\nabc\r\n0\r\n\r\n'), want: { error: /invalid chunk extension value/ } },
+  { name: 'chunk extension: a token then a quoted string (llhttp reads it)', raw: ok(chunkedHead, '3;q=x"y z"\r\nabc\r\n0\r\n\r\n'), want: { error: /quote inside a chunk extension token/ } },
   { name: 'chunk extension: text after a quoted value', raw: ok(chunkedHead, '3;a="b"c\r\nabc\r\n0\r\n\r\n'), want: { error: /invalid chunk extension value/ } },
   { name: 'chunk extension: bare LF', raw: ok(chunkedHead, '3;a\nb\r\nabc\r\n0\r\n\r\n'), want: { error: /invalid chunk extension/ } },
   { name: 'chunk size line: bare LF', raw: ok(chunkedHead, '3\nabc\r\n0\r\n\r\n'), want: { error: /invalid chunk size/ } },
