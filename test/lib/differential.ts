@@ -14,6 +14,8 @@ export interface HostileCase {
   stricter?: string;
   /** A head refused while the instance keeps the connection open: the 502 must not wait for the deadline. */
   fast?: boolean;
+  /** Headers the client must not get (hop-by-hop ones the instance named in Connection). */
+  dropped?: string[];
 }
 
 export interface DiffEnv {
@@ -139,6 +141,7 @@ export async function runCase(env: DiffEnv, c: HostileCase, id: string, mode: Mo
     } else {
       const m = r1 as ClientMessage;
       if (m.status !== ora.status) violations.push(`status ${m.status}, llhttp read ${ora.status}`);
+      for (const h of c.dropped ?? []) if (m.headers[h] !== undefined) violations.push(`${h} reached the client, though the instance named it in Connection`);
       if (!m.body.equals(ora.body)) violations.push(`body ${JSON.stringify(m.body.toString('latin1'))}, llhttp read ${JSON.stringify(ora.body.toString('latin1'))}`);
     }
   } else {
