@@ -40,7 +40,7 @@ export interface ExchangeDeps {
 /** Largest whole response body sent as a string with its head (copied once more, so kept small). */
 const STRING_BODY_BYTES = 16 * 1024;
 
-const OUTCOME: Record<AttemptFailure, AttemptOutcome> = { connect: 'connect_failure', reset: 'reset', timeout: 'timeout', other: 'error' };
+const OUTCOME: Record<AttemptFailure, AttemptOutcome> = { connect: 'connect_failure', reset: 'reset', timeout: 'timeout', invalid_response: 'error', other: 'error' };
 
 /** The client hung up: nothing to answer, nothing to count against the instance. */
 class ClientGoneError extends Error {

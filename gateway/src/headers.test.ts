@@ -198,6 +198,11 @@ describe('clientResponseHeaders', () => {
     assert.deepEqual(obj(clientResponseHeaders(flat({ Connection: 'x-internal', 'X-Internal': 'secret', 'X-Public': 'ok' }), [])), { 'x-public': 'ok' });
   });
 
+  test('strips headers named in every Connection header, comma lists included', () => {
+    const raw = ['Connection', 'keep-alive', 'X-Public', 'ok', 'Connection', 'x-one', 'connection', ' X-Two ,x-three', 'X-One', 's1', 'X-Two', 's2', 'x-three', 's3'];
+    assert.deepEqual(clientResponseHeaders(raw, []), ['X-Public', 'ok']);
+  });
+
   test("an upstream's own X-Request-Id / X-Upstream-Instance never shadow the gateway's", () => {
     const out = obj(clientResponseHeaders(flat({ 'X-Request-Id': 'up', 'X-Upstream-Instance': 'lie' }), ['x-request-id', 'r1', 'x-upstream-instance', 'i1']));
     assert.deepEqual(out, { 'x-request-id': 'r1', 'x-upstream-instance': 'i1' });

@@ -139,18 +139,21 @@ export function upstreamRequestHeaders(head: RequestHead, info: ForwardInfo): st
 const OWN_RESPONSE = new Set(['x-request-id', 'x-upstream-instance']);
 
 /**
- * The client's response headers from the instance's raw list: its
- * end-to-end ones, as a flat list `res.writeHead` takes, plus ours.
+ * The client's response headers from the instance's list as the upstream
+ * client gives it (framing fields already replaced by the one Content-Length
+ * the parser checked): its end-to-end ones, as a flat list `res.writeHead`
+ * takes, plus ours.
  */
 export function clientResponseHeaders(raw: readonly string[], own: readonly string[]): string[] {
   const out: string[] = [];
-  let drop: Set<string> | null = null;
+  // Every Connection header counts, as a request's do (RFC 9110 §7.6.1: one list, however split).
+  let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') {
-      drop = connectionTokens(raw[i + 1]);
-      break;
+      connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
     }
   }
+  const drop = connectionTokens(connection);
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();

@@ -33,6 +33,7 @@ describe('classifyFailure', () => {
     ['ETIMEDOUT (socket)', withCode('ETIMEDOUT'), 'reset'],
     ['UND_ERR_HEADERS_OVERFLOW', withCode('UND_ERR_HEADERS_OVERFLOW'), 'other'],
     ['ERR_INVALID_URL', withCode('ERR_INVALID_URL'), 'other'],
+    ["the gateway client's UPSTREAM_BAD_RESPONSE", withCode('UPSTREAM_BAD_RESPONSE'), 'invalid_response'],
     ['axios ECONNREFUSED', axiosLike('ECONNREFUSED'), 'connect'],
     ['axios ECONNRESET', axiosLike('ECONNRESET'), 'reset'],
     ['axios ECONNABORTED (its timeout)', withCode('ECONNABORTED'), 'other'],
@@ -101,7 +102,7 @@ describe('isTimeout / isTimeoutCode', () => {
 });
 
 describe('isRetryable', () => {
-  const kinds: AttemptFailure[] = ['connect', 'reset', 'timeout', 'other'];
+  const kinds: AttemptFailure[] = ['connect', 'reset', 'timeout', 'invalid_response', 'other'];
   const methods = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'POST', 'PATCH', 'TRACE', 'CONNECT'];
   const idempotent = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
   const expected = (kind: AttemptFailure, method: string, bodyStarted: boolean) => {

@@ -4,9 +4,13 @@
  * - connect: nothing reached the instance (refused, unreachable, connect timeout)
  * - reset: the connection broke before a response started; the instance may
  *   have received the request (and acted on it)
- * - other: anything else (a malformed response, a body error, a cancel...)
+ * - invalid_response: the instance answered with bytes that are not a
+ *   response we can pass on (the gateway's client: a malformed head, untrustworthy
+ *   framing); its fault, never retried (nginx's invalid_header is not in its
+ *   default proxy_next_upstream either): the instance may have acted on the request
+ * - other: anything else (a body error, a cancel...)
  */
-export type FailureKind = 'connect' | 'reset' | 'other';
+export type FailureKind = 'connect' | 'reset' | 'invalid_response' | 'other';
 
 /** A failed attempt: a FailureKind, or no response headers within the caller's timeout. */
 export type AttemptFailure = FailureKind | 'timeout';
@@ -57,10 +61,14 @@ export function errorCode(err: unknown): string | undefined {
   return typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : undefined;
 }
 
+/** The gateway's upstream client could not read the answer (gateway/src/upstream/syntax.ts). */
+const INVALID_RESPONSE = 'UPSTREAM_BAD_RESPONSE';
+
 export function classifyFailure(err: unknown): FailureKind {
   const code = errorCode(err);
   if (code && CONNECT.has(code)) return 'connect';
   if (code && RESET.has(code)) return 'reset';
+  if (code === INVALID_RESPONSE) return 'invalid_response';
   return 'other';
 }
 

@@ -2,19 +2,31 @@
  * An incremental HTTP/1.1 response parser (RFC 9112) for the gateway's own
  * upstream client: it only has to read what an instance answers to a request
  * the gateway wrote itself, so it knows the method, sends no Upgrade and never
- * pipelines. Strict where a lenient reading could desynchronise the connection
- * (framing, line endings, header syntax); anything it rejects is a 502.
+ * pipelines. At least as strict as llhttp (Node's parser) wherever a lenient
+ * reading could put a connection out of step; anything it refuses is a 502.
+ * docs/upstream-client.md lists what it refuses and where it is stricter.
+ *
+ * Work is linear in the bytes received however they are split: the head is
+ * checked byte by byte as it comes (head-scanner.ts) and only its own bytes
+ * are kept between reads; chunk-size lines and trailers are checked and
+ * dropped as they come (chunk-scanner.ts), never kept.
  */
+import { ChunkScanner } from './chunk-scanner.js';
+import { framingOf } from './framing.js';
+import { HeadScanner } from './head-scanner.js';
+import { CR, LF, ResponseParseError } from './syntax.js';
 
-/** The instance's answer can't be read as HTTP/1.1: the connection is unusable. */
-export class ResponseParseError extends Error {
-  override readonly name = 'ResponseParseError';
-  readonly code = 'UPSTREAM_BAD_RESPONSE';
-}
+export { ResponseParseError } from './syntax.js';
 
 export interface ResponseHead {
   status: number;
-  /** Flat [name, value, ...] as the instance sent them (values without surrounding whitespace). */
+  /**
+   * Flat [name, value, ...] as the instance sent them (values without
+   * surrounding whitespace), except the framing fields: Content-Length and
+   * Transfer-Encoding are left out, and one `content-length` the parser wrote
+   * from the length it checked is added where the client should get one (a
+   * body of known length, and the answer to a HEAD or a 304 that gave one).
+   */
   headers: string[];
   /** Whether the connection may carry another request once this response is read. */
   keepAlive: boolean;
@@ -32,81 +44,34 @@ export interface ResponseEvents {
 
 /** Largest response head (status line + headers), as Node's and undici's default. */
 export const MAX_HEAD_BYTES = 16 * 1024;
-/** Largest chunk-size line (with extensions) or trailer section we wait for. */
-const MAX_LINE_BYTES = 4 * 1024;
+/** The same with the CRLFs that end the last line and the head, which the limit does not count. */
+const HEAD_LIMIT = MAX_HEAD_BYTES + 4;
 
 const enum State {
   Head,
   Fixed,
   ChunkSize,
   ChunkData,
-  ChunkDataEnd,
+  ChunkCr,
+  ChunkLf,
   Trailers,
   UntilClose,
   Done,
 }
 
-const CRLF = Buffer.from('\r\n');
-const CRLFCRLF = Buffer.from('\r\n\r\n');
-/** tchar (RFC 9110 §5.6.2) by char code, for header names. */
-const TOKEN_CHAR = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TOKEN_CHAR[c.charCodeAt(0)] = 1;
-const isOws = (c: number) => c === 0x20 || c === 0x09;
-const isDigit = (c: number) => c >= 0x30 && c <= 0x39;
-
-/** A Content-Length of 1 to 15 digits as a number; -1 when it is anything else. */
-function digits(s: string): number {
-  if (s.length === 0 || s.length > 15) return -1;
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (!isDigit(c)) return -1;
-    n = n * 10 + (c - 0x30);
-  }
-  return n;
-}
-
-/** The one length a Content-Length value gives ("5", or the list "5, 5"); throws when it gives none. */
-function lengthOf(value: string): number {
-  const n = digits(value);
-  if (n >= 0) return n;
-  let agreed = -1;
-  for (const v of value.split(',')) {
-    const m = digits(v.trim());
-    if (m < 0) throw new ResponseParseError('invalid Content-Length');
-    if (agreed >= 0 && m !== agreed) throw new ResponseParseError('conflicting Content-Length values');
-    agreed = m;
-  }
-  return agreed;
-}
-
-/** The status code of an `HTTP/1.x SSS[ reason]` line ending at `eol`. */
-function statusOf(text: string, eol: number): number {
-  const ok =
-    eol >= 12 &&
-    text.startsWith('HTTP/1.') &&
-    (text.charCodeAt(7) === 0x30 || text.charCodeAt(7) === 0x31) &&
-    text.charCodeAt(8) === 0x20 &&
-    text.charCodeAt(9) >= 0x31 &&
-    isDigit(text.charCodeAt(9)) &&
-    isDigit(text.charCodeAt(10)) &&
-    isDigit(text.charCodeAt(11)) &&
-    (eol === 12 || text.charCodeAt(12) === 0x20);
-  if (!ok) throw new ResponseParseError('invalid status line');
-  // The reason phrase is never used, but a bare CR or LF in it means the framing is off.
-  for (let i = 13; i < eol; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x0d || c === 0x0a) throw new ResponseParseError('invalid status line');
-  }
-  return (text.charCodeAt(9) - 0x30) * 100 + (text.charCodeAt(10) - 0x30) * 10 + (text.charCodeAt(11) - 0x30);
-}
-const CHUNK_SIZE = /^([0-9a-fA-F]{1,13})[ \t]*(?:;.*)?$/;
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
+const NONE: readonly string[] = [];
+const isOws = (c: number) => c === 0x20 || c === 0x09;
 
 export class ResponseParser {
   #state = State.Head;
-  /** Bytes of an unfinished head, size line or trailer section. */
+  /** Bytes kept while paused. */
   #pending: Buffer | null = null;
+  /** An unfinished head's bytes so far (its first #headLen bytes). */
+  #headBuf: Buffer | null = null;
+  #headLen = 0;
+  readonly #scanner = new HeadScanner();
+  #chunks: ChunkScanner | null = null;
   #remaining = 0;
   #keepAlive = false;
   #paused = false;
@@ -154,77 +119,68 @@ export class ResponseParser {
     let buf = chunk;
     let off = 0;
     if (this.#pending) {
+      // Only after a pause, and the socket is paused with it: this joins at most two reads.
       buf = chunk.length ? Buffer.concat([this.#pending, chunk]) : this.#pending;
       this.#pending = null;
     }
-    while (off < buf.length) {
+    const len = buf.length;
+    while (off < len) {
       if (this.#paused) {
+        // Copied: the socket may reuse the memory of the chunk it gave us.
         this.#pending = Buffer.from(buf.subarray(off));
         return;
       }
       switch (this.#state) {
-        case State.Head: {
-          const end = buf.indexOf(CRLFCRLF, off);
-          // Up to 3 bytes of the blank line may already be here: the limit is on the head itself.
-          if (end < 0) return this.#wait(buf, off, MAX_HEAD_BYTES, 'response head', 3);
-          if (end - off > MAX_HEAD_BYTES) throw new ResponseParseError(`response head over ${MAX_HEAD_BYTES} bytes`);
-          const head = buf.toString('latin1', off, end);
-          off = end + 4;
-          this.#head(head);
+        case State.Head:
+          off = this.#readHead(buf, off);
+          if (off < 0) return;
           break;
-        }
         case State.Fixed: {
-          const n = Math.min(this.#remaining, buf.length - off);
+          const n = Math.min(this.#remaining, len - off);
           this.#remaining -= n;
-          const part = off === 0 && n === buf.length ? buf : buf.subarray(off, off + n);
+          const part = off === 0 && n === len ? buf : buf.subarray(off, off + n);
           off += n;
           if (this.#remaining === 0) this.#state = State.Done;
           if (!this.events.onBody(part, this.#remaining === 0)) this.#paused = true;
           break;
         }
         case State.ChunkSize: {
-          const end = buf.indexOf(CRLF, off);
-          if (end < 0) return this.#wait(buf, off, MAX_LINE_BYTES, 'chunk size line', 1);
-          if (end - off > MAX_LINE_BYTES) throw new ResponseParseError(`chunk size line over ${MAX_LINE_BYTES} bytes`);
-          const m = CHUNK_SIZE.exec(buf.toString('latin1', off, end));
-          if (!m) throw new ResponseParseError('invalid chunk size line');
-          off = end + 2;
-          this.#remaining = parseInt(m[1]!, 16);
-          this.#state = this.#remaining === 0 ? State.Trailers : State.ChunkData;
+          const chunks = this.#chunks!;
+          const next = chunks.sizeLine(buf, off, len);
+          if (next < 0) return;
+          off = next;
+          this.#remaining = chunks.size;
+          this.#state = chunks.size === 0 ? State.Trailers : State.ChunkData;
           break;
         }
         case State.ChunkData: {
-          const n = Math.min(this.#remaining, buf.length - off);
+          const n = Math.min(this.#remaining, len - off);
           this.#remaining -= n;
           const part = buf.subarray(off, off + n);
           off += n;
-          if (this.#remaining === 0) this.#state = State.ChunkDataEnd;
+          if (this.#remaining === 0) this.#state = State.ChunkCr;
           if (!this.events.onBody(part, false)) this.#paused = true;
           break;
         }
-        case State.ChunkDataEnd: {
-          if (buf.length - off < 2) return this.#wait(buf, off, 2, 'chunk end', 0);
-          if (buf[off] !== 0x0d || buf[off + 1] !== 0x0a) throw new ResponseParseError('chunk data not followed by CRLF');
-          off += 2;
+        case State.ChunkCr:
+          if (buf[off++] !== CR) throw new ResponseParseError('chunk data not followed by CRLF');
+          this.#state = State.ChunkLf;
+          break;
+        case State.ChunkLf:
+          if (buf[off++] !== LF) throw new ResponseParseError('chunk data not followed by CRLF');
           this.#state = State.ChunkSize;
           break;
-        }
         case State.Trailers: {
-          // Trailer fields are read and dropped: the gateway forwards none (Trailer is hop-by-hop here).
-          if (buf.length - off >= 2 && buf[off] === 0x0d && buf[off + 1] === 0x0a) {
-            off += 2;
-          } else {
-            const end = buf.indexOf(CRLFCRLF, off);
-            if (end < 0) return this.#wait(buf, off, MAX_LINE_BYTES, 'trailer section', 3);
-            if (end - off > MAX_LINE_BYTES) throw new ResponseParseError(`trailer section over ${MAX_LINE_BYTES} bytes`);
-            off = end + 4;
-          }
+          // Trailer fields are checked and dropped: the gateway forwards none (Trailer is hop-by-hop here).
+          const next = this.#chunks!.trailers(buf, off, len);
+          if (next < 0) return;
+          off = next;
           this.#state = State.Done;
           break;
         }
         case State.UntilClose: {
           const part = off === 0 ? buf : buf.subarray(off);
-          off = buf.length;
+          off = len;
           if (!this.events.onBody(part, false)) this.#paused = true;
           break;
         }
@@ -244,46 +200,74 @@ export class ResponseParser {
     if (this.#state !== State.Done) throw new ResponseParseError('the connection closed before the response ended');
   }
 
-  /** Keeps an unfinished head, line or section; `slack` is how much of its terminator may be here already. */
-  #wait(buf: Buffer, off: number, max: number, what: string, slack: number): void {
-    if (buf.length - off > max + slack) throw new ResponseParseError(`${what} over ${max} bytes`);
-    // Copied: the socket may reuse the memory of the chunk it gave us.
-    this.#pending = Buffer.from(buf.subarray(off));
+  /**
+   * Reads (more of) a head from buf[off..]: the offset past it once it is whole and handled,
+   * -1 when the read ended first (its bytes are kept: each byte is copied at most once).
+   */
+  #readHead(buf: Buffer, off: number): number {
+    const scanner = this.#scanner;
+    const end = buf.length;
+    if (this.#headLen === 0) {
+      // The common case: the head starts in this read; checked where it lies.
+      const stop = Math.min(end, off + HEAD_LIMIT);
+      const headEnd = scanner.scan(buf, off, stop, off);
+      if (headEnd >= 0) {
+        this.#head(buf, off, headEnd);
+        return headEnd;
+      }
+      if (stop < end) throw new ResponseParseError(`response head over ${MAX_HEAD_BYTES} bytes`);
+      this.#keepHead(buf, off, end);
+      return -1;
+    }
+    // The head started in an earlier read: its bytes so far are in #headBuf, the new ones join them.
+    const had = this.#headLen;
+    const take = Math.min(end - off, HEAD_LIMIT - had);
+    this.#keepHead(buf, off, off + take);
+    const head = this.#headBuf!;
+    const headEnd = scanner.scan(head, had, this.#headLen, 0);
+    if (headEnd < 0) {
+      if (this.#headLen >= HEAD_LIMIT) throw new ResponseParseError(`response head over ${MAX_HEAD_BYTES} bytes`);
+      return -1;
+    }
+    this.#headLen = 0;
+    // Where the head ended in this read (the bytes after it stay in `buf`).
+    const next = off + (headEnd - had);
+    this.#head(head, 0, headEnd);
+    return next;
   }
 
-  #head(text: string): void {
-    // Scanned by hand rather than split and matched with regexes: this runs once per request.
-    let eol = text.indexOf('\r\n');
-    if (eol < 0) eol = text.length;
-    const status = statusOf(text, eol);
-    const http10 = text.charCodeAt(7) === 0x30;
+  #keepHead(buf: Buffer, from: number, to: number): void {
+    const need = this.#headLen + (to - from);
+    let head = this.#headBuf;
+    if (!head || head.length < need) {
+      const grown = Buffer.allocUnsafe(Math.min(HEAD_LIMIT, Math.max(need, (head?.length ?? 256) * 2)));
+      if (head) head.copy(grown, 0, 0, this.#headLen);
+      this.#headBuf = head = grown;
+    }
+    buf.copy(head, this.#headLen, from, to);
+    this.#headLen = need;
+  }
+
+  /** A whole head, checked by the scanner, in buf[start, end): read its fields and framing. */
+  #head(buf: Buffer, start: number, end: number): void {
+    const scanner = this.#scanner;
+    const status = scanner.status;
+    const http10 = scanner.minor === 0;
+    const marks = scanner.marks;
+    // One string for the head; names and values are slices of it (no copy each).
+    const text = buf.toString('latin1', start, end);
     const headers: string[] = [];
-    let contentLength = -1;
-    let chunked = false;
-    let transferEncoding = false;
+    let lengths: string[] | null = null;
+    let encodings: string[] | null = null;
     let close = false;
     let keepAliveToken = false;
     let keepAliveHintMs = 0;
-    for (let pos = eol + 2; pos < text.length; pos = eol + 2) {
-      eol = text.indexOf('\r\n', pos);
-      if (eol < 0) eol = text.length;
-      const colon = text.indexOf(':', pos);
-      // No colon, an empty name or a line folded onto the previous one (obs-fold, RFC 9112 §5.2).
-      if (colon <= pos || colon > eol) throw new ResponseParseError('invalid header line');
-      for (let i = pos; i < colon; i++) {
-        const c = text.charCodeAt(i);
-        if (c > 0x7f || TOKEN_CHAR[c] === 0) throw new ResponseParseError('invalid header name');
-      }
-      let vs = colon + 1;
-      let ve = eol;
-      while (vs < ve && isOws(text.charCodeAt(vs))) vs++;
+    for (let m = 0; m < marks.length; m += 4) {
+      const name = text.slice(marks[m], marks[m + 1]);
+      const vs = marks[m + 2]!;
+      const rawEnd = marks[m + 3]!;
+      let ve = rawEnd;
       while (ve > vs && isOws(text.charCodeAt(ve - 1))) ve--;
-      for (let i = vs; i < ve; i++) {
-        const c = text.charCodeAt(i);
-        // Field values: visible ASCII, obs-text, SP and HTAB; never CR, LF, NUL or other controls.
-        if ((c < 0x20 && c !== 0x09) || c === 0x7f) throw new ResponseParseError(`invalid value in header ${text.slice(pos, colon)}`);
-      }
-      const name = text.slice(pos, colon);
       const value = text.slice(vs, ve);
       switch (name.length) {
         case 10: {
@@ -307,49 +291,49 @@ export class ResponseParser {
         }
         case 14:
           if (name.toLowerCase() === 'content-length') {
-            // Repeated or comma-listed values must agree (RFC 9110 §8.6); anything else is smuggling material.
-            const n = lengthOf(value);
-            if (contentLength >= 0 && n !== contentLength) throw new ResponseParseError('conflicting Content-Length values');
-            contentLength = n;
+            // Read with what follows the digits: llhttp refuses a tab there, so we do too.
+            (lengths ??= []).push(text.slice(vs, rawEnd));
+            continue;
           }
           break;
         case 17:
           if (name.toLowerCase() === 'transfer-encoding') {
-            transferEncoding = true;
-            const codings = value.toLowerCase().split(',');
-            chunked = codings[codings.length - 1]!.trim() === 'chunked';
+            (encodings ??= []).push(value);
+            continue;
           }
           break;
       }
       headers.push(name, value);
     }
+    scanner.reset();
+    const framing = framingOf(status, this.method, lengths ?? NONE, encodings ?? NONE);
+    this.#keepAlive = !close && (!http10 || keepAliveToken);
     if (status < 200) {
-      // 1xx is informational: the final answer follows on the same connection. 101 would switch
-      // protocols, and the gateway never asks for that.
-      if (status === 101) throw new ResponseParseError('unexpected 101 Switching Protocols');
+      // 1xx is informational: the final answer follows on the same connection, so one that
+      // closes it leaves nothing to read (llhttp: "Data after `Connection: close`").
+      if (!this.#keepAlive) throw new ResponseParseError('a 1xx response that closes the connection');
       return;
     }
-    this.#keepAlive = !close && (!http10 || keepAliveToken);
-    const head: ResponseHead = { status, headers, keepAlive: this.#keepAlive, keepAliveHintMs };
-    if (this.method === 'HEAD' || status === 204 || status === 304) {
-      this.#state = State.Done;
-    } else if (transferEncoding) {
-      // Transfer-Encoding wins over Content-Length; a message with both is not trusted
-      // for another request (RFC 9112 §6.3). Not chunked last: the body runs to the close.
-      if (contentLength >= 0) this.#keepAlive = head.keepAlive = false;
-      if (chunked) this.#state = State.ChunkSize;
-      else this.#untilClose(head);
-    } else if (contentLength >= 0) {
-      this.#remaining = contentLength;
-      this.#state = contentLength === 0 ? State.Done : State.Fixed;
-    } else {
-      this.#untilClose(head);
+    // The client gets the length the parser checked, never the instance's field (not on a 204: RFC 9110 §8.6).
+    if (framing.length >= 0 && status !== 204) headers.push('content-length', String(framing.length));
+    switch (framing.body) {
+      case 'none':
+        this.#state = State.Done;
+        break;
+      case 'length':
+        this.#remaining = framing.length;
+        this.#state = framing.length === 0 ? State.Done : State.Fixed;
+        break;
+      case 'chunked':
+        this.#chunks = new ChunkScanner();
+        this.#state = State.ChunkSize;
+        break;
+      case 'close':
+        this.#keepAlive = false;
+        this.#state = State.UntilClose;
+        break;
     }
+    const head: ResponseHead = { status, headers, keepAlive: this.#keepAlive, keepAliveHintMs };
     if (!this.events.onHead(head)) this.#paused = true;
-  }
-
-  #untilClose(head: ResponseHead): void {
-    this.#keepAlive = head.keepAlive = false;
-    this.#state = State.UntilClose;
   }
 }
