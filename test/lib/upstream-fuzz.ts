@@ -79,7 +79,7 @@ function mutate(s: string, r: () => number): string {
     }
     default: {
       // A digit changed: lengths, chunk sizes, the status code.
-      const digits = [...s.matchAll(/[0-9]/g)].map((m) => m.index!);
+      const digits = [...s.matchAll(/[0-9]/g)].map((m) => m.index);
       if (digits.length === 0) return s;
       const i = pick(digits);
       return s.slice(0, i) + String(Math.floor(r() * 10)) + s.slice(i + 1);
