@@ -7,6 +7,7 @@ import { EventFeed } from './events.js';
 import { createExplainer, exclusionReason } from './explain.js';
 import { describeConfig, gatewayDiscoveryOptions, loadConfig } from './config.js';
 import { InstancePicker } from './instance-picker.js';
+import { TRY_BUDGET_DEFAULTS, TryBudget } from './hedge.js';
 import { instanceKey } from './instance-meta.js';
 import { LiveStats } from './live-stats.js';
 import { GatewayMetrics } from './metrics.js';
@@ -38,10 +39,18 @@ const outliers = new OutlierDetector({
   maxEjectMs: config.EJECT_MAX_MS,
   maxEjectPercent: config.EJECT_MAX_PERCENT,
 });
-const picker = new InstancePicker(outliers);
+const picker = new InstancePicker(outliers, config.LB_POLICY);
+const tryBudget = new TryBudget({
+  ...TRY_BUDGET_DEFAULTS,
+  fixedMs: config.UPSTREAM_TRY_TIMEOUT_MS,
+  minMs: config.UPSTREAM_TRY_TIMEOUT_MIN_MS,
+  maxMs: config.UPSTREAM_TRY_TIMEOUT_MAX_MS,
+});
 discovery.on('change', (table) => {
-  outliers.retain(new Set([...table.services.values()].flat().map(instanceKey)));
-  picker.retain(table.services.keys());
+  const keys = new Set([...table.services.values()].flat().map(instanceKey));
+  outliers.retain(keys);
+  picker.retain(table.services.keys(), keys);
+  tryBudget.retain(table.services.keys());
 });
 
 // The dashboard's story: table changes, ejections and Consul's health as events, streamed over SSE.
@@ -73,8 +82,8 @@ const upstream = new UpstreamClient({
 const access = config.ACCESS_LOG ? createAccessLog(config.LOG_LEVEL) : null;
 
 // Prometheus metrics (/metrics) and the dashboard's live figures (/_gateway/stats), both fed by the proxy's observer.
-const metrics = new GatewayMetrics({ table: () => discovery.table, inflight: () => proxy.inflight(), consul: () => discovery.state(), outliers });
-const liveStats = new LiveStats(() => discovery.table);
+const metrics = new GatewayMetrics({ table: () => discovery.table, inflight: () => proxy.inflight(), consul: () => discovery.state(), outliers, load: (list) => picker.view(list) });
+const liveStats = new LiveStats(() => discovery.table, undefined, (list) => picker.view(list));
 discovery.on('applied', (_service: string, ms: number) => metrics.discoveryApplied(ms));
 
 const proxy = createProxy({
@@ -82,6 +91,7 @@ const proxy = createProxy({
   synced: () => discovery.synced,
   picker,
   outliers,
+  tryBudget,
   budget: new RetryBudget({
     percent: config.RETRY_BUDGET_PERCENT,
     minPerSecond: config.RETRY_BUDGET_MIN_PER_S,
@@ -94,6 +104,7 @@ const proxy = createProxy({
   options: {
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
     retries: config.UPSTREAM_RETRIES,
+    hedging: config.UPSTREAM_HEDGING,
     maxInflight: config.MAX_INFLIGHT,
     retryAfterS: config.RETRY_AFTER_S,
     maxUrlBytes: config.MAX_URL_BYTES,
@@ -110,6 +121,7 @@ const explainer = createExplainer({
   ejection: (key) => outliers.ejection(key),
   exclusion: (name) => exclusionReason(name, config),
   staleAfterMs: config.CONSUL_STALE_AFTER_MS,
+  balancer: { policy: config.LB_POLICY, view: (list) => picker.view(list) },
 });
 
 const app = createApp({
