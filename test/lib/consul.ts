@@ -123,7 +123,8 @@ export class ConsulAgent {
   }
 
   /** Registers an instance the way registrator does: ID registrator:<container>:<port>, HTTP check on /health. */
-  async register(r: { container: string; name: string; address: string; port: number; checkPath?: string; interval?: string }): Promise<string> {
+  /** `checkUrl`: the HTTP check's URL when it is not the instance's own /health (a black hole whose check passes). */
+  async register(r: { container: string; name: string; address: string; port: number; checkPath?: string; checkUrl?: string; interval?: string }): Promise<string> {
     const id = `registrator:${r.container}:${r.port}`;
     await this.api('PUT', '/v1/agent/service/register', {
       ID: id,
@@ -131,7 +132,7 @@ export class ConsulAgent {
       Address: r.address,
       Port: r.port,
       Check: {
-        HTTP: `http://${r.address}:${r.port}${r.checkPath ?? '/health'}`,
+        HTTP: r.checkUrl ?? `http://${r.address}:${r.port}${r.checkPath ?? '/health'}`,
         Interval: r.interval ?? '1s',
         Timeout: '1s',
       },
