@@ -72,6 +72,12 @@ export class LoadTracker {
     this.sample(h, failed ? Math.max(ms, this.opts.failurePenaltyMs) : ms);
   }
 
+  /** An attempt ended with nothing learnt about the instance: it only leaves the in-flight count. */
+  abandoned(key: string): void {
+    const h = this.#hosts.get(key);
+    if (h && h.inflight > 0) h.inflight--;
+  }
+
   sample(h: LoadState, ms: number): void {
     const t = this.now();
     const est = this.latency(h, t);

@@ -80,6 +80,8 @@ class Attempt implements AttemptReport, UpstreamHandler, Expiring {
   hedge = false;
   /** Another attempt answered first: this one was abandoned. */
   lost = false;
+  /** Its end was reported to the balancer (once per attempt). */
+  settled = false;
   /** Headers reached the client: from here on the answer is this attempt's. */
   answered = false;
   over = false;
@@ -294,7 +296,7 @@ export class Exchange implements Expiring {
     const { res, deps } = this;
     const ms = performance.now() - a.startedAt;
     deps.outliers.success(a.meta.key);
-    deps.picker.finished(a.meta.key, ms, status >= 500);
+    this.#settle(a, ms, status >= 500);
     if (status < 500) deps.tryBudget?.record(this.service, ms);
     this.#deadline?.cancel();
     this.#deadline = null;
@@ -367,12 +369,12 @@ export class Exchange implements Expiring {
     const ms = performance.now() - a.startedAt;
     if (a.lost) return this.#lostRace(a, ms);
     if (this.clientGone || err instanceof ClientGoneError) {
-      deps.picker.finished(a.meta.key, ms, false);
+      this.#settle(a, null, false);
       if (this.#live.length === 0) this.#finish(499);
       return;
     }
     if (err instanceof ClientBodyError) {
-      deps.picker.finished(a.meta.key, ms, false);
+      this.#settle(a, null, false);
       if (err.kind === 'client_abort') {
         this.res.destroy();
         return this.#finish(499);
@@ -384,7 +386,7 @@ export class Exchange implements Expiring {
       );
     }
     const kind: AttemptFailure = a.timedOut || err instanceof UpstreamStallError ? 'timeout' : classifyFailure(err);
-    deps.picker.finished(a.meta.key, ms, true);
+    this.#settle(a, ms, true);
     if (!this.#failedNodes.includes(a.inst.node)) this.#failedNodes.push(a.inst.node);
     // Only what the instance did counts against it: it refused, reset, or
     // sat on a request that had been fully sent.
@@ -428,12 +430,19 @@ export class Exchange implements Expiring {
    * says nothing about its instance.
    */
   #lostRace(a: Attempt, ms: number): void {
-    const { deps } = this;
-    if (!a.slow) return deps.picker.finished(a.meta.key, 0, false);
-    deps.picker.finished(a.meta.key, ms, true);
+    if (!a.slow) return this.#settle(a, null, false);
+    this.#settle(a, ms, true);
     const ejectedMs = this.#countFailure(a, 'timeout');
     a.ejected = !!ejectedMs;
     this.#report(a, 'timeout', 0);
+  }
+
+  /** Tells the balancer, once, that the attempt is over: `failed` counts as a slow answer; `ms` null (nothing learnt: the client left, a hedge lost the race) only leaves the in-flight count. */
+  #settle(a: Attempt, ms: number | null, failed: boolean): void {
+    if (a.settled) return;
+    a.settled = true;
+    if (ms === null) this.deps.picker.abandoned(a.meta.key);
+    else this.deps.picker.finished(a.meta.key, ms, failed);
   }
 
   #countFailure(a: Attempt, kind: Exclude<AttemptFailure, 'other'>): number | null {

@@ -153,6 +153,19 @@ describe('hedging and the request deadline', () => {
     assert.ok(ms < 60, `after the ejection no request waits for it: ${ms} ms`);
   });
 
+  test('peak EWMA: hedged-away and abandoned attempts leave the in-flight counts at zero; the frozen one scores worst', async () => {
+    const frozen = await upstream(after(null, 'frozen'));
+    const ok = await upstream(after(0, 'ok'));
+    const { h } = await harness({ policy: 'peak_ewma', tryBudget: { fixedMs: 40 }, outliers: { consecutiveFailures: 100 } });
+    h.setService('svc', [frozen.instance('frozen'), ok.instance('ok')]);
+    for (let i = 0; i < 6; i++) assert.equal((await request(h.url, '/svc/')).text, 'ok');
+    await waitUntil(() => frozen.sockets.size === 0);
+    const view = h.picker.view([frozen.instance('frozen'), ok.instance('ok')]);
+    assert.equal(view.get('frozen')?.inflight ?? 0, 0);
+    assert.equal(view.get('ok')!.inflight, 0);
+    if (frozen.seen.length > 0) assert.ok(view.get('frozen')!.score > view.get('ok')!.score, JSON.stringify([...view]));
+  });
+
   test('the first response headers win: a slow answer loses to a faster hedge, and is aborted', async () => {
     let slowAborted = false;
     const slow = await upstream((req, res) => {

@@ -60,6 +60,11 @@ export class InstancePicker {
     if (this.policy !== 'round_robin') this.load.finished(key, ms, failed);
   }
 
+  /** The attempt to `key` ended with nothing learnt about the instance (the client left, a hedge lost the race). */
+  abandoned(key: string): void {
+    if (this.policy !== 'round_robin') this.load.abandoned(key);
+  }
+
   /** What the balancer thinks of each instance (dashboard, explain, metrics). */
   view(instances: readonly Instance[]): Map<string, LoadView> {
     const out = new Map<string, LoadView>();
