@@ -89,8 +89,8 @@ describe('LoadTracker (peak EWMA, fake clock)', () => {
   });
 
   test("cost is latency times (in flight + 1), as Linkerd's", () => {
-    assert.equal(ewmaCost({ inflight: 2, ewmaMs: 10, at: 0, picks: 0 }, 10), 30);
-    assert.equal(ewmaCost({ inflight: 0, ewmaMs: null, at: 0, picks: 0 }, null), 1);
+    assert.equal(ewmaCost({ inflight: 2, ewmaMs: 10, at: 0, picks: 0, failures: 0 }, 10), 30);
+    assert.equal(ewmaCost({ inflight: 0, ewmaMs: null, at: 0, picks: 0, failures: 0 }, null), 1);
   });
 });
 

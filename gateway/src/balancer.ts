@@ -21,6 +21,8 @@ export interface LoadState {
   at: number;
   /** Attempts started on it (for explain). */
   picks: number;
+  /** Failed attempts in a row (each counted as at least the failure penalty). */
+  failures: number;
 }
 
 /** One instance's figures as the dashboard, explain and metrics show them. */
@@ -28,8 +30,10 @@ export interface LoadView {
   inflight: number;
   /** Decayed to now; null before the first answer. */
   latencyMs: number | null;
-  /** The policy's cost: lower gets the request. */
-  score: number;
+  /** The policy's cost: lower gets the request; null while nothing is known of the instance. */
+  score: number | null;
+  /** Its last attempts failed, this many in a row. */
+  failures: number;
 }
 
 /**
@@ -50,7 +54,7 @@ export class LoadTracker {
 
   state(key: string): LoadState {
     let h = this.#hosts.get(key);
-    if (!h) this.#hosts.set(key, (h = { inflight: 0, ewmaMs: null, at: this.now(), picks: 0 }));
+    if (!h) this.#hosts.set(key, (h = { inflight: 0, ewmaMs: null, at: this.now(), picks: 0, failures: 0 }));
     return h;
   }
 
@@ -69,6 +73,7 @@ export class LoadTracker {
     const h = this.#hosts.get(key);
     if (!h) return;
     if (h.inflight > 0) h.inflight--;
+    h.failures = failed ? h.failures + 1 : 0;
     this.sample(h, failed ? Math.max(ms, this.opts.failurePenaltyMs) : ms);
   }
 

@@ -66,9 +66,10 @@ function setup(w: Partial<World> = {}) {
 describe('explainBalancer: why an instance gets little traffic', () => {
   const mk = (id: string): Instance => ({ id, service: 'svc', address: '10.0.0.1', port: id.charCodeAt(0), node: 'n', tags: [] });
   const list = ['a', 'b', 'c'].map(mk);
-  const view = (rows: Record<string, [latencyMs: number | null, inflight: number]>) =>
-    new Map(Object.entries(rows).map(([id, [latencyMs, inflight]]) => [id, { latencyMs, inflight, score: (latencyMs ?? 1) * (inflight + 1) }]));
-  const cases: Array<{ name: string; policy: string; rows: Record<string, [number | null, number]>; want: Record<string, RegExp | null> }> = [
+  const view = (rows: Record<string, [latencyMs: number | null, inflight: number, failures?: number]>) =>
+    new Map(Object.entries(rows).map(([id, [latencyMs, inflight, failures]]) => [id, { latencyMs, inflight, score: (latencyMs ?? 1) * (inflight + 1), failures: failures ?? 0 }]));
+  const cases: Array<{ name: string; policy: string; rows: Record<string, [number | null, number, number?]>; want: Record<string, RegExp | null> }> = [
+    { name: 'one failing', policy: 'peak_ewma', rows: { a: [4, 0], b: [4, 0], c: [1000, 0, 2] }, want: { a: null, b: null, c: /^failing: its last 2 attempts failed, each counted as at least 1 s; EWMA 1000 ms vs 4\.0 ms/ } },
     { name: 'all alike: none', policy: 'peak_ewma', rows: { a: [4, 0], b: [5, 1], c: [4, 0] }, want: { a: null, b: null, c: null } },
     { name: 'one slow', policy: 'peak_ewma', rows: { a: [4, 0], b: [4.2, 0], c: [310, 0] }, want: { a: null, b: null, c: /^slow: EWMA 310 ms vs 4\.1 ms/ } },
     { name: 'slower but within 20 ms: not called slow', policy: 'peak_ewma', rows: { a: [2, 0], b: [2, 0], c: [15, 0] }, want: { a: null, b: null, c: null } },

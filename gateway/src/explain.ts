@@ -54,9 +54,11 @@ export interface ExplainerDeps {
 /** One routed instance as the balancer sees it, and why it gets little traffic when it does. */
 export interface BalancerExplain {
   id: string;
-  score: number;
+  score: number | null;
   latencyMs: number | null;
   inflight: number;
+  /** Its last attempts failed, this many in a row. */
+  failures: number;
   /** Why the balancer sends it little traffic right now; null when it gets its share. */
   lowTraffic: string | null;
 }
@@ -114,8 +116,8 @@ const fmt = (ms: number) => (ms < 10 ? ms.toFixed(1) : String(Math.round(ms)));
  */
 export function explainBalancer(policy: string, instances: readonly Instance[], views: Map<string, LoadView>): BalancerExplain[] {
   const rows = instances.map((i) => {
-    const v = views.get(i.id) ?? { score: 0, latencyMs: null, inflight: 0 };
-    return { id: i.id, score: v.score, latencyMs: v.latencyMs, inflight: v.inflight, lowTraffic: null as string | null };
+    const v = views.get(i.id) ?? { score: null, latencyMs: null, inflight: 0, failures: 0 };
+    return { id: i.id, score: v.score, latencyMs: v.latencyMs, inflight: v.inflight, failures: v.failures, lowTraffic: null as string | null };
   });
   if (policy === 'round_robin' || rows.length < 2) return rows;
   for (const r of rows) {
@@ -124,7 +126,8 @@ export function explainBalancer(policy: string, instances: readonly Instance[], 
     if (policy === 'peak_ewma' && r.latencyMs !== null && lat.length > 0) {
       const m = median(lat);
       if (r.latencyMs > 3 * m && r.latencyMs - m > 20) {
-        r.lowTraffic = `slow: EWMA ${fmt(r.latencyMs)} ms vs ${fmt(m)} ms (the others' median); it gets requests again as its estimate decays (10 s) or the others slow down`;
+        const what = r.failures > 0 ? `failing: its last ${r.failures === 1 ? 'attempt' : `${r.failures} attempts`} failed, each counted as at least 1 s; EWMA` : 'slow: EWMA';
+        r.lowTraffic = `${what} ${fmt(r.latencyMs)} ms vs ${fmt(m)} ms (the others' median); it gets requests again as its estimate decays (10 s) or the others slow down`;
         continue;
       }
     }

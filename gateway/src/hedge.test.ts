@@ -163,7 +163,7 @@ describe('hedging and the request deadline', () => {
     const view = h.picker.view([frozen.instance('frozen'), ok.instance('ok')]);
     assert.equal(view.get('frozen')?.inflight ?? 0, 0);
     assert.equal(view.get('ok')!.inflight, 0);
-    if (frozen.seen.length > 0) assert.ok(view.get('frozen')!.score > view.get('ok')!.score, JSON.stringify([...view]));
+    if (frozen.seen.length > 0) assert.ok(view.get('frozen')!.score! > view.get('ok')!.score!, JSON.stringify([...view]));
   });
 
   test('the first response headers win: a slow answer loses to a faster hedge, and is aborted', async () => {

@@ -74,8 +74,10 @@ export class InstancePicker {
       const h = this.load.peek(key);
       const latencyMs = h ? this.load.latency(h, now) : null;
       const inflight = h?.inflight ?? 0;
-      const score = this.policy === 'least_request' ? inflight : this.policy === 'peak_ewma' && h ? ewmaCost(h, latencyMs) : 0;
-      out.set(i.id, { inflight, latencyMs: latencyMs === null ? null : Math.round(latencyMs * 10) / 10, score: Math.round(score * 10) / 10 });
+      let score: number | null = null;
+      if (this.policy === 'least_request') score = inflight;
+      else if (this.policy === 'peak_ewma' && latencyMs !== null) score = Math.round(ewmaCost(h!, latencyMs) * 10) / 10;
+      out.set(i.id, { inflight, latencyMs: latencyMs === null ? null : Math.round(latencyMs * 10) / 10, score, failures: h?.failures ?? 0 });
     }
     return out;
   }

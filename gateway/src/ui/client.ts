@@ -140,8 +140,8 @@ export const DASHBOARD_JS = String.raw`(function () {
         add(row, h('td', 'n', fmtMs(is && is.p50Ms)));
         add(row, h('td', 'n', fmtMs(is && is.p99Ms)));
         var lb = is && is.balancer;
-        var sc = add(row, h('td', 'n score', lb ? String(lb.score) : '\u2014'));
-        if (lb) sc.title = 'balancer cost (lower gets the request): latency ' + (lb.latencyMs === null ? 'not known yet' : fmtMs(lb.latencyMs)) + ', ' + lb.inflight + ' in flight';
+        var sc = add(row, h('td', 'n score' + (lb && lb.failures > 0 ? ' bad' : ''), lb && num(lb.score) ? String(lb.score) : '\u2014'));
+        if (lb) sc.title = 'balancer cost (lower gets the request): latency ' + (lb.latencyMs === null ? 'not known yet' : fmtMs(lb.latencyMs)) + ', ' + lb.inflight + ' in flight' + (lb.failures > 0 ? ', last ' + lb.failures + ' failed' : '');
         var state = add(row, h('td', 'inst-state', ej > now ? 'ejected \u00b7 back in ' + span((ej - now) / 1000) : 'routable'));
         if (i.ejectedUntil) state.title = 'ejected until ' + i.ejectedUntil;
         var j = add(row, h('td', null, ago(i.joinedAt)));
