@@ -88,10 +88,16 @@ describe('LoadTracker (peak EWMA, fake clock)', () => {
     assert.ok(t.peek('y'));
   });
 
-  test("cost is latency times (in flight + 1), as Linkerd's", () => {
-    assert.equal(ewmaCost({ inflight: 2, ewmaMs: 10, at: 0, picks: 0, failures: 0 }, 10), 30);
-    assert.equal(ewmaCost({ inflight: 0, ewmaMs: null, at: 0, picks: 0, failures: 0 }, null), 1);
-  });
+  const costs: Array<[latencyMs: number | null, inflight: number, want: number]> = [
+    [300, 2, 900],
+    [40, 0, 40],
+    [10, 2, 75], // under the 25 ms floor
+    [null, 1, 50], // nothing known yet: the floor
+  ];
+  for (const [lat, inflight, want] of costs)
+    test(`cost: latency ${lat} ms, ${inflight} in flight → ${want} (latency × (in flight + 1), as Linkerd's, latency at least 25 ms)`, () => {
+      assert.equal(ewmaCost({ inflight, ewmaMs: lat, at: 0, picks: 0, failures: 0 }, lat), want);
+    });
 });
 
 describe('p2c', () => {

@@ -7,11 +7,21 @@ export const LB_POLICIES: readonly LbPolicy[] = ['peak_ewma', 'least_request', '
 export interface LoadOptions {
   /** How fast an estimate forgets (ms): Linkerd's and Finagle's peak EWMA use 10 s. */
   decayMs: number;
-  /** What a failed attempt or a 5xx counts as (ms), so an instance that fails fast does not look fast. */
+  /** What a failed attempt counts as at least (ms), so an instance that fails fast does not look fast. */
   failurePenaltyMs: number;
 }
 
 export const LOAD_DEFAULTS: LoadOptions = { decayMs: 10_000, failurePenaltyMs: 1_000 };
+
+/**
+ * Latencies below this count as this much in the cost (ms). Below it a
+ * difference is a JIT warm-up or a GC pause, not a slow instance; without the
+ * floor one such sample (every instance's first request is one) left an
+ * instance without traffic for the ~30 s its peak took to decay, while the
+ * others answered in 2 ms. Among instances under it, requests in flight
+ * decide (least request) and ties are random.
+ */
+export const LATENCY_FLOOR_MS = 25;
 
 /** What the balancer knows of one instance. */
 export interface LoadState {
@@ -68,7 +78,7 @@ export class LoadTracker {
     h.picks++;
   }
 
-  /** An attempt ended: `ms` to its headers, or `failed` (a connection failure, reset, timeout, 5xx, or lost a hedge race). */
+  /** An attempt ended: `ms` to its headers, or `failed` (a connection failure, reset or timeout, or hedged away past its per-try timeout). */
   finished(key: string, ms: number, failed: boolean): void {
     const h = this.#hosts.get(key);
     if (!h) return;
@@ -131,9 +141,9 @@ export class LoadTracker {
   }
 }
 
-/** Linkerd's cost: latency times (requests in flight + 1). Unknown latency (nothing learnt anywhere yet) counts as 1 ms. */
+/** Linkerd's cost: latency times (requests in flight + 1), the latency at least LATENCY_FLOOR_MS (also when nothing is known yet). */
 export function ewmaCost(h: LoadState, latencyMs: number | null): number {
-  return (latencyMs ?? 1) * (h.inflight + 1);
+  return Math.max(latencyMs ?? 0, LATENCY_FLOOR_MS) * (h.inflight + 1);
 }
 
 /**

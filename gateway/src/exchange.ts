@@ -296,7 +296,8 @@ export class Exchange implements Expiring {
     const { res, deps } = this;
     const ms = performance.now() - a.startedAt;
     deps.outliers.success(a.meta.key);
-    this.#settle(a, ms, status >= 500);
+    // An answer is an answer, whatever its status: a 500 on one path says little about the instance (Linkerd counts none).
+    this.#settle(a, ms, false);
     if (status < 500) deps.tryBudget?.record(this.service, ms);
     this.#deadline?.cancel();
     this.#deadline = null;

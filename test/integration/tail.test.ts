@@ -178,9 +178,12 @@ describe('tail tolerance against a real Consul', () => {
     recordFigure('tail', 'slow instance: explain summary (defaults)', defaults.explain);
     for (const [name, r] of rows) assert.equal(r.slowed.failures + r.healthy.failures, 0, `${name}: ${JSON.stringify(r.slowed.errors)}`);
     assert.ok(rr.share > 0.25, `round robin still sends the slow one its third: ${rr.share}`);
-    assert.ok(ewma.share <= SLOW_SHARE_MAX, `peak EWMA alone: the slow instance got ${(ewma.share * 100).toFixed(1)} %`);
+    // The balancers alone are compared, not bounded: on a machine loaded by other work every
+    // instance's latency peaks, and peak EWMA alone measured 0.1 % quiet, 5.7 % loaded.
+    assert.ok(ewma.share < rr.share / 3, `peak EWMA alone: the slow instance got ${(ewma.share * 100).toFixed(1)} %`);
     assert.ok(defaults.share <= SLOW_SHARE_MAX, `defaults: the slow instance got ${(defaults.share * 100).toFixed(1)} %`);
     assert.ok(defaults.slowed.p99 <= 2 * defaults.healthy.p99 + SLOW_P99_ROOM_MS, `p99 ${defaults.slowed.p99} ms slowed vs ${defaults.healthy.p99} ms healthy`);
-    assert.match(defaults.explain, /gets little traffic \(slow: EWMA \d+ ms vs/);
+    // Its hedged-away attempts count as failures, so explain calls it failing (or slow, once they are old news).
+    assert.match(defaults.explain, /gets little traffic \((slow: EWMA \d+ ms vs|failing: its last)/);
   });
 });
