@@ -79,12 +79,13 @@ export class LoadTracker {
   }
 
   /** An attempt ended: `ms` to its headers, or `failed` (a connection failure, reset or timeout, or hedged away past its per-try timeout). */
-  finished(key: string, ms: number, failed: boolean): void {
+  /** `at`: now on this tracker's clock, when the caller already read it. */
+  finished(key: string, ms: number, failed: boolean, at?: number): void {
     const h = this.#hosts.get(key);
     if (!h) return;
     if (h.inflight > 0) h.inflight--;
     h.failures = failed ? h.failures + 1 : 0;
-    this.sample(h, failed ? Math.max(ms, this.opts.failurePenaltyMs) : ms);
+    this.sample(h, failed ? Math.max(ms, this.opts.failurePenaltyMs) : ms, at);
   }
 
   /** An attempt ended with nothing learnt about the instance: it only leaves the in-flight count. */
@@ -93,8 +94,7 @@ export class LoadTracker {
     if (h && h.inflight > 0) h.inflight--;
   }
 
-  sample(h: LoadState, ms: number): void {
-    const t = this.now();
+  sample(h: LoadState, ms: number, t: number = this.now()): void {
     const est = this.latency(h, t);
     if (est === null || ms > est) h.ewmaMs = ms;
     else {
@@ -149,21 +149,26 @@ export function ewmaCost(h: LoadState, latencyMs: number | null): number {
 /**
  * Power of two choices: two distinct instances at random among those `skip`
  * lets through, the cheaper one wins (ties: the first drawn). Draws straight
- * from the list while no instance is skipped (the common case allocates
- * nothing); builds the candidate list only when some are.
+ * from the list first and keeps the pair when neither is skipped (the common
+ * case: two `skip` calls, nothing allocated); builds the candidate list and
+ * draws again only when one is. Either way the pair is uniform over the
+ * candidates.
  */
 export function p2c<T>(items: readonly T[], cost: (item: T) => number, skip: ((item: T) => boolean) | undefined, random: () => number): T | undefined {
   const n = items.length;
   if (n === 0) return undefined;
-  let list: readonly T[] = items;
-  if (skip) {
-    let skipped = 0;
-    for (let i = 0; i < n; i++) if (skip(items[i]!)) skipped++;
-    if (skipped === n) return undefined;
-    if (skipped > 0) list = items.filter((i) => !skip(i));
+  if (n > 1) {
+    // The common case: draw from the whole list and ask `skip` about the two drawn only.
+    const a = Math.floor(random() * n) % n;
+    let b = Math.floor(random() * (n - 1)) % (n - 1);
+    if (b >= a) b++;
+    const x = items[a]!;
+    const y = items[b]!;
+    if (!skip || (!skip(x) && !skip(y))) return cost(y) < cost(x) ? y : x;
   }
+  const list = skip ? items.filter((i) => !skip(i)) : items;
   const m = list.length;
-  if (m === 1) return list[0];
+  if (m <= 1) return list[0];
   const a = Math.floor(random() * m) % m;
   let b = Math.floor(random() * (m - 1)) % (m - 1);
   if (b >= a) b++;

@@ -33,7 +33,7 @@ export interface ExchangeDeps {
   upstream: UpstreamClient;
   /** UPSTREAM_TIMEOUT_MS deadlines (one per request) and per-try timeouts, one list. */
   deadlines: Deadlines;
-  /** The per-try timeout of hedged requests; without it nothing is hedged. */
+  /** The per-try timeout of hedged requests; without it nothing is hedged. It learns latencies as one of the observers. */
   tryBudget?: TryBudget;
   log: Logger;
   options: ExchangeOptions;
@@ -294,11 +294,11 @@ export class Exchange implements Expiring {
 
   onHeaders(a: Attempt, status: number, raw: string[], resume: () => void): boolean {
     const { res, deps } = this;
-    const ms = performance.now() - a.startedAt;
+    const now = performance.now();
     deps.outliers.success(a.meta.key);
     // An answer is an answer, whatever its status: a 500 on one path says little about the instance (Linkerd counts none).
-    this.#settle(a, ms, false);
-    if (status < 500) deps.tryBudget?.record(this.service, ms);
+    // (The per-try budget learns the latency as an observer: recorded here it cost ~3 µs per request in bench:ab.)
+    this.#settle(a, now - a.startedAt, false, now);
     this.#deadline?.cancel();
     this.#deadline = null;
     this.instance = a.inst;
@@ -439,11 +439,11 @@ export class Exchange implements Expiring {
   }
 
   /** Tells the balancer, once, that the attempt is over: `failed` counts as a slow answer; `ms` null (nothing learnt: the client left, a hedge lost the race) only leaves the in-flight count. */
-  #settle(a: Attempt, ms: number | null, failed: boolean): void {
+  #settle(a: Attempt, ms: number | null, failed: boolean, at?: number): void {
     if (a.settled) return;
     a.settled = true;
     if (ms === null) this.deps.picker.abandoned(a.meta.key);
-    else this.deps.picker.finished(a.meta.key, ms, failed);
+    else this.deps.picker.finished(a.meta.key, ms, failed, at);
   }
 
   #countFailure(a: Attempt, kind: Exclude<AttemptFailure, 'other'>): number | null {

@@ -1,4 +1,6 @@
+import type { ErrorCode } from './errors.js';
 import { BOUNDS_MS, quantile } from './live-stats.js';
+import type { AttemptReport, ProxyObserver } from './observer.js';
 
 export interface TryBudgetOptions {
   /** A fixed per-try timeout (UPSTREAM_TRY_TIMEOUT_MS); 0 derives it from each service's latency. */
@@ -69,7 +71,7 @@ class ServiceLatency {
  * request no more than that). A service with no answers in the window gets
  * the cap.
  */
-export class TryBudget {
+export class TryBudget implements ProxyObserver {
   #services = new Map<string, ServiceLatency>();
 
   constructor(
@@ -77,12 +79,19 @@ export class TryBudget {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** An attempt at `service` got its response headers after `ms`. */
-  record(service: string, ms: number): void {
+  request(_service: string | null, _status: number, _ms: number, _refused: ErrorCode | null): void {}
+
+  /** As an observer: every attempt that got response headers (not a 5xx) is a latency sample. */
+  attempt(service: string, a: AttemptReport): void {
+    if (a.outcome === 'ok' && a.status < 500) this.record(service, a.ms);
+  }
+
+  /** An attempt at `service` got its response headers after `ms`; `at`: now, when the caller already read it. */
+  record(service: string, ms: number, at: number = this.now()): void {
     if (this.opts.fixedMs > 0) return;
     let s = this.#services.get(service);
     if (!s) this.#services.set(service, (s = new ServiceLatency()));
-    s.record(Math.floor(this.now() / 1000), ms);
+    s.record(Math.floor(at / 1000), ms);
   }
 
   /** The per-try timeout for an attempt at `service` starting now (ms). */

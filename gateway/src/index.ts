@@ -100,7 +100,7 @@ const proxy = createProxy({
   upstream,
   log: createLogger('gateway.proxy', config.LOG_LEVEL),
   onDone: access ? (req, status, requestId, x) => access.done(req, status, requestId, x) : undefined,
-  observer: observers(metrics, liveStats),
+  observer: observers(metrics, liveStats, tryBudget),
   options: {
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
     retries: config.UPSTREAM_RETRIES,

@@ -56,8 +56,8 @@ export class InstancePicker {
   }
 
   /** The attempt to `key` ended after `ms`; `failed`: it did not bring usable headers in time. */
-  finished(key: string, ms: number, failed: boolean): void {
-    if (this.policy !== 'round_robin') this.load.finished(key, ms, failed);
+  finished(key: string, ms: number, failed: boolean, at?: number): void {
+    if (this.policy !== 'round_robin') this.load.finished(key, ms, failed, at);
   }
 
   /** The attempt to `key` ended with nothing learnt about the instance (the client left, a hedge lost the race). */

@@ -221,6 +221,7 @@ describe('the proxy reports each outcome to its observer', () => {
     const log = createLogger('test', 'silent');
     const seen: Array<{ service: string; outcome: string; retry: string; ejected: boolean; status: number }> = [];
     let proxy: ReturnType<typeof createProxy>;
+    const tryBudget = opts.tryBudget ? new TryBudget({ ...TRY_BUDGET_DEFAULTS, ...opts.tryBudget }) : undefined;
     // Round robin, so the first request goes to the first instance.
     const picker = new InstancePicker(outliers, 'round_robin');
     const metrics = new GatewayMetrics({ table, inflight: () => proxy.inflight(), consul: () => consulOk, outliers, processMetrics: false, load: (list) => picker.view(list) });
@@ -236,11 +237,11 @@ describe('the proxy reports each outcome to its observer', () => {
       synced: () => true,
       picker,
       outliers,
-      tryBudget: opts.tryBudget ? new TryBudget({ ...TRY_BUDGET_DEFAULTS, ...opts.tryBudget }) : undefined,
+      tryBudget,
       budget: new RetryBudget({ percent: 20, minPerSecond: 10, windowS: 10, ...opts.budget }),
       upstream,
       log,
-      observer: observers(metrics, live, spy),
+      observer: observers(metrics, live, spy, ...(tryBudget ? [tryBudget] : [])),
       options: { ...defaultProxyOptions, ...opts.proxy, body: { ...defaultProxyOptions.body, ...opts.proxy?.body } },
     });
     const app = createApp({ log, inflight: proxy.inflight, outliers, table, synced: () => true, syncedAt: () => null, consul: () => consulOk, stats: () => live.toJSON(), metrics });

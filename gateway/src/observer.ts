@@ -53,7 +53,7 @@ export interface ProxyObserver {
 
 export type HedgeEvent = 'sent' | 'won' | 'refused';
 
-/** Several observers as one (two at most in practice: metrics and live stats). */
+/** Several observers as one (three in practice: metrics, live stats and the per-try budget). */
 export function observers(...list: ProxyObserver[]): ProxyObserver {
   if (list.length === 1) return list[0]!;
   return {

@@ -9,7 +9,7 @@ import { createApp } from '../app.js';
 import type { LbPolicy } from '../balancer.js';
 import { TRY_BUDGET_DEFAULTS, TryBudget, type TryBudgetOptions } from '../hedge.js';
 import { InstancePicker } from '../instance-picker.js';
-import type { ProxyObserver } from '../observer.js';
+import { observers, type ProxyObserver } from '../observer.js';
 import { OutlierDetector, type OutlierOptions } from '../outlier.js';
 import { createProxy, type ProxyOptions } from '../proxy.js';
 import { RetryBudget, type RetryBudgetOptions } from '../retry-budget.js';
@@ -81,7 +81,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     synced: () => state.synced,
     picker,
     tryBudget,
-    observer: opts.observer,
+    observer: tryBudget && opts.observer ? observers(opts.observer, tryBudget) : (tryBudget ?? opts.observer),
     outliers,
     budget: new RetryBudget({ percent: 20, minPerSecond: 10, windowS: 10, ...opts.budget }),
     upstream,
