@@ -90,12 +90,12 @@ describe('LoadTracker (peak EWMA, fake clock)', () => {
 
   const costs: Array<[latencyMs: number | null, inflight: number, want: number]> = [
     [300, 2, 900],
-    [40, 0, 40],
-    [10, 2, 75], // under the 25 ms floor
-    [null, 1, 50], // nothing known yet: the floor
+    [80, 0, 80],
+    [10, 2, 150], // under the 50 ms floor
+    [null, 1, 100], // nothing known yet: the floor
   ];
   for (const [lat, inflight, want] of costs)
-    test(`cost: latency ${lat} ms, ${inflight} in flight → ${want} (latency × (in flight + 1), as Linkerd's, latency at least 25 ms)`, () => {
+    test(`cost: latency ${lat} ms, ${inflight} in flight → ${want} (latency × (in flight + 1), as Linkerd's, latency at least 50 ms)`, () => {
       assert.equal(ewmaCost({ inflight, ewmaMs: lat, at: 0, picks: 0, failures: 0 }, lat), want);
     });
 });

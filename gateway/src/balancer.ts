@@ -14,14 +14,15 @@ export interface LoadOptions {
 export const LOAD_DEFAULTS: LoadOptions = { decayMs: 10_000, failurePenaltyMs: 1_000 };
 
 /**
- * Latencies below this count as this much in the cost (ms). Below it a
- * difference is a JIT warm-up or a GC pause, not a slow instance; without the
- * floor one such sample (every instance's first request is one) left an
- * instance without traffic for the ~30 s its peak took to decay, while the
- * others answered in 2 ms. Among instances under it, requests in flight
- * decide (least request) and ties are random.
+ * Latencies below this count as this much in the cost (ms), the same 50 ms
+ * as the per-try timeout's floor: below it a difference is a JIT warm-up or a
+ * GC pause, not a slow instance. Without the floor one such sample (every
+ * instance's first request is one) left an instance without traffic for the
+ * ~30 s its peak took to decay, while the others answered in 2 ms. Among
+ * instances under it, requests in flight decide (least request) and ties are
+ * random.
  */
-export const LATENCY_FLOOR_MS = 25;
+export const LATENCY_FLOOR_MS = 50;
 
 /** What the balancer knows of one instance. */
 export interface LoadState {

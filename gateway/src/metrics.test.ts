@@ -322,7 +322,7 @@ describe('the proxy reports each outcome to its observer', () => {
     picker.started(instanceKey(b));
     picker.finished(instanceKey(b), 4, false);
     assert.ok(Math.abs((await value(m, 'gateway_upstream_score', { instance_id: 'a' }))! - 600) < 1, 'a: 300 ms × (1 in flight + 1)');
-    assert.ok(Math.abs((await value(m, 'gateway_upstream_score', { instance_id: 'b' }))! - 25) < 0.1, 'b: 4 ms, under the 25 ms floor');
+    assert.ok(Math.abs((await value(m, 'gateway_upstream_score', { instance_id: 'b' }))! - 50) < 0.1, 'b: 4 ms, under the 50 ms floor');
     assert.ok(Math.abs((await value(m, 'gateway_upstream_latency_ewma_seconds', { instance_id: 'a' }))! - 0.3) < 0.001);
     assert.equal(await value(m, 'gateway_upstream_inflight_requests', { instance_id: 'a' }), 1);
   });
