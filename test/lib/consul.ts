@@ -60,7 +60,14 @@ export class ConsulAgent {
   async start(): Promise<this> {
     if (!this.ports) {
       const b = this.bind;
-      this.ports = { http: await freePort(b), serfLan: await freePort(b), serfWan: await freePort(b), server: await freePort(b) };
+      // Four different ports: the OS may hand a just-released port out again.
+      const picked: number[] = [];
+      while (picked.length < 4) {
+        const p = await freePort(b);
+        if (!picked.includes(p)) picked.push(p);
+      }
+      const [http, serfLan, serfWan, server] = picked as [number, number, number, number];
+      this.ports = { http, serfLan, serfWan, server };
     }
     const o = this.opts;
     const args = ['agent', '-bind', this.bind, '-client', this.bind, '-http-port', String(this.ports.http),
