@@ -24,6 +24,18 @@ describe('loadConfig: defaults', () => {
     assert.equal(c.CONSUL_WAIT_MS, 30_000);
     assert.equal(c.UPGRADE_MAX_CONNECTIONS, 5_000);
     assert.equal(c.UPGRADE_IDLE_TIMEOUT_MS, 300_000);
+    assert.equal(c.LB_POLICY, 'peak_ewma');
+    assert.equal(c.UPSTREAM_HEDGING, true);
+    assert.equal(c.UPSTREAM_TRY_TIMEOUT_MS, 0);
+    assert.equal(c.UPSTREAM_TRY_TIMEOUT_MIN_MS, 50);
+    assert.equal(c.UPSTREAM_TRY_TIMEOUT_MAX_MS, 1_000);
+  });
+  test('LB_POLICY: any case, round_robin keeps the old balancer', () => {
+    assert.equal(loadConfig({ LB_POLICY: 'Round_Robin' }).LB_POLICY, 'round_robin');
+    assert.equal(loadConfig({ LB_POLICY: 'least_request' }).LB_POLICY, 'least_request');
+  });
+  test('UPSTREAM_TRY_TIMEOUT_MIN_MS above the max is refused, naming both', () => {
+    assert.throws(() => loadConfig({ UPSTREAM_TRY_TIMEOUT_MIN_MS: '2000' }), /UPSTREAM_TRY_TIMEOUT_MIN_MS \(2000\) must be at most UPSTREAM_TRY_TIMEOUT_MAX_MS \(1000\)/);
   });
   test('variables that are not the gateway\'s are ignored: same config as an empty env', () => {
     // An explicit env object: the result must not depend on the machine running the test.
@@ -88,6 +100,9 @@ describe('loadConfig: bad values name the variable', () => {
     ['UPSTREAM_RETRIES', '11'],
     ['EJECT_MAX_PERCENT', '101'],
     ['LOG_LEVEL', 'loud'],
+    ['LB_POLICY', 'random'],
+    ['UPSTREAM_HEDGING', 'maybe'],
+    ['UPSTREAM_TRY_TIMEOUT_MS', '-5'],
     ['GATEWAY_SERVICE_NAME', '   '],
     ['UPGRADE_MAX_CONNECTIONS', '-1'],
     ['UPGRADE_MAX_CONNECTIONS', 'many'],

@@ -12,6 +12,12 @@ const schema = z.object({
   UPSTREAM_BODY_TIMEOUT_MS: intVar(30_000, 0, 3_600_000),
   UPSTREAM_KEEPALIVE_MS: intVar(4_000, 100, 600_000),
   UPSTREAM_RETRIES: intVar(2, 0, 10),
+  // Tail tolerance (docs/tail-tolerance.md): the balancer, and hedging of safe requests after a per-try timeout.
+  LB_POLICY: z.string().trim().toLowerCase().pipe(z.enum(['peak_ewma', 'least_request', 'round_robin'])).optional().transform((v) => v ?? 'peak_ewma'),
+  UPSTREAM_HEDGING: boolVar(true),
+  UPSTREAM_TRY_TIMEOUT_MS: intVar(0, 0, 600_000),
+  UPSTREAM_TRY_TIMEOUT_MIN_MS: intVar(50, 1, 600_000),
+  UPSTREAM_TRY_TIMEOUT_MAX_MS: intVar(1_000, 1, 600_000),
   RETRY_BUDGET_PERCENT: intVar(20, 0, 100),
   RETRY_BUDGET_MIN_PER_S: intVar(10, 0, 100_000),
   RETRY_BUDGET_WINDOW_S: intVar(10, 1, 600),
@@ -51,6 +57,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const parsed = parseEnv(schema, env);
   if (parsed.REQUEST_TIMEOUT_MS < parsed.HEADERS_TIMEOUT_MS) {
     throw new ConfigError(`REQUEST_TIMEOUT_MS (${parsed.REQUEST_TIMEOUT_MS}) must be at least HEADERS_TIMEOUT_MS (${parsed.HEADERS_TIMEOUT_MS})`);
+  }
+  if (parsed.UPSTREAM_TRY_TIMEOUT_MIN_MS > parsed.UPSTREAM_TRY_TIMEOUT_MAX_MS) {
+    throw new ConfigError(`UPSTREAM_TRY_TIMEOUT_MIN_MS (${parsed.UPSTREAM_TRY_TIMEOUT_MIN_MS}) must be at most UPSTREAM_TRY_TIMEOUT_MAX_MS (${parsed.UPSTREAM_TRY_TIMEOUT_MAX_MS})`);
   }
   const excluded = new Set(
     ['consul', parsed.GATEWAY_SERVICE_NAME, ...parsed.EXCLUDE_SERVICES].map((s) => s.toLowerCase()),

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { classifyFailure, errorCode, isRetryable, type AttemptFailure, type Instance, type Logger, type RouteTable } from '@stack/shared';
 import { BodyRelay, ClientBodyError, UpstreamStallError, type BodyLimits } from './body.js';
 import type { Deadline, Deadlines, Expiring } from './deadlines.js';
+import { hedgeable, type TryBudget } from './hedge.js';
 import { GatewayError, sendError } from './errors.js';
 import { clientResponseHeaders, upstreamRequestHeaders, type RequestHead } from './headers.js';
 import { instanceKey, instanceMeta, type InstanceMeta } from './instance-meta.js';
@@ -12,7 +13,10 @@ import type { RetryBudget } from './retry-budget.js';
 import type { UpstreamClient, UpstreamHandler } from './upstream/client.js';
 
 export interface ExchangeOptions {
+  /** The longest a request waits for response headers, all its attempts together. */
   upstreamTimeoutMs: number;
+  /** Safe requests without a body get a second attempt elsewhere after the per-try timeout (hedge.ts). */
+  hedging?: boolean;
   retries: number;
   retryAfterS: number;
   body: BodyLimits;
@@ -27,8 +31,10 @@ export interface ExchangeDeps {
   outliers: OutlierDetector;
   budget: RetryBudget;
   upstream: UpstreamClient;
-  /** UPSTREAM_TIMEOUT_MS deadlines, one list for every attempt. */
+  /** UPSTREAM_TIMEOUT_MS deadlines (one per request) and per-try timeouts, one list. */
   deadlines: Deadlines;
+  /** The per-try timeout of hedged requests; without it nothing is hedged. It learns latencies as one of the observers. */
+  tryBudget?: TryBudget;
   log: Logger;
   options: ExchangeOptions;
   /** Called once per exchange when it is over, with the status the client got (499: it left). */
@@ -52,15 +58,30 @@ class HeadersTimeoutError extends Error {
   readonly code = 'UPSTREAM_HEADERS_TIMEOUT';
 }
 
+/** Another attempt of the same request got its response headers first. */
+class HedgeLostError extends Error {
+  override readonly name = 'HedgeLostError';
+}
+
 /**
  * One request to one instance, as the upstream client's handler: no promise,
  * stream or header object sits between the instance's bytes and the client's
- * socket.
+ * socket. Its deadline is the per-try timeout of a hedged request.
  */
 class Attempt implements AttemptReport, UpstreamHandler, Expiring {
   abort: ((err?: Error) => void) | null = null;
-  deadline: Deadline | null = null;
+  /** Per-try timeout (hedgeable requests only). */
+  tryDeadline: Deadline | null = null;
+  /** The request's deadline passed while this attempt waited. */
   timedOut = false;
+  /** Its per-try timeout passed without response headers. */
+  slow = false;
+  /** Started as a hedge while an earlier attempt was still waiting. */
+  hedge = false;
+  /** Another attempt answered first: this one was abandoned. */
+  lost = false;
+  /** Its end was reported to the balancer (once per attempt). */
+  settled = false;
   /** Headers reached the client: from here on the answer is this attempt's. */
   answered = false;
   over = false;
@@ -84,19 +105,22 @@ class Attempt implements AttemptReport, UpstreamHandler, Expiring {
     if (this.x.clientGone) abort(new ClientGoneError());
   }
 
-  /** The whole request is out: only now is the instance on the clock. */
+  /** The whole request is out: a request with a body is on the clock from here. */
   onRequestSent(): void {
     if (this.over || this.answered) return;
-    this.deadline = this.x.deps.deadlines.add(this);
+    this.x.armDeadline();
   }
 
+  /** The per-try timeout: decided after this turn's I/O, so an answer already in the socket wins over a hedge. */
   expire(): void {
-    this.timedOut = true;
-    this.abort?.(new HeadersTimeoutError());
+    this.tryDeadline = null;
+    if (this.over || this.answered) return;
+    this.slow = true;
+    setImmediate(onTryTimeout, this);
   }
 
   onHeaders(status: number, raw: string[], resume: () => void): boolean {
-    this.deadline?.cancel();
+    this.tryDeadline?.cancel();
     return this.x.onHeaders(this, status, raw, resume);
   }
 
@@ -110,30 +134,44 @@ class Attempt implements AttemptReport, UpstreamHandler, Expiring {
   }
 
   onError(err: Error): void {
-    this.deadline?.cancel();
+    this.tryDeadline?.cancel();
     if (this.over) return;
     this.over = true;
     this.x.onAttemptError(this, err);
   }
 }
 
+const onTryTimeout = (a: Attempt) => a.x.onTryTimeout(a);
+
 /**
- * One client request on its way through the proxy: its attempts, one after
- * another, then the answer streamed back. Instances come from the route table
- * as it is at each attempt, so a retry already sees an instance Consul just
- * removed as gone.
+ * One client request on its way through the proxy: its attempts, then the
+ * answer streamed back. Instances come from the route table as it is at each
+ * attempt, so a retry already sees an instance Consul just removed as gone.
+ *
+ * Time: the request waits at most UPSTREAM_TIMEOUT_MS for response headers,
+ * all attempts together (from its receipt; with a body, from when the body
+ * was sent). A safe request without a body also has a per-try timeout
+ * (hedge.ts): when it passes, a second attempt goes to another instance while
+ * the first keeps waiting; the first headers win and the other attempt is
+ * aborted. Hedges and retries share UPSTREAM_RETRIES and the retry budget.
  */
-export class Exchange {
+export class Exchange implements Expiring {
   clientGone = false;
   attempts = 0;
+  /** The instance of the latest attempt; once answered, the one that answered. */
   instance: Instance | null = null;
   #tried: string[] = [];
   /** Consul nodes of the failed attempts: a retry looks elsewhere first. */
   #failedNodes: string[] = [];
-  /** Retries after a reset or a timeout; retries after a connection failure are not counted (#mayRetry). */
+  /** Hedges, and retries after a reset or a timeout; retries after a connection failure are not counted (#mayRetry). */
   #retriesSpent = 0;
   #timeoutRetried = false;
-  #current: Attempt | null = null;
+  /** Attempts waiting for headers, or the one streaming the answer. */
+  #live: Attempt[] = [];
+  #hedgeable = false;
+  #deadline: Deadline | null = null;
+  /** The request's deadline passed: no more attempts, 504 once the live ones are ended. */
+  #expired = false;
   #finished = false;
   /** The response was ended with the body's last piece. */
   #ended = false;
@@ -155,27 +193,54 @@ export class Exchange {
   start(): void {
     // on, not once: a response closes once, and once's wrapper is a measurable cost per request.
     this.res.on('close', this.#onClientClose);
-    this.deps.budget.recordRequest(this.startedAt);
-    this.#next();
+    const { deps } = this;
+    deps.budget.recordRequest(this.startedAt);
+    const hasBody = this.head.chunked || this.head.contentLength > 0;
+    this.#hedgeable = deps.tryBudget !== undefined && deps.options.hedging !== false && deps.options.retries > 0 && hedgeable(this.req.method ?? 'GET', hasBody);
+    if (!hasBody) this.armDeadline();
+    this.#next(false);
+  }
+
+  /** Starts the request's deadline (once). */
+  armDeadline(): void {
+    if (this.#deadline || this.#expired || this.#finished) return;
+    this.#deadline = this.deps.deadlines.add(this);
+  }
+
+  /** UPSTREAM_TIMEOUT_MS passed without response headers: every waiting attempt ends as a timeout. */
+  expire(): void {
+    this.#deadline = null;
+    if (this.#finished) return;
+    this.#expired = true;
+    for (const a of this.#live.slice()) {
+      if (a.answered) continue;
+      a.timedOut = true;
+      a.abort?.(new HeadersTimeoutError());
+    }
   }
 
   #onClientClose = () => {
     if (this.res.writableFinished) return;
     this.clientGone = true;
-    this.#current?.abort?.(new ClientGoneError());
-    // Between attempts there is nothing to abort: the next one sees the flag.
-    if (!this.#current || this.#current.over) this.#finish(499);
+    for (const a of this.#live.slice()) a.abort?.(new ClientGoneError());
+    // Nothing left to abort: the next attempt (if any) sees the flag.
+    if (this.#live.length === 0) this.#finish(499);
   };
 
-  #next(): void {
-    if (this.clientGone) return this.#finish(499);
+  /** Starts an attempt; a hedge avoids the nodes of attempts still waiting. False: no instance for it. */
+  #next(hedge: boolean): boolean {
+    if (this.clientGone) return this.#finish(499), false;
     const { deps } = this;
     const instances = deps.table().services.get(this.service) ?? [];
-    const inst = deps.picker.pick(this.service, instances, this.#tried, this.#failedNodes);
+    let avoid: readonly string[] = this.#failedNodes;
+    if (hedge) avoid = [...this.#failedNodes, ...this.#live.map((a) => a.inst.node)];
+    const inst = deps.picker.pick(this.service, instances, this.#tried, avoid);
     if (!inst) {
-      return this.#fail(
+      if (hedge) return false;
+      this.#fail(
         new GatewayError('no_instance', `"${this.service}" has no passing instance right now`, { service: this.service, retryAfterS: deps.options.retryAfterS }),
       );
+      return false;
     }
     const meta = instanceMeta(inst);
     this.#tried.push(meta.key);
@@ -184,7 +249,10 @@ export class Exchange {
     const hasBody = this.head.chunked || this.head.contentLength > 0;
     const body = hasBody ? new BodyRelay(this.req, deps.options.body) : null;
     const attempt = new Attempt(this, inst, meta, body);
-    this.#current = attempt;
+    attempt.hedge = hedge;
+    this.#live.push(attempt);
+    deps.picker.started(meta.key);
+    if (this.#hedgeable) attempt.tryDeadline = deps.deadlines.add(attempt, deps.tryBudget!.budgetMs(this.service));
     const req = this.req;
     deps.upstream.dispatch(
       {
@@ -205,11 +273,44 @@ export class Exchange {
       },
       attempt,
     );
+    return true;
+  }
+
+  /** `a` passed its per-try timeout: hedge it on another instance when UPSTREAM_RETRIES, the budget and the pool allow. */
+  onTryTimeout(a: Attempt): void {
+    if (a.over || a.answered || this.#finished || this.#expired || this.clientGone) return;
+    const { deps, service } = this;
+    if (this.#retriesSpent >= deps.options.retries) return;
+    if (!(deps.table().services.get(service) ?? []).some((i) => !this.#tried.includes(instanceKey(i)))) return;
+    if (!deps.budget.tryRetry()) {
+      deps.observer?.hedge?.(service, 'refused');
+      return;
+    }
+    if (!this.#next(true)) return;
+    this.#retriesSpent++;
+    deps.observer?.hedge?.(service, 'sent');
+    deps.log.debug({ requestId: this.requestId, service, instance: a.inst.id, upstream: a.meta.key, hedge: this.instance?.id }, 'per-try timeout: hedged');
   }
 
   onHeaders(a: Attempt, status: number, raw: string[], resume: () => void): boolean {
-    const { res } = this;
-    this.deps.outliers.success(a.meta.key);
+    const { res, deps } = this;
+    const now = performance.now();
+    deps.outliers.success(a.meta.key);
+    // An answer is an answer, whatever its status: a 500 on one path says little about the instance (Linkerd counts none).
+    // (The per-try budget learns the latency as an observer: recorded here it cost ~3 µs per request in bench:ab.)
+    this.#settle(a, now - a.startedAt, false, now);
+    this.#deadline?.cancel();
+    this.#deadline = null;
+    this.instance = a.inst;
+    // The first headers win; the other attempts are abandoned (and the slow ones counted against their instance).
+    if (this.#live.length > 1) {
+      for (const b of this.#live.slice()) {
+        if (b === a) continue;
+        b.lost = true;
+        b.abort?.(new HedgeLostError());
+      }
+      if (a.hedge) deps.observer?.hedge?.(this.service, 'won');
+    }
     if (this.clientGone) {
       a.abort?.(new ClientGoneError());
       return false;
@@ -225,7 +326,7 @@ export class Exchange {
       a.over = true;
       a.abort?.(err as Error);
       this.#report(a, 'error', status);
-      this.deps.log.warn({ requestId: this.requestId, service: this.service, instance: a.inst.id, err: (err as Error).message }, 'upstream response headers could not be passed on');
+      deps.log.warn({ requestId: this.requestId, service: this.service, instance: a.inst.id, err: (err as Error).message }, 'upstream response headers could not be passed on');
       return this.#fail(new GatewayError('upstream_unreachable', `"${this.service}" sent a response the gateway cannot pass on`, { service: this.service })), false;
     }
     a.answered = true;
@@ -258,14 +359,23 @@ export class Exchange {
 
   onAttemptError(a: Attempt, err: Error): void {
     const { deps, service } = this;
+    const i = this.#live.indexOf(a);
+    if (i >= 0) this.#live.splice(i, 1);
     if (a.answered) {
       // Headers are out: all that is left is to cut the connection and note it.
       if (!this.clientGone) deps.log.warn({ requestId: this.requestId, service, instance: a.inst.id, code: errorCode(err) }, 'response stream broke');
       this.res.destroy();
       return this.#finish(this.clientGone ? 499 : this.res.statusCode);
     }
-    if (this.clientGone || err instanceof ClientGoneError) return this.#finish(499);
+    const ms = performance.now() - a.startedAt;
+    if (a.lost) return this.#lostRace(a, ms);
+    if (this.clientGone || err instanceof ClientGoneError) {
+      this.#settle(a, null, false);
+      if (this.#live.length === 0) this.#finish(499);
+      return;
+    }
     if (err instanceof ClientBodyError) {
+      this.#settle(a, null, false);
       if (err.kind === 'client_abort') {
         this.res.destroy();
         return this.#finish(499);
@@ -277,17 +387,17 @@ export class Exchange {
       );
     }
     const kind: AttemptFailure = a.timedOut || err instanceof UpstreamStallError ? 'timeout' : classifyFailure(err);
+    this.#settle(a, ms, true);
     if (!this.#failedNodes.includes(a.inst.node)) this.#failedNodes.push(a.inst.node);
     // Only what the instance did counts against it: it refused, reset, or
     // sat on a request that had been fully sent.
-    let ejectedMs: number | null = null;
-    if (kind !== 'other') {
-      const pool = (deps.table().services.get(service) ?? []).map(instanceKey);
-      ejectedMs = deps.outliers.failure(a.meta.key, pool, kind);
-      if (ejectedMs) deps.log.warn({ service, instance: a.inst.id, upstream: a.meta.key, ejectedMs }, 'instance ejected after consecutive failures');
-    }
+    const ejectedMs = kind === 'other' ? null : this.#countFailure(a, kind);
     const bodyStarted = a.body?.started === true;
+    // Another attempt of this request is still waiting: its answer may yet come.
+    const waiting = this.#live.length > 0;
     const retryable =
+      !waiting &&
+      !this.#expired &&
       this.#mayRetry(kind) &&
       // Fresh from the table: an instance Consul just dropped is no reason to stop.
       (deps.table().services.get(service) ?? []).some((i) => !this.#tried.includes(instanceKey(i))) &&
@@ -300,10 +410,11 @@ export class Exchange {
     a.ejected = !!ejectedMs;
     this.#report(a, OUTCOME[kind], 0);
     deps.log.warn(
-      { requestId: this.requestId, service, instance: a.inst.id, upstream: a.meta.key, failure: kind, code: errorCode(err), retry },
+      { requestId: this.requestId, service, instance: a.inst.id, upstream: a.meta.key, failure: kind, code: errorCode(err), retry, waiting },
       'upstream attempt failed',
     );
-    if (retry) return this.#next();
+    if (waiting) return;
+    if (retry) return void this.#next(false);
     // A body we started to send can't be read to its end any more.
     const close = bodyStarted;
     this.#fail(
@@ -314,12 +425,42 @@ export class Exchange {
   }
 
   /**
+   * `a` was abandoned because another attempt answered first. Past its per-try
+   * timeout it counts as a timeout against its instance (a frozen instance is
+   * ejected by its hedged-away attempts); a hedge that merely lost the race
+   * says nothing about its instance.
+   */
+  #lostRace(a: Attempt, ms: number): void {
+    if (!a.slow) return this.#settle(a, null, false);
+    this.#settle(a, ms, true);
+    const ejectedMs = this.#countFailure(a, 'timeout');
+    a.ejected = !!ejectedMs;
+    this.#report(a, 'timeout', 0);
+  }
+
+  /** Tells the balancer, once, that the attempt is over: `failed` counts as a slow answer; `ms` null (nothing learnt: the client left, a hedge lost the race) only leaves the in-flight count. */
+  #settle(a: Attempt, ms: number | null, failed: boolean, at?: number): void {
+    if (a.settled) return;
+    a.settled = true;
+    if (ms === null) this.deps.picker.abandoned(a.meta.key);
+    else this.deps.picker.finished(a.meta.key, ms, failed, at);
+  }
+
+  #countFailure(a: Attempt, kind: Exclude<AttemptFailure, 'other'>): number | null {
+    const { deps, service } = this;
+    const pool = (deps.table().services.get(service) ?? []).map(instanceKey);
+    const ejectedMs = deps.outliers.failure(a.meta.key, pool, kind);
+    if (ejectedMs) deps.log.warn({ service, instance: a.inst.id, upstream: a.meta.key, ejectedMs }, 'instance ejected after consecutive failures');
+    return ejectedMs;
+  }
+
+  /**
    * A connection failure reached no instance, so (as nginx's proxy_next_upstream
    * error with its default of no try limit) every untried instance may get the
-   * request, for up to UPSTREAM_TIMEOUT_MS from the first attempt (gone
-   * instances Consul still lists, several at once when a node goes). A reset or
-   * a timeout may have been acted on: at most UPSTREAM_RETRIES of those. 0
-   * turns both off.
+   * request until the request's deadline (gone instances Consul still lists,
+   * several at once when a node goes). Hedges, and retries after a reset or a
+   * timeout (which may have been acted on): at most UPSTREAM_RETRIES of those.
+   * 0 turns both off.
    */
   #mayRetry(kind: AttemptFailure): boolean {
     const { retries, upstreamTimeoutMs } = this.deps.options;
@@ -345,7 +486,8 @@ export class Exchange {
   #finish(status: number): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#current = null;
+    this.#deadline?.cancel();
+    this.#deadline = null;
     this.deps.done(this, status);
   }
 }

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger, emptyTable, ReadError, setService, type HealthEntry, type Instance, type QueryMeta, type RouteTable, type TrackedServiceView } from '@stack/shared';
 import { createApp } from './app.js';
-import { createExplainer, exclusionReason, explainedName, type ExplainResponse } from './explain.js';
+import { createExplainer, exclusionReason, explainBalancer, explainedName, type ExplainResponse } from './explain.js';
 import { instanceKey } from './instance-meta.js';
 import { OutlierDetector } from './outlier.js';
 import { assertErrorBody, consulOk, request } from './testing/harness.js';
@@ -62,6 +62,30 @@ function setup(w: Partial<World> = {}) {
   });
   return { world, outliers, explain: explainer.explain };
 }
+
+describe('explainBalancer: why an instance gets little traffic', () => {
+  const mk = (id: string): Instance => ({ id, service: 'svc', address: '10.0.0.1', port: id.charCodeAt(0), node: 'n', tags: [] });
+  const list = ['a', 'b', 'c'].map(mk);
+  const view = (rows: Record<string, [latencyMs: number | null, inflight: number, failures?: number]>) =>
+    new Map(Object.entries(rows).map(([id, [latencyMs, inflight, failures]]) => [id, { latencyMs, inflight, score: (latencyMs ?? 1) * (inflight + 1), failures: failures ?? 0 }]));
+  const cases: Array<{ name: string; policy: string; rows: Record<string, [number | null, number, number?]>; want: Record<string, RegExp | null> }> = [
+    { name: 'one failing', policy: 'peak_ewma', rows: { a: [4, 0], b: [4, 0], c: [1000, 0, 2] }, want: { a: null, b: null, c: /^failing: its last 2 attempts failed, each counted as at least 1 s; EWMA 1000 ms vs 4\.0 ms/ } },
+    { name: 'all alike: none', policy: 'peak_ewma', rows: { a: [4, 0], b: [5, 1], c: [4, 0] }, want: { a: null, b: null, c: null } },
+    { name: 'one slow', policy: 'peak_ewma', rows: { a: [4, 0], b: [4.2, 0], c: [310, 0] }, want: { a: null, b: null, c: /^slow: EWMA 310 ms vs 4\.1 ms/ } },
+    { name: 'slower but within 20 ms: not called slow', policy: 'peak_ewma', rows: { a: [2, 0], b: [2, 0], c: [15, 0] }, want: { a: null, b: null, c: null } },
+    { name: 'one busy (least_request)', policy: 'least_request', rows: { a: [null, 0], b: [null, 1], c: [null, 9] }, want: { a: null, b: null, c: /^busy: 9 requests in flight vs 0\.5/ } },
+    { name: 'round robin: never', policy: 'round_robin', rows: { a: [4, 0], b: [4, 0], c: [310, 0] }, want: { a: null, b: null, c: null } },
+  ];
+  for (const c of cases)
+    test(c.name, () => {
+      const got = explainBalancer(c.policy, list, view(c.rows));
+      for (const r of got) {
+        const w = c.want[r.id]!;
+        if (w === null) assert.equal(r.lowTraffic, null, r.id);
+        else assert.match(r.lowTraffic ?? '', w);
+      }
+    });
+});
 
 describe('exclusionReason', () => {
   const cases: Array<[name: string, expected: RegExp | null]> = [
@@ -241,7 +265,7 @@ describe('GET /_gateway/explain/<service> through the admin app', () => {
     assert.match(String(res.headers['content-type']), /application\/json/);
     assert.equal(res.headers['cache-control'], 'no-store');
     const body = res.json() as ExplainResponse;
-    assert.deepEqual(Object.keys(body), ['service', 'checkedAt', 'routable', 'decision', 'excluded', 'summary', 'instances', 'gateway', 'consul']);
+    assert.deepEqual(Object.keys(body), ['service', 'checkedAt', 'routable', 'decision', 'excluded', 'summary', 'instances', 'gateway', 'balancer', 'consul']);
     assert.deepEqual(Object.keys(body.instances[0]!), ['id', 'address', 'port', 'node', 'routable', 'inConsul', 'inTable', 'reasons', 'checks', 'ejection']);
     assert.deepEqual(Object.keys(body.gateway), ['synced', 'followed', 'table', 'holdMs', 'hold', 'trust', 'agentLost', 'failure', 'ejected']);
   });

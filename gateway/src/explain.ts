@@ -5,6 +5,7 @@ import {
   ReadError,
   type Ejection,
   type HealthEntry,
+  type Instance,
   type InstanceExplain,
   type QueryMeta,
   type Reason,
@@ -12,6 +13,7 @@ import {
   type ServiceExplain,
   type TrackedServiceView,
 } from '@stack/shared';
+import type { LoadView } from './balancer.js';
 import { GatewayError } from './errors.js';
 import { instanceKey } from './instance-meta.js';
 import { parseRoute } from './route.js';
@@ -44,7 +46,21 @@ export interface ExplainerDeps {
   exclusion: (name: string) => string | null;
   /** CONSUL_STALE_AFTER_MS, for judging the read as discovery would (trust.ts). */
   staleAfterMs: number;
+  /** LB_POLICY and the balancer's view of a service's instances, by id (InstancePicker.view). */
+  balancer?: { policy: string; view: (instances: readonly Instance[]) => Map<string, LoadView> };
   now?: () => number;
+}
+
+/** One routed instance as the balancer sees it, and why it gets little traffic when it does. */
+export interface BalancerExplain {
+  id: string;
+  score: number | null;
+  latencyMs: number | null;
+  inflight: number;
+  /** Its last attempts failed, this many in a row. */
+  failures: number;
+  /** Why the balancer sends it little traffic right now; null when it gets its share. */
+  lowTraffic: string | null;
 }
 
 export interface ConsulSource {
@@ -82,7 +98,43 @@ export interface ExplainResponse {
     failure: { error: string; attempts: number; since: string } | null;
     ejected: number;
   };
+  /** LB_POLICY and each routed instance's score; null when the service is not in the table. */
+  balancer: { policy: string; instances: BalancerExplain[] } | null;
   consul: ConsulSource;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const fmt = (ms: number) => (ms < 10 ? ms.toFixed(1) : String(Math.round(ms)));
+
+/**
+ * Each routed instance's score, with a reason for those that get little
+ * traffic: latency or requests in flight well above the median of the
+ * others (3 times and 20 ms or 2 requests more: a score alone means little).
+ */
+export function explainBalancer(policy: string, instances: readonly Instance[], views: Map<string, LoadView>): BalancerExplain[] {
+  const rows = instances.map((i) => {
+    const v = views.get(i.id) ?? { score: null, latencyMs: null, inflight: 0, failures: 0 };
+    return { id: i.id, score: v.score, latencyMs: v.latencyMs, inflight: v.inflight, failures: v.failures, lowTraffic: null as string | null };
+  });
+  if (policy === 'round_robin' || rows.length < 2) return rows;
+  for (const r of rows) {
+    const others = rows.filter((o) => o !== r);
+    const lat = others.map((o) => o.latencyMs).filter((x): x is number => x !== null);
+    if (policy === 'peak_ewma' && r.latencyMs !== null && lat.length > 0) {
+      const m = median(lat);
+      if (r.latencyMs > 3 * m && r.latencyMs - m > 20) {
+        const what = r.failures > 0 ? `failing: its last ${r.failures === 1 ? 'attempt' : `${r.failures} attempts`} failed, each counted as at least 1 s; EWMA` : 'slow: EWMA';
+        r.lowTraffic = `${what} ${fmt(r.latencyMs)} ms vs ${fmt(m)} ms (the others' median); it gets requests again as its estimate decays (10 s) or the others slow down`;
+        continue;
+      }
+    }
+    const m = median(others.map((o) => o.inflight));
+    if (r.inflight > 3 * m && r.inflight - m >= 2) r.lowTraffic = `busy: ${r.inflight} requests in flight vs ${m} (the others' median)`;
+  }
+  return rows;
 }
 
 /** Why a service is never routed, naming the setting responsible; null when it is routed. */
@@ -169,13 +221,14 @@ export function createExplainer(deps: ExplainerDeps) {
       now: t,
     });
     const ejected = result.instances.filter((i) => i.routable && i.ejection !== null).length;
+    const balancer = table && deps.balancer ? { policy: deps.balancer.policy, instances: explainBalancer(deps.balancer.policy, table, deps.balancer.view(table)) } : null;
     return {
       service: name,
       checkedAt: iso(t),
       routable: result.routable > 0,
       decision: result.decision,
       excluded: excluded === null ? null : { code: 'service_excluded', detail: excluded },
-      summary: summary(result, excluded, consul, ejected),
+      summary: summary(result, excluded, consul, ejected, balancer?.instances ?? []),
       instances: result.instances,
       gateway: {
         synced: deps.synced(),
@@ -191,6 +244,7 @@ export function createExplainer(deps: ExplainerDeps) {
         failure: view?.failure ? { error: describeConsulError(view.failure.error), attempts: view.failure.attempts, since: iso(view.failure.since) } : null,
         ejected,
       },
+      balancer,
       consul,
     };
   }
@@ -198,10 +252,11 @@ export function createExplainer(deps: ExplainerDeps) {
   return { explain };
 }
 
-function summary(r: ServiceExplain, excluded: string | null, consul: ConsulSource, ejected: number): string {
+function summary(r: ServiceExplain, excluded: string | null, consul: ConsulSource, ejected: number, balanced: BalancerExplain[]): string {
   if (excluded !== null) return `not routed: ${excluded}`;
   const parts = [`${r.routable} of ${r.instances.length} instances routable`];
   if (ejected > 0) parts.push(`${ejected} of them ejected by passive health`);
+  for (const b of balanced) if (b.lowTraffic) parts.push(`${b.id} gets little traffic (${b.lowTraffic.split(';')[0]})`);
   if (r.decision === 'confirm') parts.push(`Consul's answer cannot be trusted for removals (${consul.distrust}): the gateway keeps what it routes until the leader confirms`);
   if (r.decision === 'hold') parts.push('Consul suddenly reports no passing instance: the gateway keeps routing to the last ones for a while');
   if (consul.source === 'gateway') parts.push(`Consul did not answer (${consul.error}): from the gateway's last answer, check outputs may be old`);

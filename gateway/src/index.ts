@@ -7,6 +7,7 @@ import { EventFeed } from './events.js';
 import { createExplainer, exclusionReason } from './explain.js';
 import { describeConfig, gatewayDiscoveryOptions, loadConfig } from './config.js';
 import { InstancePicker } from './instance-picker.js';
+import { TRY_BUDGET_DEFAULTS, TryBudget } from './hedge.js';
 import { instanceKey } from './instance-meta.js';
 import { LiveStats } from './live-stats.js';
 import { GatewayMetrics } from './metrics.js';
@@ -40,7 +41,13 @@ const outliers = new OutlierDetector({
   maxEjectMs: config.EJECT_MAX_MS,
   maxEjectPercent: config.EJECT_MAX_PERCENT,
 });
-const picker = new InstancePicker(outliers);
+const picker = new InstancePicker(outliers, config.LB_POLICY);
+const tryBudget = new TryBudget({
+  ...TRY_BUDGET_DEFAULTS,
+  fixedMs: config.UPSTREAM_TRY_TIMEOUT_MS,
+  minMs: config.UPSTREAM_TRY_TIMEOUT_MIN_MS,
+  maxMs: config.UPSTREAM_TRY_TIMEOUT_MAX_MS,
+});
 // Routes from tags: rebuilt from each table discovery publishes, replaced whole (the snapshot is immutable).
 const routes = new RouteBuilder();
 let lastRejected = '';
@@ -51,8 +58,10 @@ discovery.on('change', (table) => {
   lastRejected = rejected;
 });
 discovery.on('change', (table) => {
-  outliers.retain(new Set([...table.services.values()].flat().map(instanceKey)));
-  picker.retain(table.services.keys());
+  const keys = new Set([...table.services.values()].flat().map(instanceKey));
+  outliers.retain(keys);
+  picker.retain(table.services.keys(), keys);
+  tryBudget.retain(table.services.keys());
 });
 
 // The dashboard's story: table changes, ejections and Consul's health as events, streamed over SSE.
@@ -89,10 +98,11 @@ const metrics = new GatewayMetrics({
   inflight: () => proxy.inflight(),
   consul: () => discovery.state(),
   outliers,
+  load: (list) => picker.view(list),
   upgraded: () => upgrades.perService(),
   routes: () => ({ routes: routes.snapshot.routes.length, conflicts: routes.snapshot.routes.filter((r) => r.losers.length > 0).length, rejected: routes.snapshot.rejected.length }),
 });
-const liveStats = new LiveStats(() => discovery.table);
+const liveStats = new LiveStats(() => discovery.table, undefined, (list) => picker.view(list));
 discovery.on('applied', (_service: string, ms: number) => metrics.discoveryApplied(ms));
 
 const proxy = createProxy({
@@ -101,6 +111,7 @@ const proxy = createProxy({
   routes: () => routes.snapshot,
   picker,
   outliers,
+  tryBudget,
   budget: new RetryBudget({
     percent: config.RETRY_BUDGET_PERCENT,
     minPerSecond: config.RETRY_BUDGET_MIN_PER_S,
@@ -109,10 +120,11 @@ const proxy = createProxy({
   upstream,
   log: createLogger('gateway.proxy', config.LOG_LEVEL),
   onDone: access ? (req, status, requestId, x) => access.done(req, status, requestId, x) : undefined,
-  observer: observers(metrics, liveStats),
+  observer: observers(metrics, liveStats, tryBudget),
   options: {
     upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
     retries: config.UPSTREAM_RETRIES,
+    hedging: config.UPSTREAM_HEDGING,
     maxInflight: config.MAX_INFLIGHT,
     retryAfterS: config.RETRY_AFTER_S,
     maxUrlBytes: config.MAX_URL_BYTES,
@@ -143,6 +155,7 @@ const explainer = createExplainer({
   ejection: (key) => outliers.ejection(key),
   exclusion: (name) => exclusionReason(name, config),
   staleAfterMs: config.CONSUL_STALE_AFTER_MS,
+  balancer: { policy: config.LB_POLICY, view: (list) => picker.view(list) },
 });
 
 const app = createApp({

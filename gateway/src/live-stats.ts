@@ -1,4 +1,5 @@
 import type { Instance, RouteTable } from '@stack/shared';
+import type { LoadView } from './balancer.js';
 import type { ErrorCode } from './errors.js';
 import type { AttemptReport, ProxyObserver } from './observer.js';
 
@@ -20,8 +21,13 @@ export interface WindowStats {
   p99Ms: number | null;
 }
 
+/** An instance's window, and what the balancer thinks of it now (absent without a balancer view). */
+export interface InstanceStats extends WindowStats {
+  balancer?: LoadView;
+}
+
 export interface ServiceStats extends WindowStats {
-  instances: Record<string, WindowStats>;
+  instances: Record<string, InstanceStats>;
 }
 
 export interface LiveStatsJSON {
@@ -145,6 +151,8 @@ export class LiveStats implements ProxyObserver {
   constructor(
     private readonly table: () => RouteTable,
     private readonly now: () => number = () => performance.now(),
+    /** The balancer's view of a service's instances, by id (InstancePicker.view). */
+    private readonly load?: (instances: readonly Instance[]) => Map<string, LoadView>,
   ) {}
 
   request(service: string | null, status: number, ms: number, _refused: ErrorCode | null): void {
@@ -163,8 +171,12 @@ export class LiveStats implements ProxyObserver {
     const now = this.now();
     const services: Record<string, ServiceStats> = {};
     for (const [name, s] of this.#services) {
-      const instances: Record<string, WindowStats> = {};
-      for (const [id, w] of s.instances) instances[id] = w.stats(now);
+      const instances: Record<string, InstanceStats> = {};
+      const views = this.load && s.list ? this.load(s.list) : null;
+      for (const [id, w] of s.instances) {
+        const v = views?.get(id);
+        instances[id] = v ? { ...w.stats(now), balancer: v } : w.stats(now);
+      }
       services[name] = { ...s.window.stats(now), instances };
     }
     return { windowSeconds: WINDOW_S, at: at.toISOString(), services };

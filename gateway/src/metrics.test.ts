@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { createLogger, emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import { createApp } from './app.js';
+import { TRY_BUDGET_DEFAULTS, TryBudget, type TryBudgetOptions } from './hedge.js';
 import { InstancePicker } from './instance-picker.js';
 import { instanceKey } from './instance-meta.js';
 import { LiveStats } from './live-stats.js';
@@ -212,7 +213,7 @@ describe('the proxy reports each outcome to its observer', () => {
     return u;
   }
 
-  async function gateway(opts: { proxy?: Partial<ProxyOptions>; outliers?: Partial<OutlierOptions>; budget?: Partial<RetryBudgetOptions> } = {}) {
+  async function gateway(opts: { proxy?: Partial<ProxyOptions>; outliers?: Partial<OutlierOptions>; budget?: Partial<RetryBudgetOptions>; tryBudget?: Partial<TryBudgetOptions> } = {}) {
     const state = { table: emptyTable };
     const table = () => state.table;
     const outliers = new OutlierDetector({ consecutiveFailures: 3, baseEjectMs: 30_000, maxEjectMs: 30_000, maxEjectPercent: 50, ...opts.outliers });
@@ -220,7 +221,10 @@ describe('the proxy reports each outcome to its observer', () => {
     const log = createLogger('test', 'silent');
     const seen: Array<{ service: string; outcome: string; retry: string; ejected: boolean; status: number }> = [];
     let proxy: ReturnType<typeof createProxy>;
-    const metrics = new GatewayMetrics({ table, inflight: () => proxy.inflight(), consul: () => consulOk, outliers, processMetrics: false });
+    const tryBudget = opts.tryBudget ? new TryBudget({ ...TRY_BUDGET_DEFAULTS, ...opts.tryBudget }) : undefined;
+    // Round robin, so the first request goes to the first instance.
+    const picker = new InstancePicker(outliers, 'round_robin');
+    const metrics = new GatewayMetrics({ table, inflight: () => proxy.inflight(), consul: () => consulOk, outliers, processMetrics: false, load: (list) => picker.view(list) });
     const live = new LiveStats(table);
     const spy = {
       request() {},
@@ -231,12 +235,13 @@ describe('the proxy reports each outcome to its observer', () => {
     proxy = createProxy({
       table,
       synced: () => true,
-      picker: new InstancePicker(outliers),
+      picker,
       outliers,
+      tryBudget,
       budget: new RetryBudget({ percent: 20, minPerSecond: 10, windowS: 10, ...opts.budget }),
       upstream,
       log,
-      observer: observers(metrics, live, spy),
+      observer: observers(metrics, live, spy, ...(tryBudget ? [tryBudget] : [])),
       options: { ...defaultProxyOptions, ...opts.proxy, body: { ...defaultProxyOptions.body, ...opts.proxy?.body } },
     });
     const app = createApp({ log, inflight: proxy.inflight, outliers, table, synced: () => true, syncedAt: () => null, consul: () => consulOk, stats: () => live.toJSON(), metrics });
@@ -304,15 +309,46 @@ describe('the proxy reports each outcome to its observer', () => {
     assert.equal(await value(g.metrics, 'gateway_upstream_attempts_total', { instance_id: 'a', outcome: 'reset' }), 1);
   });
 
-  test('timeout, and a retry the budget refuses', async () => {
+  test("the balancer's score, latency estimate and in-flight count per instance", async () => {
+    const outliers = new OutlierDetector({ consecutiveFailures: 3, baseEjectMs: 30_000, maxEjectMs: 30_000, maxEjectPercent: 50 });
+    const picker = new InstancePicker(outliers, 'peak_ewma');
+    const a: Instance = { id: 'a', service: 'svc', address: '10.0.0.1', port: 1, node: 'n', tags: [] };
+    const b: Instance = { ...a, id: 'b', port: 2 };
+    const table = setService(emptyTable, 'svc', [a, b]);
+    const m = new GatewayMetrics({ table: () => table, inflight: () => 0, consul: () => consulOk, outliers, processMetrics: false, load: (list) => picker.view(list) });
+    picker.started(instanceKey(a));
+    picker.finished(instanceKey(a), 300, false);
+    picker.started(instanceKey(a));
+    picker.started(instanceKey(b));
+    picker.finished(instanceKey(b), 4, false);
+    assert.ok(Math.abs((await value(m, 'gateway_upstream_score', { instance_id: 'a' }))! - 600) < 1, 'a: 300 ms × (1 in flight + 1)');
+    assert.ok(Math.abs((await value(m, 'gateway_upstream_score', { instance_id: 'b' }))! - 50) < 0.1, 'b: 4 ms, under the 50 ms floor');
+    assert.ok(Math.abs((await value(m, 'gateway_upstream_latency_ewma_seconds', { instance_id: 'a' }))! - 0.3) < 0.001);
+    assert.equal(await value(m, 'gateway_upstream_inflight_requests', { instance_id: 'a' }), 1);
+  });
+
+  test('timeout: the request ends at UPSTREAM_TIMEOUT_MS, all attempts together, with no retry after it', async () => {
     const up = await upstream(() => undefined); // never answers
     const other = await upstream(ok);
-    const g = await gateway({ proxy: { upstreamTimeoutMs: 150 }, budget: { percent: 0, minPerSecond: 0 } });
+    const g = await gateway({ proxy: { upstreamTimeoutMs: 150 } });
     g.setService('svc', [up.instance('a'), other.instance('b')]);
     assert.equal((await request(g.url, '/svc/')).status, 504);
-    assert.deepEqual(g.seen.map((s) => `${s.outcome}/${s.retry}`), ['timeout/refused']);
-    assert.equal(await value(g.metrics, 'gateway_retries_refused_total', { service: 'svc' }), 1);
+    assert.deepEqual(g.seen.map((s) => `${s.outcome}/${s.retry}`), ['timeout/none']);
     assert.equal(await value(g.metrics, 'gateway_upstream_attempts_total', { outcome: 'timeout' }), 1);
+  });
+
+  test('hedges sent and won, and a hedge the retry budget refuses; the score per instance', async () => {
+    const frozen = await upstream(() => undefined);
+    const other = await upstream(ok);
+    const g = await gateway({ proxy: { upstreamTimeoutMs: 400 }, tryBudget: { fixedMs: 50 } });
+    g.setService('svc', [frozen.instance('a'), other.instance('b')]);
+    assert.equal((await request(g.url, '/svc/')).status, 200);
+    assert.equal(await value(g.metrics, 'gateway_hedges_total', { service: 'svc' }), 1);
+    assert.equal(await value(g.metrics, 'gateway_hedges_won_total', { service: 'svc' }), 1);
+    const refused = await gateway({ proxy: { upstreamTimeoutMs: 300 }, tryBudget: { fixedMs: 50 }, budget: { percent: 0, minPerSecond: 0 } });
+    refused.setService('svc', [frozen.instance('a'), other.instance('b')]);
+    assert.equal((await request(refused.url, '/svc/')).status, 504);
+    assert.equal(await value(refused.metrics, 'gateway_hedges_refused_total', { service: 'svc' }), 1);
   });
 
   test('an ejection', async () => {

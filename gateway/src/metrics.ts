@@ -2,7 +2,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { ConsulState, Instance, ReconcileView, RouteTable } from '@stack/shared';
 import type { ErrorCode } from './errors.js';
 import { instanceKey } from './instance-meta.js';
-import type { AttemptOutcome, AttemptReport, ProxyObserver } from './observer.js';
+import type { LoadView } from './balancer.js';
+import type { AttemptOutcome, AttemptReport, HedgeEvent, ProxyObserver } from './observer.js';
 import type { OutlierDetector } from './outlier.js';
 
 /** Seconds, 1 ms to 10 s: a proxied request, and a Consul change on its way into the table. */
@@ -26,6 +27,8 @@ export interface GatewayMetricsDeps {
   upgraded?: () => ReadonlyMap<string, number>;
   /** Declared routes: how many, in conflict, tags refused (routes/table.ts). */
   routes?: () => { routes: number; conflicts: number; rejected: number };
+  /** The balancer's view of a service's instances, by instance id (InstancePicker.view). */
+  load?: (instances: readonly Instance[]) => Map<string, LoadView>;
   /** Process metrics (CPU, memory, event loop, GC); off in tests that make many registries. */
   processMetrics?: boolean;
 }
@@ -43,6 +46,7 @@ interface ServiceChildren {
   count: number;
   retries: number;
   retriesRefused: number;
+  hedges: Record<HedgeEvent, number>;
   /** The table's instance list these counts were last matched to. */
   list: readonly Instance[] | null;
   instances: Map<string, InstanceChildren>;
@@ -123,6 +127,9 @@ export class GatewayMetrics implements ProxyObserver {
       });
     perService('gateway_retries_total', 'Failed attempts retried on another instance.', (s) => s.retries);
     perService('gateway_retries_refused_total', 'Failed attempts that could have been retried but the retry budget was spent.', (s) => s.retriesRefused);
+    perService('gateway_hedges_total', 'Hedges: second attempts sent to another instance when the first had no response headers after the per-try timeout.', (s) => s.hedges.sent);
+    perService('gateway_hedges_won_total', 'Hedges whose response headers came before those of the attempt they hedged.', (s) => s.hedges.won);
+    perService('gateway_hedges_refused_total', 'Per-try timeouts that could have been hedged but the retry budget was spent.', (s) => s.hedges.refused);
     new Counter({
       name: 'gateway_ejections_total',
       help: 'Instances ejected by passive health after consecutive failures.',
@@ -150,7 +157,27 @@ export class GatewayMetrics implements ProxyObserver {
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    const { table, inflight, consul, outliers } = deps;
+    const { table, inflight, consul, outliers, load } = deps;
+    if (load) {
+      const instanceGauge = (name: string, help: string, read: (v: LoadView) => number | null) =>
+        new Gauge({
+          name,
+          help,
+          labelNames: ['service', 'instance_id'],
+          registers,
+          collect() {
+            this.reset();
+            for (const [service, list] of table().services)
+              for (const [instance_id, v] of load(list)) {
+                const x = read(v);
+                if (x !== null) this.set({ service, instance_id }, x);
+              }
+          },
+        });
+      instanceGauge('gateway_upstream_score', "The balancer's cost of sending the instance one more request (LB_POLICY; lower gets it): peak_ewma, latency in ms times (requests in flight + 1); least_request, requests in flight.", (v) => v.score);
+      instanceGauge('gateway_upstream_latency_ewma_seconds', "The balancer's peak-EWMA estimate of the instance's time to response headers, decayed to now.", (v) => (v.latencyMs === null ? null : v.latencyMs / 1000));
+      instanceGauge('gateway_upstream_inflight_requests', 'Attempts waiting at the instance or streaming its answer.', (v) => v.inflight);
+    }
     const sync = () => this.#sync();
     new Gauge({
       name: 'gateway_inflight_requests',
@@ -288,6 +315,12 @@ export class GatewayMetrics implements ProxyObserver {
     else if (a.retry === 'refused') s.retriesRefused++;
   }
 
+  hedge(service: string, event: HedgeEvent): void {
+    this.#sync();
+    const s = this.#services.get(service);
+    if (s) s.hedges[event]++;
+  }
+
   /** Discovery's hook: a change Consul announced reached the table `ms` later. */
   discoveryApplied(ms: number): void {
     this.#discovery.observe(ms / 1000);
@@ -308,6 +341,7 @@ export class GatewayMetrics implements ProxyObserver {
       count: 0,
       retries: 0,
       retriesRefused: 0,
+      hedges: { sent: 0, won: 0, refused: 0 },
       list: null,
       instances: new Map(),
     };

@@ -43,9 +43,17 @@ export interface ProxyObserver {
    * reported: they say nothing about the instance.
    */
   attempt(service: string, a: AttemptReport): void;
+  /**
+   * A hedge (a second attempt after the per-try timeout, hedge.ts): 'sent';
+   * 'won' when its headers came first; 'refused' when the retry budget had
+   * none left.
+   */
+  hedge?(service: string, event: HedgeEvent): void;
 }
 
-/** Several observers as one (two at most in practice: metrics and live stats). */
+export type HedgeEvent = 'sent' | 'won' | 'refused';
+
+/** Several observers as one (three in practice: metrics, live stats and the per-try budget). */
 export function observers(...list: ProxyObserver[]): ProxyObserver {
   if (list.length === 1) return list[0]!;
   return {
@@ -54,6 +62,9 @@ export function observers(...list: ProxyObserver[]): ProxyObserver {
     },
     attempt(service, a) {
       for (let i = 0; i < list.length; i++) list[i]!.attempt(service, a);
+    },
+    hedge(service, event) {
+      for (let i = 0; i < list.length; i++) list[i]!.hedge?.(service, event);
     },
   };
 }

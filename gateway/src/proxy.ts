@@ -38,6 +38,7 @@ export function createProxy(deps: ProxyDeps) {
   const exchangeDeps: ExchangeDeps = {
     ...deps,
     deadlines: new Deadlines(o.upstreamTimeoutMs),
+    tryBudget: deps.tryBudget,
     done: (x, status) => {
       inflight--;
       observer?.request(x.service, status, performance.now() - x.startedAt, null);

@@ -4,6 +4,7 @@ import { ComposeStack, docker } from '../lib/compose.js';
 import { LoadLoop } from '../lib/load.js';
 import { sleep, waitFor } from '../lib/ports.js';
 import { recordFigure } from '../lib/figures.js';
+import { hedgeCounts, hedgeDelta } from '../lib/hedges.js';
 import { killContainer, pauseContainer, scaleWeb, waitServersBack } from '../lib/steps.js';
 
 const RPS = 50;
@@ -22,6 +23,13 @@ const PAUSE_OUT_MAX_MS = 5_000;
 // unpause: the next passing check, plus at most one base ejection (EJECT_BASE_MS 5 s)
 // from the requests that timed out on it. Observed 4.6 s.
 const UNPAUSE_BACK_MAX_MS = 15_000;
+// Tail tolerance (docs/tail-tolerance.md): a request that meets a frozen or vanished
+// instance waits one per-try timeout (derived from the service's p99, at least 50 ms,
+// at most 1 s), then a hedge on another instance answers. Goal: max 1,500 ms, p99
+// 100 ms for the 30 s pause at 50 req/s; the bounds keep room for a loaded CI machine.
+const FROZEN_MAX_MS = 2_000;
+const FROZEN_P99_MS = 250;
+const KILL_MAX_MS = 2_000;
 const NEW_LEADER_MAX_MS = 20_000; // Consul's election (raft_multiplier 1): observed 5.6 s
 // Observed 2.1 s after the discovery rework (within one poll before it), likely a query that failed
 // during the election waiting out its backoff (at most CONSUL_BACKOFF_MAX_MS, 5 s) before asking again.
@@ -44,7 +52,7 @@ describe('faults under steady load on the real stack', { timeout: 40 * 60_000 },
   let stack: ComposeStack;
 
   before(async () => {
-    stack = await ComposeStack.forTests('faults-e2e', { ENABLE_FAULTS: 'true', REGISTRATOR_RESYNC: '5', UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS) });
+    stack = await ComposeStack.forTests(process.env.E2E_PROJECT ?? 'faults-e2e', { ENABLE_FAULTS: 'true', REGISTRATOR_RESYNC: '5', UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS) });
     await stack.down();
     await stack.compose(['build'], { timeoutMs: 900_000 });
     await stack.up({ files: stack.withScale() });
@@ -53,6 +61,18 @@ describe('faults under steady load on the real stack', { timeout: 40 * 60_000 },
 
   after(async () => {
     if (process.env.E2E_KEEP !== '1') await stack?.down();
+  });
+
+  test('0. nothing wrong for 30 s: extra upstream requests (hedges, retries) at most 2 % of requests', async () => {
+    const h0 = await hedgeCounts(stack.gatewayUrl);
+    const l = loop(stack);
+    await sleep(30_000);
+    const s = await l.stop();
+    const d = hedgeDelta(h0, await hedgeCounts(stack.gatewayUrl));
+    figure('at rest, 30 s', s);
+    recordFigure('faults', 'at rest, 30 s: hedges and extra attempts', d.text);
+    assert.equal(s.failures, 0, JSON.stringify(s.errors));
+    assert.ok(d.extraPct <= 2, d.text);
   });
 
   test('1. graceful scale-down 5→2, three times: 0 failed requests', async () => {
@@ -75,6 +95,7 @@ describe('faults under steady load on the real stack', { timeout: 40 * 60_000 },
   // retried elsewhere), but a response cut after its first byte cannot be
   // retried: so the bound asserted is the requests in flight at the kill.
   test('2. docker kill (SIGKILL): failures at most the requests in flight on it; none from 1 s after', async () => {
+    const h0 = await hedgeCounts(stack.gatewayUrl);
     const l = loop(stack);
     await sleep(2000);
     const victim = (await stack.containers('web-service'))[0]!;
@@ -86,17 +107,19 @@ describe('faults under steady load on the real stack', { timeout: 40 * 60_000 },
     const inFlight = l.samples.filter((x) => x.at <= killedAt && x.at + x.ms >= killedAt).length;
     const after1s = l.summary(killedAt + 1000);
     figure('docker kill', s);
+    recordFigure('faults', 'docker kill: hedges', hedgeDelta(h0, await hedgeCounts(stack.gatewayUrl)).text);
     recordFigure('faults', 'docker kill: kill → unrouted (ms)', step.figures.killToUnroutedMs);
     recordFigure('faults', 'docker kill: requests in flight at the kill (all instances)', inFlight);
     assert.ok(s.failures <= inFlight, `${s.failures} failures, ${inFlight} in flight: ${JSON.stringify(s.errors)}`);
     assert.equal(after1s.failures, 0, JSON.stringify(after1s.errors));
     assert.ok(step.figures.killToUnroutedMs! <= KILL_UNROUTED_MAX_MS, `unrouted ${step.figures.killToUnroutedMs} ms after the kill`);
-    // A request on a socket to the vanished instance waits one UPSTREAM_TIMEOUT_MS, then is retried.
-    assert.ok(s.max < UPSTREAM_TIMEOUT_MS + 2000, `slowest request ${s.max} ms`);
+    // A request on a socket to the vanished instance waits one per-try timeout, then a hedge answers.
+    assert.ok(s.max <= KILL_MAX_MS, `slowest request ${s.max} ms`);
     await scaleWeb(stack, 4);
   });
 
-  test('3. docker pause for 30 s: no request waits past the timeout plus one retry; ejected, then readmitted', async () => {
+  test('3. docker pause for 30 s: 0 failed, no request waits a timeout (hedged after the per-try timeout); ejected, then readmitted', async () => {
+    const h0 = await hedgeCounts(stack.gatewayUrl);
     const l = loop(stack);
     await sleep(2000);
     const victim = (await stack.containers('web-service'))[0]!;
@@ -104,11 +127,13 @@ describe('faults under steady load on the real stack', { timeout: 40 * 60_000 },
     await sleep(2000);
     const s = await l.stop();
     figure('docker pause 30 s', s);
+    recordFigure('faults', 'docker pause 30 s: hedges', hedgeDelta(h0, await hedgeCounts(stack.gatewayUrl)).text);
+    recordFigure('faults', 'docker pause 30 s: p99 / max (ms), goal 100 / 1500', `${s.p99} / ${s.max}`);
     recordFigure('faults', 'docker pause: pause → out of rotation (ms)', step.figures.pauseToOutMs);
     recordFigure('faults', 'docker pause: unpause → back in rotation (ms)', step.figures.unpauseToBackMs);
     assert.equal(s.failures, 0, JSON.stringify(s.errors));
-    // One timed-out attempt, then one retry on a healthy instance (plus connect time and slack).
-    assert.ok(s.max < UPSTREAM_TIMEOUT_MS + 2000, `slowest request ${s.max} ms`);
+    assert.ok(s.max <= FROZEN_MAX_MS, `slowest request ${s.max} ms`);
+    assert.ok(s.p99 <= FROZEN_P99_MS, `p99 ${s.p99} ms`);
     assert.ok(step.figures.pauseToOutMs! <= PAUSE_OUT_MAX_MS, `out of rotation ${step.figures.pauseToOutMs} ms after pause`);
     assert.ok(step.figures.unpauseToBackMs! <= UNPAUSE_BACK_MAX_MS, `back ${step.figures.unpauseToBackMs} ms after unpause`);
   });

@@ -121,10 +121,11 @@ describe('observability: the dashboard in a real browser, Prometheus discovering
   test('3. the README query: requests per instance through the gateway', async () => {
     for (let i = 0; i < 60; i++) await (await fetch(`${stack.gatewayUrl}/service-web/`)).arrayBuffer();
     const webs = (await stack.containers('web-service')).map(ComposeStack.serviceId).sort();
-    // every instance got some of the round robin; Prometheus has it after the next scrape
+    // every instance got some of them (the default balancer picks at random between equally fast
+    // instances: fewer than 5 of 60 has a chance under 1 in a million); Prometheus has it after the next scrape
     const series = await waitFor('web_requests_total per instance for all 3', async () => {
       const r = await query('sum by (instance) (web_requests_total{job="service-web"})');
-      return r.length === 3 && r.every((s) => Number(s.value[1]) >= 15) ? r : undefined;
+      return r.length === 3 && r.every((s) => Number(s.value[1]) >= 5) ? r : undefined;
     }, 30_000, 1_000);
     assert.deepEqual(series.map((s) => s.metric.instance).sort(), webs);
     const gw = await waitFor('gateway_requests_total for service-web', async () => {

@@ -54,17 +54,18 @@ describe('the stack, really run', { timeout: 30 * 60_000 }, () => {
     assert.ok(upMs <= UP_MAX_MS, `up --wait took ${upMs} ms`);
   });
 
-  test('2. GET /service-web/ reaches every web instance, round robin; IPs match docker inspect', async () => {
+  test('2. GET /service-web/ reaches every web instance; IPs match docker inspect', async () => {
     const webs = await stack.containers('web-service');
     assert.equal(webs.length, 2);
     await stack.waitRouted(2);
     const ips: string[] = [];
-    for (let i = 0; i < 10; i++) {
+    // The default balancer (peak EWMA, docs/tail-tolerance.md) picks at random between equally fast
+    // instances: 20 requests miss one of two with a chance of 2 in a million.
+    for (let i = 0; i < 20; i++) {
       const body = (await (await fetch(`${stack.gatewayUrl}/service-web/`)).json()) as { ip: string; hostname: string };
       ips.push(body.ip);
     }
     assert.deepEqual(new Set(ips), new Set(webs.map((w) => w.ip)));
-    for (let i = 1; i < ips.length; i++) assert.notEqual(ips[i], ips[i - 1], `round robin alternates: ${ips}`);
   });
 
   test('3. with the scale file, every new instance is routed within 2 s of its check passing', async () => {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ConsulAgent } from '../lib/consul.js';
 import { startGateway, startWeb, type ServiceProcess } from '../lib/procs.js';
-import { waitFor } from '../lib/ports.js';
+import { sleep, waitFor } from '../lib/ports.js';
 import { routedIds } from '../lib/gateway.js';
 import { recordFigure } from '../lib/figures.js';
 
@@ -104,6 +104,19 @@ describe('the dashboard in a real browser, against a real Consul and real proces
     assert.equal(await page.locator('#services section[data-service="service-web"] tbody tr').count(), 3);
   });
 
+  test("each instance shows the balancer's score beside it, its latency and requests in flight in the tooltip", async () => {
+    for (let i = 0; i < 20; i++) await (await fetch(`${gw.url}/service-web/`)).text();
+    const cell = page.locator(`#services tr[data-instance="${ids[0]}"] td.score`);
+    const t0 = Date.now();
+    // The stats refresh on their own: wait for a number where a dash was.
+    while (!/^\d/.test((await cell.innerText()).trim())) {
+      assert.ok(Date.now() - t0 < 15_000, `score cell still "${await cell.innerText()}"`);
+      await sleep(200);
+    }
+    assert.match((await cell.getAttribute('title')) ?? '', /balancer cost .*latency \d.* ms, \d+ in flight/);
+    recordFigure('integration', 'dashboard: score cell', `${await cell.innerText()} (${await cell.getAttribute('title')})`);
+  });
+
   test('the Consul panel shows the agent reachable, a leader, and the servers with the leader marked', async () => {
     const leader = JSON.parse(await (await fetch(`${consul.url}/v1/status/leader`)).text()) as string;
     const li = page.locator('#consul-body ul.servers li.leader');
@@ -157,8 +170,19 @@ describe('the dashboard in a real browser, against a real Consul and real proces
     await consul.register({ container: 'flaky-good', name: 'flaky', address: '127.0.0.1', port: webs[1]!.port });
     await waitFor('both flaky instances routed', async () => (await routedIds(gw, 'flaky')).length === 2);
     // GETs are retried on the good instance, so clients see no failure while the bad one is ejected.
-    for (let i = 0; i < 8; i++) assert.equal((await fetch(`${gw.url}/flaky/`)).status, 200);
-    await page.locator('#events li[data-type="instance-ejected"]', { hasText: bad }).first().waitFor({ timeout: 5_000 });
+    // Bursts: after its first failure the balancer (peak EWMA) sends the bad one almost nothing,
+    // so its consecutive failures come from requests already on their way when the first failed.
+    const ejectedEvent = page.locator('#events li[data-type="instance-ejected"]', { hasText: bad }).first();
+    for (let burst = 0; ; burst++) {
+      const rs = await Promise.all(Array.from({ length: 10 }, () => fetch(`${gw.url}/flaky/`)));
+      for (const r of rs) {
+        assert.equal(r.status, 200);
+        await r.text();
+      }
+      const seen = await ejectedEvent.waitFor({ timeout: 2_000 }).then(() => true, () => false);
+      if (seen) break;
+      assert.ok(burst < 10, 'not ejected after 10 bursts of 10 requests');
+    }
     await page.waitForSelector(`section[data-service="flaky"] tr.ejected[data-instance="${bad}"]`, { timeout: 5_000 });
     assert.match(await page.locator(`tr[data-instance="${bad}"] .inst-state`).innerText(), /ejected · back in \d+ s/);
     await page.locator('#events li[data-type="instance-readmitted"]', { hasText: bad }).first().waitFor({ timeout: 8_000 });

@@ -47,17 +47,34 @@ describe('gateway routing against a real Consul', () => {
     await consul?.stop();
   });
 
-  test('requests rotate over every passing instance, round robin', async () => {
+  test('requests spread over every passing instance (peak EWMA, the default)', async () => {
     const expected = new Set(await Promise.all(webs.map(instanceId)));
-    const seen: string[] = [];
-    for (let i = 0; i < 30; i++) {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 60; i++) {
       const r = await hit(gw);
       assert.equal(r.status, 200);
-      seen.push(r.instance!);
+      counts.set(r.instance!, (counts.get(r.instance!) ?? 0) + 1);
     }
-    assert.deepEqual(new Set(seen), expected);
-    // Strict rotation: every window of 3 consecutive answers holds 3 different instances.
-    for (let i = 0; i + 3 <= seen.length; i++) assert.equal(new Set(seen.slice(i, i + 3)).size, 3, `window at ${i}: ${seen.slice(i, i + 3)}`);
+    assert.deepEqual(new Set(counts.keys()), expected, JSON.stringify([...counts]));
+  });
+
+  test('LB_POLICY=round_robin: requests rotate over every passing instance', async () => {
+    const rr = await startGateway(consul.httpAddr, { LB_POLICY: 'round_robin' });
+    try {
+      await waitFor('3 passing instances in the round-robin gateway', async () => (await routedIds(rr, 'service-web')).length === 3);
+      const expected = new Set(await Promise.all(webs.map(instanceId)));
+      const seen: string[] = [];
+      for (let i = 0; i < 30; i++) {
+        const r = await hit(rr);
+        assert.equal(r.status, 200);
+        seen.push(r.instance!);
+      }
+      assert.deepEqual(new Set(seen), expected);
+      // Strict rotation: every window of 3 consecutive answers holds 3 different instances.
+      for (let i = 0; i + 3 <= seen.length; i++) assert.equal(new Set(seen.slice(i, i + 3)).size, 3, `window at ${i}: ${seen.slice(i, i + 3)}`);
+    } finally {
+      await rr.stop().catch(() => rr.kill());
+    }
   });
 
   test('a new instance is routed within 1 s of passing its check', async () => {

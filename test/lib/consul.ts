@@ -60,7 +60,14 @@ export class ConsulAgent {
   async start(): Promise<this> {
     if (!this.ports) {
       const b = this.bind;
-      this.ports = { http: await freePort(b), serfLan: await freePort(b), serfWan: await freePort(b), server: await freePort(b) };
+      // Four different ports: the OS may hand a just-released port out again.
+      const picked: number[] = [];
+      while (picked.length < 4) {
+        const p = await freePort(b);
+        if (!picked.includes(p)) picked.push(p);
+      }
+      const [http, serfLan, serfWan, server] = picked as [number, number, number, number];
+      this.ports = { http, serfLan, serfWan, server };
     }
     const o = this.opts;
     const args = ['agent', '-bind', this.bind, '-client', this.bind, '-http-port', String(this.ports.http),
@@ -123,7 +130,8 @@ export class ConsulAgent {
   }
 
   /** Registers an instance the way registrator does: ID registrator:<container>:<port>, HTTP check on /health. */
-  async register(r: { container: string; name: string; address: string; port: number; checkPath?: string; interval?: string; tags?: string[] }): Promise<string> {
+  /** `checkUrl`: the HTTP check's URL when it is not the instance's own /health (a black hole whose check passes). */
+  async register(r: { container: string; name: string; address: string; port: number; checkPath?: string; checkUrl?: string; interval?: string; tags?: string[] }): Promise<string> {
     const id = `registrator:${r.container}:${r.port}`;
     await this.api('PUT', '/v1/agent/service/register', {
       ID: id,
@@ -132,7 +140,7 @@ export class ConsulAgent {
       Address: r.address,
       Port: r.port,
       Check: {
-        HTTP: `http://${r.address}:${r.port}${r.checkPath ?? '/health'}`,
+        HTTP: r.checkUrl ?? `http://${r.address}:${r.port}${r.checkPath ?? '/health'}`,
         Interval: r.interval ?? '1s',
         Timeout: '1s',
       },

@@ -6,7 +6,10 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createLogger, emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import { createApp } from '../app.js';
+import type { LbPolicy } from '../balancer.js';
+import { TRY_BUDGET_DEFAULTS, TryBudget, type TryBudgetOptions } from '../hedge.js';
 import { InstancePicker } from '../instance-picker.js';
+import { observers, type ProxyObserver } from '../observer.js';
 import { OutlierDetector, type OutlierOptions } from '../outlier.js';
 import { createProxy, type ProxyOptions } from '../proxy.js';
 import { RetryBudget, type RetryBudgetOptions } from '../retry-budget.js';
@@ -47,6 +50,11 @@ export interface HarnessOptions {
   budget?: Partial<RetryBudgetOptions>;
   limits?: Partial<ServerLimits>;
   upgrade?: Partial<UpgradeLimits>;
+  /** LB_POLICY (round_robin unless given: most tests want a known order). */
+  policy?: LbPolicy;
+  /** Hedging of safe requests with this per-try budget; off unless given. */
+  tryBudget?: Partial<TryBudgetOptions>;
+  observer?: ProxyObserver;
   /** Wraps the response before the proxy sees it (to make writeHead fail, say). */
   wrapResponse?: (res: ServerResponse) => void;
 }
@@ -71,12 +79,15 @@ export async function startHarness(opts: HarnessOptions = {}) {
   };
   // Routes follow the table the test sets, as index.ts has them follow discovery's.
   const routes = new RouteBuilder();
-  const picker = new InstancePicker(outliers);
+  const picker = new InstancePicker(outliers, opts.policy ?? 'round_robin');
+  const tryBudget = opts.tryBudget ? new TryBudget({ ...TRY_BUDGET_DEFAULTS, ...opts.tryBudget }) : undefined;
   const proxy = createProxy({
     table,
     synced: () => state.synced,
     routes: () => routes.update(state.table),
     picker,
+    tryBudget,
+    observer: tryBudget && opts.observer ? observers(opts.observer, tryBudget) : (tryBudget ?? opts.observer),
     outliers,
     budget: new RetryBudget({ percent: 20, minPerSecond: 10, windowS: 10, ...opts.budget }),
     upstream,
@@ -122,6 +133,8 @@ export async function startHarness(opts: HarnessOptions = {}) {
   return {
     state,
     outliers,
+    picker,
+    tryBudget,
     proxy,
     upgrades,
     upstream,

@@ -121,11 +121,11 @@ export const DASHBOARD_JS = String.raw`(function () {
       btn.addEventListener('click', function () { openWhy(name); });
       var table = add(sec, h('table'));
       var tr = add(add(table, h('thead')), h('tr'));
-      ['instance', 'address', 'node', 'rps', 'errors', 'p50', 'p99', 'state', 'joined'].forEach(function (t) { add(tr, h('th', null, t)); });
+      ['instance', 'address', 'node', 'rps', 'errors', 'p50', 'p99', 'score', 'state', 'joined'].forEach(function (t) { add(tr, h('th', null, t)); });
       var body = add(table, h('tbody'));
       if (list.length === 0) {
         var td = add(add(body, h('tr')), h('td', 'none', 'no passing instance (requests get 503)'));
-        td.colSpan = 9;
+        td.colSpan = 10;
       }
       list.forEach(function (i) {
         var is = instStats(s, i.id);
@@ -139,6 +139,9 @@ export const DASHBOARD_JS = String.raw`(function () {
         add(row, h('td', 'n' + (is && is.errorRate > 0.05 ? ' bad' : ''), fmtPct(is && is.errorRate)));
         add(row, h('td', 'n', fmtMs(is && is.p50Ms)));
         add(row, h('td', 'n', fmtMs(is && is.p99Ms)));
+        var lb = is && is.balancer;
+        var sc = add(row, h('td', 'n score' + (lb && lb.failures > 0 ? ' bad' : ''), lb && num(lb.score) ? String(lb.score) : '\u2014'));
+        if (lb) sc.title = 'balancer cost (lower gets the request): latency ' + (lb.latencyMs === null ? 'not known yet' : fmtMs(lb.latencyMs)) + ', ' + lb.inflight + ' in flight' + (lb.failures > 0 ? ', last ' + lb.failures + ' failed' : '');
         var state = add(row, h('td', 'inst-state', ej > now ? 'ejected \u00b7 back in ' + span((ej - now) / 1000) : 'routable'));
         if (i.ejectedUntil) state.title = 'ejected until ' + i.ejectedUntil;
         var j = add(row, h('td', null, ago(i.joinedAt)));
