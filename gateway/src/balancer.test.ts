@@ -189,7 +189,7 @@ describe('InstancePicker: who gets the traffic (fake clock, simulated answers)',
     const got: Record<string, number> = { a: 0, b: 0, c: 0 };
     for (let r = 0; r < n; r++) {
       f.clock.t += gapMs;
-      for (const [key, at] of pending.filter(([, at]) => at <= f.clock.t).sort((x, y) => x[1] - y[1])) picker.finished(key, latency[ALL.find((i) => k(i) === key)!.id]!, false);
+      for (const [key] of pending.filter(([, at]) => at <= f.clock.t).sort((x, y) => x[1] - y[1])) picker.finished(key, latency[ALL.find((i) => k(i) === key)!.id]!, false);
       pending = pending.filter(([, at]) => at > f.clock.t);
       const i = picker.pick('svc', ALL, [])!;
       got[i.id]!++;
