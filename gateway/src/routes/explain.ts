@@ -1,6 +1,6 @@
 import type { RouteTable } from '@stack/shared';
-import { GatewayError } from '../errors.js';
-import { parseRoute } from '../route.js';
+import { GatewayError } from '../proxy/errors.js';
+import { parseRoute } from '../proxy/route.js';
 import { matchRoute, normalHost, stripPrefix, type MatchKind } from './match.js';
 import { shares, type Share } from './split.js';
 import { underPrefix } from './tags.js';

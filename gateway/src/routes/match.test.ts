@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { emptyTable, setService, type Instance, type RouteTable } from '@stack/shared';
-import { parseRoute } from '../route.js';
+import { parseRoute } from '../proxy/route.js';
 import { matchRoute, normalHost, resolveRoute, stripPrefix } from './match.js';
 import { buildRoutes, RouteBuilder } from './table.js';
 

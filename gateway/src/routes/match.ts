@@ -1,5 +1,5 @@
 import { hasPathTraversal, isValidServiceName, type RouteTable } from '@stack/shared';
-import { parseRoute, type Route } from '../route.js';
+import { parseRoute, type Route } from '../proxy/route.js';
 import type { RouteEntry, RoutesSnapshot } from './table.js';
 
 /** The longest prefix of `rawPath` in `m`, on segment boundaries (`/api` matches `/api` and `/api/x`, not `/apiary`). */

@@ -5,18 +5,18 @@ import assert from 'node:assert/strict';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { createLogger, emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
-import { createApp } from '../app.js';
-import type { LbPolicy } from '../balancer.js';
-import { TRY_BUDGET_DEFAULTS, TryBudget, type TryBudgetOptions } from '../hedge.js';
-import { InstancePicker } from '../instance-picker.js';
-import { observers, type ProxyObserver } from '../observer.js';
-import { OutlierDetector, type OutlierOptions } from '../outlier.js';
-import { createProxy, type ProxyOptions } from '../proxy.js';
-import { RetryBudget, type RetryBudgetOptions } from '../retry-budget.js';
-import { createGatewayServer, type ServerLimits } from '../server.js';
+import { createApp } from '../admin/app.js';
+import type { LbPolicy } from '../balancing/balancer.js';
+import { TRY_BUDGET_DEFAULTS, TryBudget, type TryBudgetOptions } from '../balancing/hedge.js';
+import { InstancePicker } from '../balancing/instance-picker.js';
+import { observers, type ProxyObserver } from '../observe/observer.js';
+import { OutlierDetector, type OutlierOptions } from '../balancing/outlier.js';
+import { createProxy, type ProxyOptions } from '../proxy/proxy.js';
+import { RetryBudget, type RetryBudgetOptions } from '../balancing/retry-budget.js';
+import { createGatewayServer, type ServerLimits } from '../proxy/server.js';
 import { UpstreamClient, type UpstreamClientOptions } from '../upstream/client.js';
 import { RouteBuilder } from '../routes/table.js';
-import { createUpgrades, type UpgradeLimits } from '../upgrade.js';
+import { createUpgrades, type UpgradeLimits } from '../proxy/upgrade.js';
 
 export const consulOk: ConsulState = {
   reachable: true,

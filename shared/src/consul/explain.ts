@@ -5,7 +5,7 @@ import { decideServiceAnswer, identityKey, type ServiceAnswer, type ServiceDecis
  * Why an instance does or does not get traffic: the routability rules
  * (instances.ts, service-answer.ts) read back as reasons. Pure: the gateway
  * gathers the inputs (a Consul answer, its table, its holds and ejections) and
- * renders the result (gateway/src/explain.ts).
+ * renders the result (gateway/src/admin/explain.ts).
  */
 export type ReasonCode =
   /** Every check passes: routed. */
@@ -60,7 +60,7 @@ export interface Reason {
   check?: CheckView;
 }
 
-/** The gateway's passive-health state of an instance it ejected (gateway/src/outlier.ts). */
+/** The gateway's passive-health state of an instance it ejected (gateway/src/balancing/outlier.ts). */
 export interface Ejection {
   /** When it was ejected and until when (ms since the epoch). */
   since: number;

@@ -1,6 +1,6 @@
 import type { Instance, RouteTable } from '@stack/shared';
-import type { LoadView } from './balancer.js';
-import type { ErrorCode } from './errors.js';
+import type { LoadView } from '../balancing/balancer.js';
+import type { ErrorCode } from '../proxy/errors.js';
 import type { AttemptReport, ProxyObserver } from './observer.js';
 
 /** The sliding window, in one-second buckets. */

@@ -4,7 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { ServerResponse } from 'node:http';
 import { instanceKey } from './instance-meta.js';
-import { assertErrorBody, deadPort, request, sleep, startHarness, startUpstream, until, type HarnessOptions } from './testing/harness.js';
+import { assertErrorBody, deadPort, request, sleep, startHarness, startUpstream, until, type HarnessOptions } from '../testing/harness.js';
 
 // The proxy in-process against real upstream servers on loopback: every
 // decision it makes per attempt, with the sockets it leaves behind.

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { emptyTable, type ConsulState } from '@stack/shared';
 import { EventFeed } from './events.js';
-import { instanceKey } from './instance-meta.js';
+import { instanceKey } from '../proxy/instance-meta.js';
 import { parseLastEventId, sseFrame, SseHub, type SseHubOptions } from './sse.js';
 
 describe('sseFrame', () => {

@@ -1,6 +1,6 @@
-import type { ErrorCode } from './errors.js';
-import { BOUNDS_MS, quantile } from './live-stats.js';
-import type { AttemptReport, ProxyObserver } from './observer.js';
+import type { ErrorCode } from '../proxy/errors.js';
+import { BOUNDS_MS, quantile } from '../observe/live-stats.js';
+import type { AttemptReport, ProxyObserver } from '../observe/observer.js';
 
 export interface TryBudgetOptions {
   /** A fixed per-try timeout (UPSTREAM_TRY_TIMEOUT_MS); 0 derives it from each service's latency. */

@@ -1,10 +1,10 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ConsulState, Instance, ReconcileView, RouteTable } from '@stack/shared';
-import type { ErrorCode } from './errors.js';
-import { instanceKey } from './instance-meta.js';
-import type { LoadView } from './balancer.js';
+import type { ErrorCode } from '../proxy/errors.js';
+import { instanceKey } from '../proxy/instance-meta.js';
+import type { LoadView } from '../balancing/balancer.js';
 import type { AttemptOutcome, AttemptReport, HedgeEvent, ProxyObserver } from './observer.js';
-import type { OutlierDetector } from './outlier.js';
+import type { OutlierDetector } from '../balancing/outlier.js';
 
 /** Seconds, 1 ms to 10 s: a proxied request, and a Consul change on its way into the table. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -5,9 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { createLogger, emptyTable, ReadError, setService, type HealthEntry, type Instance, type QueryMeta, type RouteTable, type TrackedServiceView } from '@stack/shared';
 import { createApp } from './app.js';
 import { createExplainer, exclusionReason, explainBalancer, explainedName, type ExplainResponse } from './explain.js';
-import { instanceKey } from './instance-meta.js';
-import { OutlierDetector } from './outlier.js';
-import { assertErrorBody, consulOk, request } from './testing/harness.js';
+import { instanceKey } from '../proxy/instance-meta.js';
+import { OutlierDetector } from '../balancing/outlier.js';
+import { assertErrorBody, consulOk, request } from '../testing/harness.js';
 
 const NOW = Date.parse('2024-05-01T12:00:00.000Z');
 

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isAdminPath, originForm } from './server.js';
-import { assertErrorBody, request, startHarness, startUpstream, type Harness } from './testing/harness.js';
+import { assertErrorBody, request, startHarness, startUpstream, type Harness } from '../testing/harness.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Instance } from '@stack/shared';
 import { ewmaCost, LoadTracker, p2c, type LbPolicy } from './balancer.js';
 import { InstancePicker } from './instance-picker.js';
-import { instanceKey } from './instance-meta.js';
+import { instanceKey } from '../proxy/instance-meta.js';
 import { OutlierDetector } from './outlier.js';
 
 const inst = (id: string, port: number, node = 'n1'): Instance => ({ id, service: 'svc', address: '10.0.0.1', port, node, tags: [] });

@@ -2,9 +2,9 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hedgeable, TRY_BUDGET_DEFAULTS, TryBudget } from './hedge.js';
-import { instanceKey } from './instance-meta.js';
-import type { AttemptReport, HedgeEvent } from './observer.js';
-import { request, startHarness, startUpstream, type HarnessOptions } from './testing/harness.js';
+import { instanceKey } from '../proxy/instance-meta.js';
+import type { AttemptReport, HedgeEvent } from '../observe/observer.js';
+import { request, startHarness, startUpstream, type HarnessOptions } from '../testing/harness.js';
 
 describe('hedgeable', () => {
   const cases: Array<[method: string, hasBody: boolean, want: boolean]> = [

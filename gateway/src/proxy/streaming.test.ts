@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http, { type ServerResponse } from 'node:http';
-import { startHarness, startUpstream, type Harness } from './testing/harness.js';
+import { startHarness, startUpstream, type Harness } from '../testing/harness.js';
 
 // Server-Sent Events from an instance reach the client event by event: the
 // instance sends the next event only once the client has the previous one,

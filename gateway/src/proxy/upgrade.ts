@@ -6,7 +6,7 @@ import { clientIp } from './exchange.js';
 import { releaseHead } from './head-guard.js';
 import { safeHeaderValue, scanRequestHeaders, upstreamRequestHeaders, type RequestHead } from './headers.js';
 import { instanceMeta } from './instance-meta.js';
-import type { InstancePicker } from './instance-picker.js';
+import type { InstancePicker } from '../balancing/instance-picker.js';
 
 export interface UpgradeLimits {
   /** Upgraded connections open at once (handshakes included); the next gets a 503. */

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { consulOk } from './testing/harness.js';
+import { consulOk } from '../testing/harness.js';
 import { emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import type { GatewayEvent } from './events.js';
 import { dashboardView, PAGE_CSP, PAGE_HEADERS, renderPage, type DashboardInputs } from './page.js';

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { pino } from 'pino';
 import { createLogger } from '@stack/shared';
-import type { Exchange } from './exchange.js';
+import type { Exchange } from '../proxy/exchange.js';
 
 /**
  * The opt-in access log (ACCESS_LOG=true), as fabio and Traefik have it: off

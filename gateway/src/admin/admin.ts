@@ -1,11 +1,11 @@
 import Router from '@koa/router';
 import { tableToJSON, type ConsulState, type RouteTable } from '@stack/shared';
 import { dashboardRoutes, sendPage, type DashboardParts } from './dashboard.js';
-import type { OutlierDetector } from './outlier.js';
-import { instanceKey } from './instance-meta.js';
-import type { LiveStatsJSON } from './live-stats.js';
-import { explainRoute, routesView } from './routes/explain.js';
-import type { RoutesSnapshot } from './routes/table.js';
+import type { OutlierDetector } from '../balancing/outlier.js';
+import { instanceKey } from '../proxy/instance-meta.js';
+import type { LiveStatsJSON } from '../observe/live-stats.js';
+import { explainRoute, routesView } from '../routes/explain.js';
+import type { RoutesSnapshot } from '../routes/table.js';
 
 export interface AdminDeps {
   table: () => RouteTable;

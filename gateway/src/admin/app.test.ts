@@ -4,9 +4,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLogger, emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import { createApp, type AppDeps } from './app.js';
-import { OutlierDetector } from './outlier.js';
-import { instanceKey } from './instance-meta.js';
-import { assertErrorBody, request } from './testing/harness.js';
+import { OutlierDetector } from '../balancing/outlier.js';
+import { instanceKey } from '../proxy/instance-meta.js';
+import { assertErrorBody, request } from '../testing/harness.js';
 
 
 const inst = (id: string, port: number): Instance => ({ id, service: 'service-web', address: '10.0.0.1', port, node: 'n1', tags: [] });

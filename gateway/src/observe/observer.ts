@@ -1,5 +1,5 @@
 import type { Instance } from '@stack/shared';
-import type { ErrorCode } from './errors.js';
+import type { ErrorCode } from '../proxy/errors.js';
 
 /** How one attempt at an instance ended, as far as the instance is concerned. */
 export type AttemptOutcome = 'ok' | 'connect_failure' | 'reset' | 'timeout' | 'error';

@@ -4,19 +4,19 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { createLogger, emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
-import { createApp } from './app.js';
-import { TRY_BUDGET_DEFAULTS, TryBudget, type TryBudgetOptions } from './hedge.js';
-import { InstancePicker } from './instance-picker.js';
-import { instanceKey } from './instance-meta.js';
+import { createApp } from '../admin/app.js';
+import { TRY_BUDGET_DEFAULTS, TryBudget, type TryBudgetOptions } from '../balancing/hedge.js';
+import { InstancePicker } from '../balancing/instance-picker.js';
+import { instanceKey } from '../proxy/instance-meta.js';
 import { LiveStats } from './live-stats.js';
 import { GatewayMetrics, UNKNOWN_SERVICE } from './metrics.js';
 import { observers, type AttemptReport } from './observer.js';
-import { OutlierDetector, type OutlierOptions } from './outlier.js';
-import { createProxy, type ProxyOptions } from './proxy.js';
-import { RetryBudget, type RetryBudgetOptions } from './retry-budget.js';
-import { createGatewayServer, isAdminPath } from './server.js';
-import { consulOk, deadPort, defaultProxyOptions, request, startUpstream, testUpstreamOptions } from './testing/harness.js';
-import { UpstreamClient } from './upstream/client.js';
+import { OutlierDetector, type OutlierOptions } from '../balancing/outlier.js';
+import { createProxy, type ProxyOptions } from '../proxy/proxy.js';
+import { RetryBudget, type RetryBudgetOptions } from '../balancing/retry-budget.js';
+import { createGatewayServer, isAdminPath } from '../proxy/server.js';
+import { consulOk, deadPort, defaultProxyOptions, request, startUpstream, testUpstreamOptions } from '../testing/harness.js';
+import { UpstreamClient } from '../upstream/client.js';
 
 // A real Prometheus text parser, so what /metrics serves is checked as a scraper reads it
 // (it throws on a malformed line). It merges a histogram's label sets into one entry, so

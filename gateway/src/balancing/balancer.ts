@@ -1,5 +1,5 @@
 import type { Instance } from '@stack/shared';
-import { instanceKey } from './instance-meta.js';
+import { instanceKey } from '../proxy/instance-meta.js';
 
 export type LbPolicy = 'peak_ewma' | 'least_request' | 'round_robin';
 export const LB_POLICIES: readonly LbPolicy[] = ['peak_ewma', 'least_request', 'round_robin'];

@@ -6,11 +6,11 @@ import { createLogger, emptyTable, setService, type Instance } from '@stack/shar
 import { createApp } from './app.js';
 import { ConsulServers } from './consul-servers.js';
 import { EventFeed } from './events.js';
-import { instanceKey } from './instance-meta.js';
-import { OutlierDetector } from './outlier.js';
+import { instanceKey } from '../proxy/instance-meta.js';
+import { OutlierDetector } from '../balancing/outlier.js';
 import { PAGE_CSP } from './page.js';
 import { SseHub } from './sse.js';
-import { assertErrorBody, consulOk, request } from './testing/harness.js';
+import { assertErrorBody, consulOk, request } from '../testing/harness.js';
 
 const HOSTILE = '<script>alert(1)</script>';
 const inst = (id: string, port: number): Instance => ({ id, service: 'web', address: '10.0.0.1', port, node: 'n1', tags: [] });

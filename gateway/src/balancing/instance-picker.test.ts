@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Instance } from '@stack/shared';
 import { OutlierDetector } from './outlier.js';
 import { InstancePicker } from './instance-picker.js';
-import { instanceKey } from './instance-meta.js';
+import { instanceKey } from '../proxy/instance-meta.js';
 
 const inst = (id: string, port: number): Instance => ({
   id,

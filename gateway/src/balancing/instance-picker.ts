@@ -1,6 +1,6 @@
 import { RoundRobin, type Instance } from '@stack/shared';
 import { ewmaCost, LoadTracker, p2c, type LbPolicy, type LoadView } from './balancer.js';
-import { instanceKey } from './instance-meta.js';
+import { instanceKey } from '../proxy/instance-meta.js';
 import type { OutlierDetector } from './outlier.js';
 
 /**

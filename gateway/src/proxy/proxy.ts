@@ -5,8 +5,8 @@ import { GatewayError, sendError } from './errors.js';
 import { Exchange, type ExchangeDeps, type ExchangeOptions } from './exchange.js';
 import { scanRequestHeaders, type RequestHead } from './headers.js';
 import { parseRoute } from './route.js';
-import { hostHasRoutes, resolveRoute } from './routes/match.js';
-import type { RoutesSnapshot } from './routes/table.js';
+import { hostHasRoutes, resolveRoute } from '../routes/match.js';
+import type { RoutesSnapshot } from '../routes/table.js';
 
 export interface ProxyOptions extends ExchangeOptions {
   maxInflight: number;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
-import { request, startHarness, startUpstream, until, type Harness } from './testing/harness.js';
+import { request, startHarness, startUpstream, until, type Harness } from '../testing/harness.js';
 
 /** A real ws server on port 0: hello with its name, then echo. */
 async function wsUpstream(name: string) {

@@ -1,10 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { consulOk } from './testing/harness.js';
+import { consulOk } from '../testing/harness.js';
 import { emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import { diffConsul, diffEjections, diffTables, EventFeed, Ring, type Ejection, type GatewayEvent, type NewEvent } from './events.js';
-import { instanceKey } from './instance-meta.js';
-import { OutlierDetector } from './outlier.js';
+import { instanceKey } from '../proxy/instance-meta.js';
+import { OutlierDetector } from '../balancing/outlier.js';
 
 const inst = (id: string, port: number, node = 'n1', address = '10.0.0.1'): Instance => ({ id, service: 'web', address, port, node, tags: [] });
 const A = inst('a', 81);

@@ -1,8 +1,8 @@
 import Koa from 'koa';
 import type { Logger } from '@stack/shared';
 import { adminRouter, type AdminDeps } from './admin.js';
-import { errorMiddleware, GatewayError } from './errors.js';
-import { requestIdMiddleware } from './request-id.js';
+import { errorMiddleware, GatewayError } from '../proxy/errors.js';
+import { requestIdMiddleware } from '../proxy/request-id.js';
 
 export interface AppDeps extends AdminDeps {
   log: Logger;

@@ -2,15 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { classifyFailure, errorCode, isRetryable, type AttemptFailure, type Instance, type Logger, type RouteTable } from '@stack/shared';
 import { BodyRelay, ClientBodyError, UpstreamStallError, type BodyLimits } from './body.js';
 import type { Deadline, Deadlines, Expiring } from './deadlines.js';
-import { hedgeable, type TryBudget } from './hedge.js';
+import { hedgeable, type TryBudget } from '../balancing/hedge.js';
 import { GatewayError, sendError } from './errors.js';
 import { clientResponseHeaders, upstreamRequestHeaders, type RequestHead } from './headers.js';
 import { instanceKey, instanceMeta, type InstanceMeta } from './instance-meta.js';
-import type { OutlierDetector } from './outlier.js';
-import type { InstancePicker } from './instance-picker.js';
-import type { AttemptOutcome, AttemptReport, ProxyObserver, RetryVerdict } from './observer.js';
-import type { RetryBudget } from './retry-budget.js';
-import type { UpstreamClient, UpstreamHandler } from './upstream/client.js';
+import type { OutlierDetector } from '../balancing/outlier.js';
+import type { InstancePicker } from '../balancing/instance-picker.js';
+import type { AttemptOutcome, AttemptReport, ProxyObserver, RetryVerdict } from '../observe/observer.js';
+import type { RetryBudget } from '../balancing/retry-budget.js';
+import type { UpstreamClient, UpstreamHandler } from '../upstream/client.js';
 
 export interface ExchangeOptions {
   /** The longest a request waits for response headers, all its attempts together. */

@@ -13,10 +13,10 @@ import {
   type ServiceExplain,
   type TrackedServiceView,
 } from '@stack/shared';
-import type { LoadView } from './balancer.js';
-import { GatewayError } from './errors.js';
-import { instanceKey } from './instance-meta.js';
-import { parseRoute } from './route.js';
+import type { LoadView } from '../balancing/balancer.js';
+import { GatewayError } from '../proxy/errors.js';
+import { instanceKey } from '../proxy/instance-meta.js';
+import { parseRoute } from '../proxy/route.js';
 
 /**
  * GET /_gateway/explain/<service>: every instance Consul knows for a service,
