@@ -303,7 +303,8 @@ export class Churn {
       case 'stop':
       case 'kill':
       case 'pause': {
-        if (!canTake) return this.#record(action, `skipped: ${victims.length} passing, minimum ${this.opts.minPassing}`, async () => undefined);
+        // Too few to take one: grow instead (the dice decide by how much), so the churn never idles.
+        if (!canTake) return this.#step('grow');
         const v = this.#pick(victims);
         if (action === 'kill') {
           this.kills.push(Date.now());
@@ -329,9 +330,16 @@ export class Churn {
         this.#paused.set(v.id, timer);
         return;
       }
+      case 'grow': {
+        await Promise.all([...this.#background]);
+        await this.#unpauseAll();
+        const n = this.#int(this.opts.minPassing + 1, this.opts.maxScale);
+        await this.#record('scale', `web-service=${n} (grow)`, () => this.#scale(n, false));
+        return;
+      }
       case 'start': {
         const exited = (await this.#webs()).filter((c) => !c.running);
-        if (exited.length === 0) return this.#record('start', 'skipped: none stopped', async () => undefined);
+        if (exited.length === 0) return this.#step('grow');
         const c = this.#pick(exited);
         return this.#record('start', c.name, () => docker(['start', c.id]));
       }
