@@ -58,7 +58,7 @@ const probeScript = (url: string, method = 'GET', body?: string) =>
 // Issue 21's probes: its eight (list containers, create, list images, exec on the Docker API
 // network; the proxy tried from the mesh; three anonymous writes to the agent), with two more reads
 // so that the three read-only probes of its lighter sequence come first.
-const PROBES: Array<{ what: string; network: 'docker-api' | 'mesh'; script: string; expect: RegExp }> = [
+const probes = (project: string): Array<{ what: string; network: 'docker-api' | 'mesh'; script: string; expect: RegExp }> => [
   { what: 'list containers', network: 'docker-api', script: probeScript('http://socket-proxy:2375/containers/json'), expect: /^200$/ },
   { what: 'version', network: 'docker-api', script: probeScript('http://socket-proxy:2375/version'), expect: /^200$/ },
   { what: 'list all containers', network: 'docker-api', script: probeScript('http://socket-proxy:2375/containers/json?all=1'), expect: /^200$/ },
@@ -68,7 +68,7 @@ const PROBES: Array<{ what: string; network: 'docker-api' | 'mesh'; script: stri
   { what: 'the socket proxy from the mesh', network: 'mesh', script: probeScript('http://socket-proxy:2375/containers/json'), expect: /^ERR / },
   { what: 'anonymous service register', network: 'mesh', script: probeScript('http://consul-agent:8500/v1/agent/service/register', 'PUT', '{"Name":"service-rogue","Port":1}'), expect: /^403$/ },
   { what: 'anonymous KV put', network: 'mesh', script: probeScript('http://consul-agent:8500/v1/kv/probe', 'PUT', 'x'), expect: /^403$/ },
-  { what: 'anonymous deregister', network: 'mesh', script: probeScript('http://consul-agent:8500/v1/agent/service/deregister/x', 'PUT'), expect: /^403$/ },
+  { what: 'anonymous deregister of a web instance', network: 'mesh', script: probeScript(`http://consul-agent:8500/v1/agent/service/deregister/registrator:${project}-web-service-1:3000`, 'PUT'), expect: /^403$/ },
 ];
 
 function describeDivergence(d: Divergence, now: number): string {
@@ -142,7 +142,7 @@ describe('consistency: the gateway table equals Consul\'s passing set, under chu
       for (let i = 0; i < 20; i++) assert.equal((await fetch(`${stack.gatewayUrl}/service-web/`)).status, 200);
       // Throwaway containers, one after another, as a user checking the stack's security would
       // start them (registrator sees each one start and die).
-      for (const p of PROBES) {
+      for (const p of probes(stack.project)) {
         const { stdout } = await docker(['run', '--rm', '--network', `${stack.project}_${p.network}`, WEB_IMAGE, 'node', '-e', p.script], 60_000);
         assert.match(stdout.trim(), p.expect, `probe ${p.what}`);
       }
