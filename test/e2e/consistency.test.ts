@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { ComposeStack, docker } from '../lib/compose.js';
-import { Churn, ConsistencyWatcher } from '../lib/consistency.js';
+import { Churn, ConsistencyWatcher, removePlain } from '../lib/consistency.js';
 import { DivergenceTracker, type Divergence, type DivergenceSummary } from '../lib/divergence.js';
 import { LoadLoop } from '../lib/load.js';
 import { sleep, waitFor } from '../lib/ports.js';
@@ -118,12 +118,16 @@ describe('consistency: the gateway table equals Consul\'s passing set, under chu
     console.log(`# consistency checker: seed ${SEED} (replay: CHURN_SEED=${SEED}), churn ${CHURN_SECONDS} s, ${STARTUP_RUNS} start-up run(s)`);
     recordFigure('consistency', 'seed', SEED);
     stack = await ComposeStack.forTests('consistency-e2e');
+    await removePlain(stack.project);
     await stack.down();
     await stack.compose(['build'], { timeoutMs: 900_000 });
   });
 
   after(async () => {
-    if (process.env.E2E_KEEP !== '1') await stack?.down();
+    if (process.env.E2E_KEEP !== '1' && stack) {
+      await removePlain(stack.project);
+      await stack.down();
+    }
   });
 
   // Issue 21: eight probe containers then a scale to 3 left the third instance unrouted in 7 of 18
@@ -169,7 +173,7 @@ describe('consistency: the gateway table equals Consul\'s passing set, under chu
 
   test(`2. ${CHURN_SECONDS} s of seeded random churn with traffic: every divergence closes within ${BOUND_MS} ms`, async () => {
     const w = new ConsistencyWatcher(stack, { boundMs: BOUND_MS, periodMs: PERIOD_MS }).start();
-    const churn = new Churn(stack, { seed: SEED, minPassing: MIN_PASSING, maxScale: MAX_SCALE, watcher: w, log: (l) => console.log(`# ${l}`) });
+    const churn = new Churn(stack, { seed: SEED, minPassing: MIN_PASSING, maxScale: MAX_SCALE, watcher: w, webImage: WEB_IMAGE, log: (l) => console.log(`# ${l}`) });
     await waitFor('an observation of Consul', () => w.lastPassing.size >= MIN_PASSING, 10_000, 100);
     const t0 = Date.now();
     const load = new LoadLoop({ url: `${stack.gatewayUrl}/service-web/`, rps: RPS, maxDurationMs: (CHURN_SECONDS + 120) * 1000, timeoutMs: 30_000 }).start();

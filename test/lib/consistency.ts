@@ -167,7 +167,19 @@ export interface ChurnOptions {
   maxScale: number;
   /** The watcher: its last view of Consul's passing set decides whether a victim may be taken. */
   watcher: ConsistencyWatcher;
+  /** The web image, for instances started outside compose without a check (registrator's default). */
+  webImage: string;
   log?: (line: string) => void;
+}
+
+/** The label on the check-less instances the churn starts with docker run (for cleanup). */
+export const PLAIN_LABEL = 'consistency.churn.plain';
+
+/** Removes the check-less instances a churn of `project` started. */
+export async function removePlain(project: string): Promise<void> {
+  const { stdout } = await docker(['ps', '-aq', '--filter', `label=${PLAIN_LABEL}=${project}`]);
+  const ids = stdout.split('\n').map((x) => x.trim()).filter(Boolean);
+  if (ids.length) await docker(['rm', '-f', ...ids]);
 }
 
 const WEIGHTS: Array<[string, number]> = [
@@ -178,6 +190,7 @@ const WEIGHTS: Array<[string, number]> = [
   ['pause', 14],
   ['start', 8],
   ['agent', 6],
+  ['plain', 8],
   ['idle', 8],
 ];
 
@@ -185,7 +198,8 @@ const WEIGHTS: Array<[string, number]> = [
  * A seeded random script on the compose stack: scales web up and down (with
  * and without --wait, and in quick bursts like the issue's 2 → 3 → 2 → 3),
  * stops (SIGTERM), kills (SIGKILL), pauses and unpauses instances, starts
- * stopped ones again and restarts the Consul client agent. Every choice comes
+ * stopped ones again, starts and removes instances registered without a check
+ * (docker run, outside compose) and restarts the Consul client agent. Every choice comes
  * from the seed; which container a choice lands on follows from the stack's
  * state (sorted by name), so a replay repeats the choices, not the timings.
  */
@@ -199,6 +213,7 @@ export class Churn {
   #paused = new Map<string, NodeJS.Timeout>();
   /** Containers a background stop is draining: not victims any more. */
   #stopping = new Set<string>();
+  #plainSeq = 0;
   #background = new Set<Promise<void>>();
   #t0 = Date.now();
 
@@ -329,6 +344,23 @@ export class Churn {
         }, ms);
         this.#paused.set(v.id, timer);
         return;
+      }
+      case 'plain': {
+        // A service-web instance registrator registers without a check (no SERVICE_CHECK_* set): its
+        // add and its removal reach Consul with no check write. At most two at a time.
+        const { stdout } = await docker(['ps', '-q', '--filter', `label=${PLAIN_LABEL}=${this.stack.project}`]);
+        const running = stdout.split('\n').map((x) => x.trim()).filter(Boolean).sort();
+        if (running.length >= 2 || (running.length > 0 && this.rand() < 0.5)) {
+          const id = this.#pick(running);
+          return this.#record('plain', `stop and remove ${id.slice(0, 12)}`, async () => {
+            await docker(['stop', '-t', '10', id]);
+            await docker(['rm', id]);
+          });
+        }
+        const name = `${this.stack.project}-plain-${++this.#plainSeq}`;
+        return this.#record('plain', `start ${name} (no check)`, () =>
+          docker(['run', '-d', '--name', name, '--label', `${PLAIN_LABEL}=${this.stack.project}`, '--network', `${this.stack.project}_mesh`,
+            '-e', 'SERVICE_NAME=service-web', '-e', 'CONSUL_HTTP_ADDR=consul-agent:8500', '-e', 'LOG_LEVEL=warn', this.opts.webImage]));
       }
       case 'grow': {
         await Promise.all([...this.#background]);
