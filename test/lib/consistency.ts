@@ -190,7 +190,7 @@ const WEIGHTS: Array<[string, number]> = [
   ['pause', 14],
   ['start', 8],
   ['agent', 6],
-  ['plain', 8],
+  ['plain', 12],
   ['idle', 8],
 ];
 
@@ -303,7 +303,8 @@ export class Churn {
         // Compose acts on paused and stopping containers too: let those finish first.
         await Promise.all([...this.#background]);
         await this.#unpauseAll();
-        const n = this.#int(this.opts.minPassing, this.opts.maxScale);
+        // Never down to minPassing: one instance more leaves the stops, kills and pauses room to act.
+        const n = this.#int(this.opts.minPassing + 1, this.opts.maxScale);
         const wait = this.rand() < 0.5;
         await this.#record('scale', `web-service=${n}${wait ? ' --wait' : ''}`, () => this.#scale(n, wait));
         return;
