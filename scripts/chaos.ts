@@ -19,7 +19,7 @@ const { values } = parseArgs({
   },
 });
 const rps = Number(values.rps);
-const stack = new ComposeStack(values.project!);
+const stack = new ComposeStack(values.project);
 stack.gatewayPort = Number(values['gateway-port']);
 stack.consulPort = Number(values['consul-port']);
 

@@ -47,7 +47,8 @@ for (const name of wanted) {
   const extra = process.env.TEST_REPORTER ? [`--test-reporter=${process.env.TEST_REPORTER}`] : [];
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', '--test', `--test-concurrency=${suite.concurrency}`, ...extra, ...files.map((f) => relative(process.cwd(), join(root, f)))],
+    // --conditions=source: @stack/shared resolves to shared/src (its package.json), so a test never runs a stale build.
+    ['--conditions=source', '--import', 'tsx', '--test', `--test-concurrency=${suite.concurrency}`, ...extra, ...files.map((f) => relative(process.cwd(), join(root, f)))],
     { stdio: 'inherit' },
   );
   if (r.status !== 0) failed = true;

@@ -8,7 +8,9 @@
 //   - TCP connections the child holds to the agent, at rest
 //   - child CPU and memory at rest
 //   - change -> routing latency for one instance's check flipping (median, p99)
-//   - new instance registered -> routed latency
+//   - change -> routed latency for each kind of single change: an instance added and removed
+//     with a passing check and without any check, and an address change (re-registered on
+//     another port); RSS after them
 // Everything it starts it stops; the whole run is bounded by --deadline-s.
 //
 //   npm run build -w shared
@@ -61,10 +63,13 @@ async function runChild(addr, sharedPath, probes) {
   // Reports each change of a probed service's instance count, timestamped at once.
   discovery.on('change', (t) => {
     for (const service of probes.split(',')) {
-      const n = t.services.get(service)?.length ?? -1;
-      if (last.get(service) !== n) {
-        last.set(service, n);
-        process.send({ type: 'probe', service, at: now(), n });
+      const list = t.services.get(service);
+      const n = list?.length ?? -1;
+      const members = (list ?? []).map((i) => `${i.id}@${i.port}`).sort();
+      const sig = members.join(',');
+      if (last.get(service) !== sig) {
+        last.set(service, sig);
+        process.send({ type: 'probe', service, at: now(), n, members });
       }
     }
   });
@@ -192,24 +197,38 @@ async function main() {
     report.checkChangeToRoutedMs = summary(flips);
     log(`check change -> routed: ${JSON.stringify(report.checkChangeToRoutedMs)}`);
 
-    // A new instance of an existing service, registered with a passing check.
-    const adds = [];
-    for (let k = 0; k < Number(args.adds) && Date.now() < deadline - 15_000; k++) {
+    // Single changes of every kind, one at a time, each timed from the call that makes it in Consul
+    // to the table holding it (the first routed request; for a removal, the last one): an instance
+    // added and removed with a passing check and without any check (registrator's default), and
+    // an instance re-registered on another port (an address change).
+    const kinds = { addWithCheck: [], removeWithCheck: [], addWithoutCheck: [], removeWithoutCheck: [], addressChange: [] };
+    const timed = async (list, call, pred) => {
       inbox.drop((m) => m.type === 'probe');
-      const id = `${addTo}-new-${k}`;
       const t = now();
-      const registered = await api('PUT', '/v1/agent/service/register', { ID: id, Name: addTo, Address: '127.0.0.1', Port: 21000 + k, Check: { CheckID: `check-${id}`, TTL: '1h', Status: 'passing' } }).then(() => true, (err) => (refused.push(err.message), false));
-      if (!registered) {
-        adds.push(Infinity);
-        continue;
-      }
-      const seen = await inbox.next((m) => m.type === 'probe' && m.service === addTo && m.n === I + k + 1, 5000).catch(() => null);
-      adds.push(seen ? seen.at - t : Infinity);
+      if (!(await call().then(() => true, (err) => (refused.push(err.message), false)))) return void list.push(Infinity);
+      const seen = await inbox.next((m) => m.type === 'probe' && m.service === addTo && pred(m.members), 5000).catch(() => null);
+      list.push(seen ? seen.at - t : Infinity);
       await sleep(100 + Math.random() * 100);
+    };
+    const register = (id, port, check) =>
+      api('PUT', '/v1/agent/service/register', { ID: id, Name: addTo, Address: '127.0.0.1', Port: port, ...(check ? { Check: { CheckID: `check-${id}`, TTL: '1h', Status: 'passing' } } : {}) });
+    const has = (id, port) => (members) => members.includes(`${id}@${port}`);
+    const lacks = (id) => (members) => !members.some((m) => m.startsWith(`${id}@`));
+    for (let k = 0; k < Number(args.adds) && Date.now() < deadline - 15_000; k++) {
+      const withCheck = `${addTo}-new-${k}`;
+      const without = `${addTo}-nocheck-${k}`;
+      await timed(kinds.addWithCheck, () => register(withCheck, 21000 + k, true), has(withCheck, 21000 + k));
+      await timed(kinds.addressChange, () => register(withCheck, 22000 + k, true), has(withCheck, 22000 + k));
+      await timed(kinds.removeWithCheck, () => api('PUT', `/v1/agent/service/deregister/${withCheck}`), lacks(withCheck));
+      await timed(kinds.addWithoutCheck, () => register(without, 23000 + k, false), has(without, 23000 + k));
+      await timed(kinds.removeWithoutCheck, () => api('PUT', `/v1/agent/service/deregister/${without}`), lacks(without));
     }
-    report.newInstanceToRoutedMs = summary(adds);
+    report.changeToRoutedMs = Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, summary(v)]));
+    const end = await stats(child, inbox);
+    report.afterChanges = { rssMB: round(end.rss / 2 ** 20, 1), heapUsedMB: round(end.heapUsed / 2 ** 20, 1) };
     report.ourCallsRefusedByConsul = refused.length;
-    log(`new instance -> routed: ${JSON.stringify(report.newInstanceToRoutedMs)}`);
+    for (const [k, v] of Object.entries(report.changeToRoutedMs)) log(`${k} -> routed: ${JSON.stringify(v)}`);
+    log(`RSS after the changes: ${report.afterChanges.rssMB} MB`);
   } finally {
     clearTimeout(overall);
     await runCleanup();

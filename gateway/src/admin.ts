@@ -4,6 +4,8 @@ import { dashboardRoutes, sendPage, type DashboardParts } from './dashboard.js';
 import type { OutlierDetector } from './outlier.js';
 import { instanceKey } from './instance-meta.js';
 import type { LiveStatsJSON } from './live-stats.js';
+import { explainRoute, routesView } from './routes/explain.js';
+import type { RoutesSnapshot } from './routes/table.js';
 
 export interface AdminDeps {
   table: () => RouteTable;
@@ -18,6 +20,8 @@ export interface AdminDeps {
   stats?: () => LiveStatsJSON;
   /** Prometheus exposition (metrics.ts): GET /metrics. */
   metrics?: { readonly contentType: string; text(): Promise<string> };
+  /** Routes services declare in tags: GET /_gateway/routes and /_gateway/explain/route?host=&path=. */
+  routes?: () => RoutesSnapshot;
   /** The live dashboard's feed, streams and Consul servers (dashboard.ts). */
   dashboard?: DashboardParts;
 }
@@ -85,6 +89,20 @@ export function adminRouter(d: AdminDeps): Router {
       ctx.set('Content-Type', metrics.contentType);
       ctx.body = text;
     });
+  const { routes } = d;
+  if (routes) {
+    r.get('/_gateway/routes', (ctx) => {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = routesView(routes(), d.table());
+    });
+    // With ?path= this is the route explain; without, a service named "route" is explained as any other.
+    r.get('/_gateway/explain/route', async (ctx, next) => {
+      if (ctx.query.path === undefined) return next();
+      const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = explainRoute(routes(), d.table(), one(ctx.query.host) ?? ctx.get('host'), one(ctx.query.path));
+    });
+  }
   const { explain } = d;
   if (explain)
     r.get('/_gateway/explain/:service', async (ctx) => {

@@ -8,7 +8,6 @@ import { OutlierDetector } from './outlier.js';
 import { instanceKey } from './instance-meta.js';
 import { assertErrorBody, request } from './testing/harness.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 const inst = (id: string, port: number): Instance => ({ id, service: 'service-web', address: '10.0.0.1', port, node: 'n1', tags: [] });
 const W1 = inst('web-1', 8081);

@@ -22,6 +22,8 @@ describe('loadConfig: defaults', () => {
     assert.equal(c.EJECT_MAX_PERCENT, 50);
     assert.equal(c.RETRY_AFTER_S, 1);
     assert.equal(c.CONSUL_WAIT_MS, 30_000);
+    assert.equal(c.UPGRADE_MAX_CONNECTIONS, 5_000);
+    assert.equal(c.UPGRADE_IDLE_TIMEOUT_MS, 300_000);
   });
   test('variables that are not the gateway\'s are ignored: same config as an empty env', () => {
     // An explicit env object: the result must not depend on the machine running the test.
@@ -87,6 +89,9 @@ describe('loadConfig: bad values name the variable', () => {
     ['EJECT_MAX_PERCENT', '101'],
     ['LOG_LEVEL', 'loud'],
     ['GATEWAY_SERVICE_NAME', '   '],
+    ['UPGRADE_MAX_CONNECTIONS', '-1'],
+    ['UPGRADE_MAX_CONNECTIONS', 'many'],
+    ['UPGRADE_IDLE_TIMEOUT_MS', '10'],
   ];
   for (const [name, value] of cases) {
     test(`${name}=${JSON.stringify(value)}`, () => {

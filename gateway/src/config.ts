@@ -30,6 +30,10 @@ const schema = z.object({
   MAX_URL_BYTES: intVar(8_192, 64, 1_048_576),
   MAX_BODY_BYTES: intVar(10 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
   SHUTDOWN_TIMEOUT_MS: intVar(8_000, 0, 600_000),
+  // WebSocket tunnels (docs/routes.md): half of MAX_CONNECTIONS, so long-lived sockets can't take
+  // every slot; idle: Envoy's stream_idle_timeout (5 min; nginx's proxy_read_timeout is 60 s).
+  UPGRADE_MAX_CONNECTIONS: intVar(5_000, 0, 1_000_000),
+  UPGRADE_IDLE_TIMEOUT_MS: intVar(300_000, 1_000, 86_400_000),
   ACCESS_LOG: boolVar(false),
   LOG_LEVEL: logLevelVar,
 });

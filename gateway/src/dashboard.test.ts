@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger, emptyTable, setService, type Instance, type RouteTable } from '@stack/shared';
+import { createLogger, emptyTable, setService, type Instance } from '@stack/shared';
 import { createApp } from './app.js';
 import { ConsulServers } from './consul-servers.js';
 import { EventFeed } from './events.js';
@@ -17,7 +17,7 @@ const inst = (id: string, port: number): Instance => ({ id, service: 'web', addr
 const W1 = inst('web-1', 8081);
 const EVIL = inst(HOSTILE, 8082);
 
-const state = { table: setService(emptyTable, 'web', [W1, EVIL]) as RouteTable };
+const state = { table: setService(emptyTable, 'web', [W1, EVIL]) };
 const outliers = new OutlierDetector({ consecutiveFailures: 1, baseEjectMs: 60_000, maxEjectMs: 60_000, maxEjectPercent: 100 });
 const events = new EventFeed({ table: () => state.table, state: () => consulOk, ejectedUntil: (k) => outliers.ejectedUntil(k), instanceKey });
 const hub = new SseHub(events, { max: 2, heartbeatMs: 60_000, retryMs: 2_000 });

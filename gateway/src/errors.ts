@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'invalid_service_name'
   | 'invalid_path'
   | 'unknown_service'
+  | 'no_route'
   | 'not_found'
   | 'method_not_allowed'
   | 'request_timeout'
@@ -25,6 +26,7 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_service_name: 400,
   invalid_path: 400,
   unknown_service: 404,
+  no_route: 404,
   not_found: 404,
   method_not_allowed: 405,
   request_timeout: 408,

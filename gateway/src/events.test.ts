@@ -117,7 +117,7 @@ describe('diffEjections', () => {
 /** A feed over a table, Consul state and outlier detector the test moves by hand. */
 function rig(capacity = 200) {
   const clock = { now: Date.parse('2024-05-01T12:00:00.000Z') };
-  const src = { table: emptyTable as RouteTable, consul };
+  const src = { table: emptyTable, consul };
   const outliers = new OutlierDetector({ consecutiveFailures: 1, baseEjectMs: 5_000, maxEjectMs: 5_000, maxEjectPercent: 100 }, () => clock.now);
   const feed = new EventFeed({
     table: () => src.table,

@@ -166,7 +166,7 @@ describe('createExplainer', () => {
     assert.equal(r.decision, 'excluded');
     assert.equal(r.routable, false);
     assert.equal(r.excluded?.code, 'service_excluded');
-    assert.match(r.excluded!.detail, /EXCLUDE_SERVICES/);
+    assert.match(r.excluded.detail, /EXCLUDE_SERVICES/);
     assert.deepEqual(r.instances.map((i) => [i.id, i.routable, i.reasons[0]!.code]), [['a', false, 'service_excluded']]);
     assert.match((await explain('gateway')).excluded!.detail, /GATEWAY_SERVICE_NAME/);
   });

@@ -55,3 +55,9 @@ export function headReceived(req: IncomingMessage, res: ServerResponse): void {
     guard.served = true;
   }
 }
+
+/** The connection left HTTP (a WebSocket after its 101): idle time is upgrade.ts's business now. */
+export function releaseHead(socket: Socket): void {
+  const guard = (socket as Guarded)[GUARD];
+  if (guard) clearTimeout(guard.timer);
+}

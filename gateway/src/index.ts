@@ -14,7 +14,9 @@ import { observers } from './observer.js';
 import { OutlierDetector } from './outlier.js';
 import { createProxy } from './proxy.js';
 import { RetryBudget } from './retry-budget.js';
+import { RouteBuilder } from './routes/table.js';
 import { createGatewayServer } from './server.js';
+import { createUpgrades } from './upgrade.js';
 import { SseHub } from './sse.js';
 import { UpstreamClient } from './upstream/client.js';
 
@@ -39,6 +41,15 @@ const outliers = new OutlierDetector({
   maxEjectPercent: config.EJECT_MAX_PERCENT,
 });
 const picker = new InstancePicker(outliers);
+// Routes from tags: rebuilt from each table discovery publishes, replaced whole (the snapshot is immutable).
+const routes = new RouteBuilder();
+let lastRejected = '';
+discovery.on('change', (table) => {
+  const snap = routes.update(table);
+  const rejected = JSON.stringify(snap.rejected);
+  if (rejected !== lastRejected && snap.rejected.length > 0) log.warn({ rejected: snap.rejected }, 'route tags ignored (see /_gateway/routes)');
+  lastRejected = rejected;
+});
 discovery.on('change', (table) => {
   outliers.retain(new Set([...table.services.values()].flat().map(instanceKey)));
   picker.retain(table.services.keys());
@@ -73,13 +84,21 @@ const upstream = new UpstreamClient({
 const access = config.ACCESS_LOG ? createAccessLog(config.LOG_LEVEL) : null;
 
 // Prometheus metrics (/metrics) and the dashboard's live figures (/_gateway/stats), both fed by the proxy's observer.
-const metrics = new GatewayMetrics({ table: () => discovery.table, inflight: () => proxy.inflight(), consul: () => discovery.state(), outliers });
+const metrics = new GatewayMetrics({
+  table: () => discovery.table,
+  inflight: () => proxy.inflight(),
+  consul: () => discovery.state(),
+  outliers,
+  upgraded: () => upgrades.perService(),
+  routes: () => ({ routes: routes.snapshot.routes.length, conflicts: routes.snapshot.routes.filter((r) => r.losers.length > 0).length, rejected: routes.snapshot.rejected.length }),
+});
 const liveStats = new LiveStats(() => discovery.table);
 discovery.on('applied', (_service: string, ms: number) => metrics.discoveryApplied(ms));
 
 const proxy = createProxy({
   table: () => discovery.table,
   synced: () => discovery.synced,
+  routes: () => routes.snapshot,
   picker,
   outliers,
   budget: new RetryBudget({
@@ -102,6 +121,20 @@ const proxy = createProxy({
   },
 });
 
+const upgrades = createUpgrades({
+  route: proxy.route,
+  table: () => discovery.table,
+  picker,
+  viaName: config.GATEWAY_SERVICE_NAME,
+  log: createLogger('gateway.upgrade', config.LOG_LEVEL),
+  limits: {
+    max: config.UPGRADE_MAX_CONNECTIONS,
+    idleMs: config.UPGRADE_IDLE_TIMEOUT_MS,
+    connectTimeoutMs: config.CONNECT_TIMEOUT_MS,
+    handshakeTimeoutMs: config.UPSTREAM_TIMEOUT_MS,
+  },
+});
+
 const explainer = createExplainer({
   table: () => discovery.table,
   synced: () => discovery.synced,
@@ -118,6 +151,7 @@ const app = createApp({
   inflight: proxy.inflight,
   outliers,
   table: () => discovery.table,
+  routes: () => routes.snapshot,
   synced: () => discovery.synced,
   syncedAt: () => discovery.syncedAt,
   consul: () => discovery.state(),
@@ -131,6 +165,7 @@ const admin = app.callback();
 const gateway = createGatewayServer({
   admin: (req, res) => void admin(req, res),
   proxy,
+  upgrade: upgrades,
   onRequest: access ? (req) => access.start(req) : undefined,
   limits: {
     headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
@@ -162,6 +197,8 @@ const shutdown = createShutdown({
     gateway.stop();
     // Open event streams would otherwise hold the server open until the shutdown timeout.
     sse.close();
+    // WebSockets get SHUTDOWN_TIMEOUT_MS to close on their own, then are cut.
+    void upgrades.drain(config.SHUTDOWN_TIMEOUT_MS);
     log.info({ inflight: proxy.inflight() }, 'shutting down: finishing in-flight requests');
   },
   onStopped: async () => {

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ConsulState, Instance, RouteTable } from '@stack/shared';
+import type { ConsulState, Instance, ReconcileView, RouteTable } from '@stack/shared';
 import type { ErrorCode } from './errors.js';
 import { instanceKey } from './instance-meta.js';
 import type { AttemptOutcome, AttemptReport, ProxyObserver } from './observer.js';
@@ -19,8 +19,13 @@ const codeIndex = (status: number) => (status >= 100 && status < 600 ? Math.floo
 export interface GatewayMetricsDeps {
   table: () => RouteTable;
   inflight: () => number;
-  consul: () => ConsulState;
+  /** Discovery's state; `reconcile` when the catalog is followed. */
+  consul: () => ConsulState & { reconcile?: ReconcileView };
   outliers: OutlierDetector;
+  /** Open upgraded (WebSocket) connections per service (upgrade.ts). */
+  upgraded?: () => ReadonlyMap<string, number>;
+  /** Declared routes: how many, in conflict, tags refused (routes/table.ts). */
+  routes?: () => { routes: number; conflicts: number; rejected: number };
   /** Process metrics (CPU, memory, event loop, GC); off in tests that make many registries. */
   processMetrics?: boolean;
 }
@@ -174,6 +179,33 @@ export class GatewayMetrics implements ProxyObserver {
         for (const [service, list] of table().services) this.set({ service }, list.length);
       },
     });
+    const { upgraded, routes } = deps;
+    if (upgraded)
+      new Gauge({
+        name: 'gateway_upgraded_connections',
+        help: 'Open upgraded (WebSocket) connections, by service.',
+        labelNames: ['service'],
+        registers,
+        collect() {
+          this.reset();
+          for (const service of table().services.keys()) this.set({ service }, 0);
+          for (const [service, n] of upgraded()) this.set({ service }, n);
+        },
+      });
+    if (routes) {
+      const routeGauge = (name: string, help: string, read: (r: { routes: number; conflicts: number; rejected: number }) => number) =>
+        new Gauge({
+          name,
+          help,
+          registers,
+          collect() {
+            this.set(read(routes()));
+          },
+        });
+      routeGauge('gateway_routes', 'Routes services declare in tags (the default /<service>/ routes not counted).', (r) => r.routes);
+      routeGauge('gateway_route_conflicts', 'Declared routes two services claim without weights (the name that sorts first wins).', (r) => r.conflicts);
+      routeGauge('gateway_route_tags_rejected', 'gateway.* tags that could not be read and are ignored (see /_gateway/routes).', (r) => r.rejected);
+    }
     new Gauge({
       name: 'gateway_ejected_instances',
       help: 'Instances ejected by passive health right now, by service.',
@@ -201,6 +233,23 @@ export class GatewayMetrics implements ProxyObserver {
     consulGauge('gateway_consul_last_contact_seconds', 'X-Consul-LastContact of the last stale answer: how far behind the leader it may be.', (s) => s.lastContactMs / 1000);
     consulGauge('gateway_consul_leader_known', 'Whether the answering Consul server knows a raft leader (1) or not (0).', (s) => Number(s.knownLeader));
     consulGauge('gateway_consul_degraded', 'Whether discovery reports itself degraded (1; the reasons are in /_gateway/health).', (s) => Number(s.degraded));
+    const reconcileCounter = (name: string, help: string, read: (r: ReconcileView) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const r = consul().reconcile;
+          this.reset();
+          if (r) this.inc(read(r));
+        },
+      });
+    reconcileCounter('gateway_discovery_reconcile_sweeps_total', 'Passes of the reconciliation: every followed service read once from the leader.', (r) => r.sweeps);
+    reconcileCounter(
+      'gateway_discovery_corrections_total',
+      'Reconciliation reads that changed the table: changes the blocking queries had missed (should stay 0).',
+      (r) => r.corrections,
+    );
     this.#unknown = this.#serviceChildren();
   }
 

@@ -152,6 +152,7 @@ export function renderPage(v: DashboardView, events: readonly GatewayEvent[] = [
 <header><h1>API gateway</h1><span id="live" class="live off">static</span></header>
 <p id="state" class="state">Discovery: ${discoveryLine(v)}. Table version ${v.version}, last changed ${esc(v.changedAt ?? 'never')}.</p>
 <main>
+<section id="routes" class="panel routes" hidden><h2>Routes</h2><div id="routes-body"></div></section>
 <div id="services">${servicesHtml(v)}</div>
 <aside>
 <section id="consul" class="panel"><h2>Consul</h2><div id="consul-body">${consulHtml(v)}</div></section>

@@ -3,8 +3,10 @@ import { requestIdFrom, viaVisited } from '@stack/shared';
 import { Deadlines } from './deadlines.js';
 import { GatewayError, sendError } from './errors.js';
 import { Exchange, type ExchangeDeps, type ExchangeOptions } from './exchange.js';
-import { scanRequestHeaders } from './headers.js';
+import { scanRequestHeaders, type RequestHead } from './headers.js';
 import { parseRoute } from './route.js';
+import { hostHasRoutes, resolveRoute } from './routes/match.js';
+import type { RoutesSnapshot } from './routes/table.js';
 
 export interface ProxyOptions extends ExchangeOptions {
   maxInflight: number;
@@ -13,6 +15,8 @@ export interface ProxyOptions extends ExchangeOptions {
 
 export interface ProxyDeps extends Omit<ExchangeDeps, 'done' | 'options' | 'deadlines'> {
   synced: () => boolean;
+  /** Routes services declare in tags (routes/table.ts); absent or empty: only `/<service>/`. */
+  routes?: () => RoutesSnapshot;
   options: ProxyOptions;
   /** Called once per request when it is over (the access log, when on). */
   onDone?: (req: IncomingMessage, status: number, requestId: string, x: Exchange | null) => void;
@@ -41,21 +45,28 @@ export function createProxy(deps: ProxyDeps) {
     },
   };
 
-  function check(req: IncomingMessage, viaHeader: string, contentLength: number): { service: string; path: string } {
+  function check(req: IncomingMessage, head: RequestHead): { service: string; path: string } {
     const method = req.method ?? 'GET';
     if (REFUSED_METHODS.has(method))
       throw new GatewayError('method_not_allowed', `the gateway does not forward ${method}`, { headers: { allow: ALLOWED_METHODS } });
     const url = req.url ?? '/';
     if (url.length > o.maxUrlBytes) throw new GatewayError('uri_too_long', `the request target is over ${o.maxUrlBytes} bytes`);
     const q = url.indexOf('?');
-    const route = parseRoute(q < 0 ? url : url.slice(0, q));
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    // No declared routes (the default): `/<service>/` parsed as always, one call, no lookups.
+    const routes = deps.routes?.();
+    const route = routes === undefined || routes.empty ? parseRoute(rawPath) : resolveRoute(routes, deps.table(), head.host, rawPath);
     if (!route.ok) {
       const message =
         route.reason === 'invalid_service_name'
           ? 'the first path segment must be a service name: letters, digits and dashes, up to 63 characters'
-          : 'the path may not contain dot segments, backslashes or whitespace';
+          : route.reason === 'no_route'
+            ? 'no route matches this host and path'
+            : 'the path may not contain dot segments, backslashes or whitespace';
       throw new GatewayError(route.reason, message, { service: route.service });
     }
+    const viaHeader = head.via;
+    const contentLength = head.contentLength;
     const { service } = route;
     if (viaHeader && viaVisited(viaHeader, o.viaName))
       throw new GatewayError('loop_detected', 'this request already passed through the gateway', { service });
@@ -81,7 +92,7 @@ export function createProxy(deps: ProxyDeps) {
     const requestId = requestIdFrom(head.requestId);
     let route;
     try {
-      route = check(req, head.via, head.contentLength);
+      route = check(req, head);
     } catch (err) {
       sendError(res, err, requestId, deps.log);
       if (observer) {
@@ -100,5 +111,16 @@ export function createProxy(deps: ProxyDeps) {
     return Number(req.headers['content-length'] ?? 0) <= o.body.maxBytes;
   }
 
-  return { handle, mayContinue, inflight: () => inflight };
+  /** The routing checks alone, for an Upgrade request (upgrade.ts): the service and path, or a GatewayError thrown. */
+  function route(req: IncomingMessage, head: RequestHead): { service: string; path: string } {
+    return check(req, head);
+  }
+
+  /** Routes are declared for the request's Host: its `/`, `/metrics` and `/favicon.ico` are the route's, not the gateway's pages. */
+  function hostRouted(req: IncomingMessage): boolean {
+    const routes = deps.routes?.();
+    return routes !== undefined && hostHasRoutes(routes, req.headers.host);
+  }
+
+  return { handle, mayContinue, route, hostRouted, inflight: () => inflight };
 }

@@ -2,7 +2,7 @@ import { hasPathTraversal, isValidServiceName } from '@stack/shared';
 
 export type Route =
   | { ok: true; service: string; path: string }
-  | { ok: false; reason: 'invalid_service_name' | 'invalid_path'; service: string | null };
+  | { ok: false; reason: 'invalid_service_name' | 'invalid_path' | 'no_route'; service: string | null };
 
 /**
  * Splits a raw (still percent-encoded) request path into the service name and

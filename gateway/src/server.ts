@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { answerAndClose, answerClientErrorsAsJson, rawJsonResponse, type Logger } from '@stack/shared';
 import { guardHead, headReceived } from './head-guard.js';
 import { ALLOWED_METHODS } from './proxy.js';
+import { isWebSocketUpgrade } from './upgrade.js';
 
 export interface ServerLimits {
   /** Time to receive a request's head (nginx client_header_timeout; slowloris). */
@@ -22,7 +23,11 @@ export interface GatewayServerDeps {
   proxy: {
     handle: (req: IncomingMessage, res: ServerResponse) => void;
     mayContinue: (req: IncomingMessage) => boolean;
+    /** Routes are declared for the request's Host (see forGateway). */
+    hostRouted?: (req: IncomingMessage) => boolean;
   };
+  /** WebSocket tunnels (upgrade.ts); without it an Upgrade request is served as plain HTTP. */
+  upgrade?: { handle: (req: IncomingMessage, socket: Socket, head: Buffer) => void };
   limits: ServerLimits;
   log: Logger;
   /** Sees every request first (the access log's clock, when on). */
@@ -64,6 +69,14 @@ export function createGatewayServer(deps: GatewayServerDeps) {
   let connections = 0;
   const refused = new WeakSet<object>();
   let lastRefusalLog = 0;
+  // The gateway's own pages, except that a Host with declared routes (shop.localhost/) keeps
+  // its `/`, `/metrics` and `/favicon.ico`; `/_gateway/*` is the gateway's on every host.
+  const hostRouted = deps.proxy.hostRouted;
+  const forGateway = (req: IncomingMessage): boolean => {
+    const url = req.url ?? '/';
+    if (!isAdminPath(url)) return false;
+    return url.startsWith('/_gateway') || hostRouted === undefined || !hostRouted(req);
+  };
 
   const front = (req: IncomingMessage, res: ServerResponse) => {
     // Once stopping, every response closes its connection, so keep-alive
@@ -74,7 +87,7 @@ export function createGatewayServer(deps: GatewayServerDeps) {
     headReceived(req, res);
     deps.onRequest?.(req);
     req.url = originForm(req.url ?? '/');
-    if (isAdminPath(req.url ?? '/')) deps.admin(req, res);
+    if (forGateway(req)) deps.admin(req, res);
     else deps.proxy.handle(req, res);
   };
 
@@ -90,11 +103,21 @@ export function createGatewayServer(deps: GatewayServerDeps) {
     // instead of going through a readable's events (~2 µs of CPU per request in `npm run bench:ab`).
     optimizeEmptyRequests: true,
   };
+  // Only a WebSocket to a proxied path becomes a tunnel. Any other Upgrade
+  // (h2c, TLS/1.0, ...) is served as the plain HTTP/1.1 request it also is,
+  // with Upgrade dropped as hop-by-hop (RFC 9110 §7.8 lets a server ignore it).
+  const tunnels = (req: IncomingMessage) => {
+    if (deps.upgrade === undefined || !isWebSocketUpgrade(req)) return false;
+    const url = originForm(req.url ?? '/');
+    return !isAdminPath(url) || (!url.startsWith('/_gateway') && hostRouted !== undefined && hostRouted(req));
+  };
+  // Node 24.9+ asks before upgrading; older Node sends every upgrade to 'upgrade' (see below).
+  (options as { shouldUpgradeCallback?: (req: IncomingMessage) => boolean }).shouldUpgradeCallback = tunnels;
   const server = http.createServer(options, front);
 
   // An Expect: 100-continue request only hears "go on" when its body would be taken.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    if (isAdminPath(req.url ?? '/') || deps.proxy.mayContinue(req)) res.writeContinue();
+    if (forGateway(req) || deps.proxy.mayContinue(req)) res.writeContinue();
     front(req, res);
   });
 
@@ -102,6 +125,22 @@ export function createGatewayServer(deps: GatewayServerDeps) {
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     answerAndClose(socket, rawJsonResponse(405, 'method_not_allowed', 'the gateway does not forward CONNECT', { Allow: ALLOWED_METHODS }));
   });
+
+  if (deps.upgrade) {
+    const upgrade = deps.upgrade;
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      if (refused.has(socket) || stopping) {
+        if (refused.has(socket)) return void socket.destroy();
+        return answerAndClose(socket, rawJsonResponse(503, 'not_ready', 'the gateway is shutting down', { 'Retry-After': '1' }));
+      }
+      if (tunnels(req)) {
+        deps.onRequest?.(req);
+        req.url = originForm(req.url ?? '/');
+        return upgrade.handle(req, socket, head);
+      }
+      plainAfterUpgrade(req, socket, front);
+    });
+  }
 
   server.on('connection', (socket: Socket) => {
     guardHead(socket, limits.headersTimeoutMs);
@@ -128,4 +167,24 @@ export function createGatewayServer(deps: GatewayServerDeps) {
       stopping = true;
     },
   };
+}
+
+/**
+ * Node before 24.9 hands every Upgrade request to 'upgrade', parser detached:
+ * a non-WebSocket one (h2c) is answered as plain HTTP on a response of its
+ * own, and the connection closes after it. Its body would be unparsed bytes
+ * on the socket, so one with a body is refused (Node 24.9+ serves it whole).
+ */
+function plainAfterUpgrade(req: IncomingMessage, socket: Socket, front: (req: IncomingMessage, res: ServerResponse) => void): void {
+  if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0)
+    return answerAndClose(socket, rawJsonResponse(400, 'bad_request', 'send a request with a body without an Upgrade header'));
+  const res = new http.ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket);
+  res.on('finish', () => {
+    res.detachSocket(socket);
+    socket.destroySoon();
+  });
+  req.push(null);
+  front(req, res);
 }

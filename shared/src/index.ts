@@ -22,7 +22,7 @@ export { readOnce, ReadError } from './consul/read.js';
 export { describeConsulError } from './consul/errors.js';
 export type { QueryMeta } from './consul/meta.js';
 export { ConsulPool } from './consul/pool.js';
-export { Discovery, type DiscoveryOptions, type ConsulState } from './consul/discovery.js';
+export { Discovery, type DiscoveryOptions, type ConsulState, type DiscoveryState, type ReconcileView } from './consul/discovery.js';
 export { emptyTable, setService, tableToJSON, type RouteTable } from './table.js';
 export { RoundRobin } from './picker.js';
 export { describeTokenVars, discoveryEnv, discoveryOptions, resolveConsulToken } from './consul/config.js';

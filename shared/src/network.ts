@@ -14,7 +14,7 @@ export function externalAddresses(interfaces: Interfaces = os.networkInterfaces(
   for (const [name, addrs] of Object.entries(interfaces)) {
     for (const a of addrs ?? []) {
       if (a.internal) continue;
-      out.push({ interface: name, address: a.address, family: a.family as 'IPv4' | 'IPv6' });
+      out.push({ interface: name, address: a.address, family: a.family });
     }
   }
   return out.sort((a, b) => (a.family === b.family ? 0 : a.family === 'IPv4' ? -1 : 1));

@@ -4,7 +4,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import type { Logger } from './logger.js';
 import { createShutdown, type ShutdownOptions } from './shutdown.js';
 
 // The process-level behaviour (signals, exit codes, /health 503) is tested on
@@ -40,7 +39,7 @@ async function harness(over: Partial<ShutdownOptions> = {}): Promise<Harness> {
   const events: string[] = [];
   const shutdown = createShutdown({
     server,
-    log: pino({ level: 'debug' }, sink) as Logger,
+    log: pino({ level: 'debug' }, sink),
     graceMs: 100,
     timeoutMs: 1000,
     exit: (code) => void exits.push(code),

@@ -78,7 +78,7 @@ describe('the dashboard in a real browser, against a real Consul and real proces
   test('shows both instances, then a third appears live, with its event, without a reload', async () => {
     const res = await page.goto(`${gw.url}/`);
     assert.equal(res?.status(), 200);
-    assert.match(res!.headers()['content-security-policy'] ?? '', /default-src 'self'/);
+    assert.match(res.headers()['content-security-policy'] ?? '', /default-src 'self'/);
     // Live: the script ran and the event stream is open.
     await page.waitForSelector('body[data-live="on"]', { timeout: 10_000 });
     for (const id of ids) await page.waitForSelector(`#services tr[data-instance="${id}"]`, { timeout: 5_000 });

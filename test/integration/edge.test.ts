@@ -38,7 +38,7 @@ const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
 async function json(url: string, init?: RequestInit) {
   const res = await fetch(url, init);
-  return { status: res.status, headers: res.headers, body: (await res.json()) as any };
+  return { status: res.status, headers: res.headers, body: (await res.json()) };
 }
 
 describe('the gateway as an edge (real gateway, web service and Consul)', () => {

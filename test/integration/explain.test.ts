@@ -168,7 +168,7 @@ describe('GET /_gateway/explain/<service> against a real Consul', () => {
     assert.equal(e.decision, 'excluded');
     assert.equal(e.routable, false);
     assert.equal(e.excluded?.code, 'service_excluded');
-    assert.match(e.excluded!.detail, /EXCLUDE_SERVICES/);
+    assert.match(e.excluded.detail, /EXCLUDE_SERVICES/);
     assert.deepEqual(e.instances.map((i) => [i.id, i.routable, i.reasons[0]!.code]), [[id('other'), false, 'service_excluded']]);
     assert.equal(e.gateway.followed, false);
     assert.equal(e.gateway.table, null);

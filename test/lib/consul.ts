@@ -123,11 +123,12 @@ export class ConsulAgent {
   }
 
   /** Registers an instance the way registrator does: ID registrator:<container>:<port>, HTTP check on /health. */
-  async register(r: { container: string; name: string; address: string; port: number; checkPath?: string; interval?: string }): Promise<string> {
+  async register(r: { container: string; name: string; address: string; port: number; checkPath?: string; interval?: string; tags?: string[] }): Promise<string> {
     const id = `registrator:${r.container}:${r.port}`;
     await this.api('PUT', '/v1/agent/service/register', {
       ID: id,
       Name: r.name,
+      Tags: r.tags ?? [],
       Address: r.address,
       Port: r.port,
       Check: {

@@ -9,7 +9,8 @@ import type { AddressInfo, Socket } from 'node:net';
  * It keeps a small catalog (instances with one check each, nodes with
  * serfHealth) and answers, with Consul's headers and blocking semantics:
  * /v1/catalog/services, /v1/health/service/<name>, /v1/health/state/any
- * (with the `Status != "passing"` filter, and the checks it names), /v1/catalog/service/<name>.
+ * (with the `Status != "passing"` filter, and the checks it names), /v1/catalog/service/<name>,
+ * /v1/catalog/nodes and /v1/catalog/node/<node> (with 1.16's per-node index).
  * Every write bumps one raft index, as Consul does; services, checks and each
  * service keep the index of their last write.
  */
@@ -28,14 +29,20 @@ interface Model {
   index: number;
   servicesIndex: number;
   checksIndex: number;
+  /** The nodes table's index: moved by every service write too (Consul 1.16's catalogInsertService). */
+  nodesIndex: number;
   serviceIndex: Map<string, number>;
-  instances: Map<string, Required<Omit<FakeInstance, 'interval'>> & { interval?: string; checkModify: number }>;
+  /** Each node's own index (/v1/catalog/node/<node>'s X-Consul-Index). */
+  nodeIndex: Map<string, number>;
+  instances: Map<string, Required<Omit<FakeInstance, 'interval'>> & { interval?: string; checkModify: number; modify: number }>;
   nodes: Map<string, { serf: string; modify: number }>;
 }
 
 export interface StaleView {
   /** Answer ?stale reads from this frozen model (a lagging server) instead of the live one. */
   frozen?: Model;
+  /** Only ?stale reads of paths starting with one of these come from `frozen` (default: every path). */
+  paths?: string[];
   lastContactMs?: number;
   knownLeader?: boolean;
 }
@@ -48,11 +55,14 @@ export class FakeConsul {
   stale: StaleView = {};
   /** Non-stale reads fail with 500 "No cluster leader" while set. */
   noLeader = false;
-  #model: Model = { index: 10, servicesIndex: 10, checksIndex: 10, serviceIndex: new Map(), instances: new Map(), nodes: new Map() };
+  #model: Model = {
+    index: 10, servicesIndex: 10, checksIndex: 10, nodesIndex: 10, serviceIndex: new Map(), nodeIndex: new Map(), instances: new Map(), nodes: new Map(),
+  };
   #server: http.Server;
   #sockets = new Set<Socket>();
   #waiting = new Set<() => void>();
   #failures: Array<{ prefix: string; failure: Failure; left: number }> = [];
+  #slow: Array<{ prefix: string; ms: number; only: 'fresh' | 'stale' | 'any' }> = [];
   port = 0;
 
   constructor() {
@@ -88,6 +98,11 @@ export class FakeConsul {
     await new Promise<void>((r) => this.#server.close(() => r()));
   }
 
+  /** Plain (non-blocking) reads of paths starting with `prefix` answer `ms` late, with the state as it was when they arrived: a slow leader. */
+  slow(prefix: string, ms: number, only: 'fresh' | 'stale' | 'any' = 'any'): void {
+    this.#slow.push({ prefix, ms, only });
+  }
+
   /** Requests to paths starting with `prefix` fail `times` times (or until cleared). */
   fail(prefix: string, failure: Failure, times = Infinity): void {
     this.#failures.push({ prefix, failure, left: times });
@@ -95,6 +110,7 @@ export class FakeConsul {
 
   clearFailures(): void {
     this.#failures = [];
+    this.#slow = [];
   }
 
   /** A copy of the catalog as it is now, to answer stale reads from later. */
@@ -103,6 +119,7 @@ export class FakeConsul {
     return {
       ...m,
       serviceIndex: new Map(m.serviceIndex),
+      nodeIndex: new Map(m.nodeIndex),
       instances: new Map([...m.instances].map(([k, v]) => [k, { ...v }])),
       nodes: new Map([...m.nodes].map(([k, v]) => [k, { ...v }])),
     };
@@ -115,9 +132,11 @@ export class FakeConsul {
     if (!m.nodes.has(node)) m.nodes.set(node, { serf: 'passing', modify: idx });
     const status = i.status === undefined ? 'passing' : i.status;
     m.instances.set(i.id, {
-      id: i.id, service: i.service, node, address: i.address ?? '127.0.0.1', port: i.port ?? 3000, status, interval: i.interval, checkModify: idx,
+      id: i.id, service: i.service, node, address: i.address ?? '127.0.0.1', port: i.port ?? 3000, status, interval: i.interval, checkModify: idx, modify: idx,
     });
     m.servicesIndex = idx;
+    m.nodesIndex = idx;
+    m.nodeIndex.set(node, idx);
     if (status !== null) m.checksIndex = idx;
     m.serviceIndex.set(i.service, idx);
     this.#changed();
@@ -130,6 +149,8 @@ export class FakeConsul {
     const idx = ++m.index;
     m.instances.delete(id);
     m.servicesIndex = idx;
+    m.nodesIndex = idx;
+    m.nodeIndex.set(inst.node, idx);
     m.checksIndex = idx; // Consul bumps the checks table on a deregistration, with or without checks
     m.serviceIndex.set(inst.service, idx);
     this.#changed();
@@ -143,6 +164,7 @@ export class FakeConsul {
     inst.status = status;
     inst.checkModify = idx;
     m.checksIndex = idx;
+    m.nodeIndex.set(inst.node, idx);
     m.serviceIndex.set(inst.service, idx);
     this.#changed();
   }
@@ -152,6 +174,8 @@ export class FakeConsul {
     const idx = ++m.index;
     m.nodes.set(node, { serf, modify: idx });
     m.checksIndex = idx;
+    m.nodesIndex = idx;
+    m.nodeIndex.set(node, idx);
     for (const i of m.instances.values()) if (i.node === node) m.serviceIndex.set(i.service, idx);
     this.#changed();
   }
@@ -187,7 +211,8 @@ export class FakeConsul {
       res.end('No cluster leader');
       return;
     }
-    const view = () => (stale && this.stale.frozen ? this.stale.frozen : this.#model);
+    const lagging = stale && this.stale.frozen !== undefined && (this.stale.paths?.some((p) => path.startsWith(p)) ?? true);
+    const view = () => (lagging && this.stale.frozen ? this.stale.frozen : this.#model);
     const wanted = Number(url.searchParams.get('index') ?? 0);
     const waitMs = parseWait(url.searchParams.get('wait'));
     let answer = this.#answer(path, view(), url.searchParams);
@@ -213,6 +238,11 @@ export class FakeConsul {
       });
       if (req.socket.destroyed) return;
       answer = this.#answer(path, view(), url.searchParams)!;
+    }
+    const slow = wanted === 0 ? this.#slow.find((x) => path.startsWith(x.prefix) && (x.only === 'any' || (x.only === 'stale') === stale)) : undefined;
+    if (slow) {
+      await new Promise((r) => setTimeout(r, slow.ms));
+      if (req.socket.destroyed) return;
     }
     const headers: Record<string, string> = {
       'Content-Type': 'application/json',
@@ -250,16 +280,26 @@ export class FakeConsul {
         .filter((i) => i.service.toLowerCase() === name.toLowerCase()) // Consul matches names case-insensitively
         .map((i) => ({
           Node: { Node: i.node, Address: '127.0.0.1' },
-          Service: { ID: i.id, Service: i.service, Address: i.address, Port: i.port, Tags: [] },
+          Service: { ID: i.id, Service: i.service, Address: i.address, Port: i.port, Tags: [], ModifyIndex: i.modify },
           Checks: [
-            { Node: i.node, CheckID: 'serfHealth', Status: m.nodes.get(i.node)?.serf ?? 'passing', ServiceID: '' },
-            ...(i.status === null ? [] : [{ Node: i.node, CheckID: `service:${i.id}`, Status: i.status, ServiceID: i.id, Interval: i.interval ?? '' }]),
+            { Node: i.node, CheckID: 'serfHealth', Status: m.nodes.get(i.node)?.serf ?? 'passing', ServiceID: '', ModifyIndex: m.nodes.get(i.node)?.modify ?? 0 },
+            ...(i.status === null ? [] : [{ Node: i.node, CheckID: `service:${i.id}`, Status: i.status, ServiceID: i.id, Interval: i.interval ?? '', ModifyIndex: i.checkModify }]),
           ],
         }));
       const own = [...m.serviceIndex].find(([n]) => n.toLowerCase() === name.toLowerCase());
       return { index: own?.[1] ?? m.servicesIndex, body };
     }
     if (/^\/v1\/catalog\/service\/[^/]+$/.test(path)) return { index: m.servicesIndex, body: [] };
+    if (path === '/v1/catalog/nodes') return { index: m.nodesIndex, body: [...m.nodes.keys()].map((Node) => ({ Node, Address: '127.0.0.1' })) };
+    const node = /^\/v1\/catalog\/node\/([^/]+)$/.exec(path);
+    if (node) {
+      const name = decodeURIComponent(node[1]!);
+      if (!m.nodes.has(name)) return { index: m.nodesIndex, body: null };
+      const services: Record<string, unknown> = {};
+      for (const i of m.instances.values())
+        if (i.node === name) services[i.id] = { ID: i.id, Service: i.service, Address: i.address, Port: i.port, Tags: [], ModifyIndex: i.modify };
+      return { index: m.nodeIndex.get(name) ?? m.nodesIndex, body: { Node: { Node: name, Address: '127.0.0.1' }, Services: services } };
+    }
     return undefined;
   }
 }

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { createLogger, type Logger } from '@stack/shared';
+import { createLogger } from '@stack/shared';
 import { createApp, type AppDeps } from './app.js';
 import { createCaller, type Caller, type CallRequest } from './call.js';
 import { loadConfig } from './config.js';
@@ -270,7 +270,7 @@ test('config defaults are accepted by createApp', async () => {
 test('a client hanging up mid-upload is logged at debug, never as an error', async () => {
   const lines: Array<{ level: number; msg: string; status?: number }> = [];
   const sink = new Writable({ write: (chunk, _enc, cb) => (lines.push(JSON.parse(String(chunk))), cb()) });
-  const { base } = await start({ log: pino({ level: 'debug' }, sink) as Logger });
+  const { base } = await start({ log: pino({ level: 'debug' }, sink) });
   const { port } = new URL(base);
   await new Promise<void>((resolve) => {
     const req = http.request({ host: '127.0.0.1', port, path: '/echo', method: 'POST', headers: { 'content-length': '100000' } });

@@ -29,7 +29,7 @@ async function run(env: Record<string, string>): Promise<Running> {
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('no "listening" line within 10 s')), 10_000);
     child.once('exit', () => reject(new Error('exited before listening')));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       const entry = JSON.parse(line) as Record<string, unknown>;
       logs.push(entry);
       if (entry.msg === 'listening') {

@@ -14,6 +14,7 @@ import { describeConfig, loadConfig, type Config } from './config.js';
 import { DrainState } from './drain.js';
 import { createIdentity } from './identity.js';
 import { WebMetrics } from './metrics.js';
+import { attachEcho } from './ws.js';
 
 let config: Config;
 try {
@@ -46,6 +47,7 @@ server.keepAliveTimeout = config.KEEP_ALIVE_TIMEOUT_MS;
 server.headersTimeout = config.KEEP_ALIVE_TIMEOUT_MS + 1_000;
 server.requestTimeout = Math.max(server.requestTimeout, server.headersTimeout + 1_000);
 answerClientErrorsAsJson(server);
+const echo = attachEcho(server, { identity, log });
 
 log.info({ config: describeConfig(config), instance: identity.instance, ip: identity.ip }, 'starting');
 server.on('error', (err) => {
@@ -67,6 +69,7 @@ const shutdown = createShutdown({
   inFlight: () => drain.inFlight,
   onDraining: () => {
     drain.start();
+    echo.close();
     log.info({ graceMs: config.DRAIN_GRACE_MS }, 'draining: /health answers 503');
   },
   onStopped: () => {

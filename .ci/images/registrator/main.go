@@ -15,6 +15,7 @@
 //	address:port  the container's IP and exposed port (-internal, the only mode implemented)
 //	check         SERVICE_[<port>_]CHECK_HTTP=/path, SERVICE_[<port>_]CHECK_INTERVAL (default 10s),
 //	              SERVICE_[<port>_]CHECK_TIMEOUT: an HTTP check on http://<ip>:<port><path>
+//	tags          SERVICE_[<port>_]TAGS: comma-separated ("\\," for a comma inside a tag)
 //	SERVICE_[<port>_]IGNORE=<anything> skips the service.
 //
 // SERVICE_* keys are read from the container's environment (not its labels). On "die" the
@@ -27,7 +28,7 @@
 //
 // Docker is reached through DOCKER_HOST (unix:///path or tcp://HOST:PORT, plain HTTP; default
 // unix:///tmp/docker.sock, as registrator does). Not implemented, because nothing here uses them: published-port mode, the
-// other backends (and consul-tls), tags and tag templates, SERVICE_ID, labels, checks
+// other backends (and consul-tls), -tags and tag templates, SERVICE_ID, labels, checks
 // other than HTTP, -explicit, -deregister, -ttl, -ip and the other flags.
 package main
 
@@ -199,6 +200,7 @@ type consulRegistration struct {
 	Name    string       `json:"Name"`
 	Port    int          `json:"Port"`
 	Address string       `json:"Address"`
+	Tags    []string     `json:"Tags,omitempty"`
 	Check   *consulCheck `json:"Check,omitempty"`
 }
 
@@ -296,7 +298,7 @@ func (c *consulClient) ping() error {
 }
 
 func (c *consulClient) register(s *service) error {
-	reg := consulRegistration{ID: s.ID, Name: s.Name, Port: s.Port, Address: s.IP, Check: buildCheck(s)}
+	reg := consulRegistration{ID: s.ID, Name: s.Name, Port: s.Port, Address: s.IP, Tags: splitTags(s.Attrs["tags"]), Check: buildCheck(s)}
 	return c.do(http.MethodPut, "/v1/agent/service/register", reg, nil)
 }
 
@@ -315,6 +317,34 @@ func (c *consulClient) services() (map[string]string, error) {
 		out[v.ID] = v.Service
 	}
 	return out, nil
+}
+
+// splitTags: SERVICE_[<port>_]TAGS as registrator reads it: split on commas not escaped as
+// "\,", the escape removed, empty parts dropped, nothing trimmed. (registrator's recursive split
+// also reverses the order; Consul keeps a service's tags in the order given, and nothing here
+// depends on it, so they keep the order written.)
+func splitTags(v string) []string {
+	var out []string
+	var cur strings.Builder
+	flush := func() {
+		if cur.Len() > 0 {
+			out = append(out, cur.String())
+		}
+		cur.Reset()
+	}
+	for i := 0; i < len(v); i++ {
+		switch {
+		case v[i] == '\\' && i+1 < len(v) && v[i+1] == ',':
+			cur.WriteByte(',')
+			i++
+		case v[i] == ',':
+			flush()
+		default:
+			cur.WriteByte(v[i])
+		}
+	}
+	flush()
+	return out
 }
 
 func buildCheck(s *service) *consulCheck {

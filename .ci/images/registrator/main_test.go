@@ -280,3 +280,28 @@ func TestConsulUnix(t *testing.T) {
 		}
 	}
 }
+
+func TestSplitTags(t *testing.T) {
+	cases := map[string][]string{
+		"":                                 nil,
+		"a":                                {"a"},
+		"gateway.route=/web strip=/web,v1": {"gateway.route=/web strip=/web", "v1"},
+		",a,,b,":                           {"a", "b"},
+		`x\,y,z`:                           {"x,y", "z"},
+		" spaced , kept ":                  {" spaced ", " kept "},
+	}
+	for in, want := range cases {
+		if got := splitTags(in); !reflect.DeepEqual(got, want) {
+			t.Errorf("splitTags(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestTagsPerPort(t *testing.T) {
+	c := testContainer()
+	c.Config.Env = append(c.Config.Env, "SERVICE_TAGS=all", "SERVICE_3000_TAGS=gateway.route=/web,web")
+	meta, _ := serviceMetadata(c, "3000")
+	if got := splitTags(meta["tags"]); !reflect.DeepEqual(got, []string{"gateway.route=/web", "web"}) {
+		t.Fatalf("port tags: %q", got)
+	}
+}

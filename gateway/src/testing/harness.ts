@@ -12,6 +12,8 @@ import { createProxy, type ProxyOptions } from '../proxy.js';
 import { RetryBudget, type RetryBudgetOptions } from '../retry-budget.js';
 import { createGatewayServer, type ServerLimits } from '../server.js';
 import { UpstreamClient, type UpstreamClientOptions } from '../upstream/client.js';
+import { RouteBuilder } from '../routes/table.js';
+import { createUpgrades, type UpgradeLimits } from '../upgrade.js';
 
 export const consulOk: ConsulState = {
   reachable: true,
@@ -44,6 +46,7 @@ export interface HarnessOptions {
   outliers?: Partial<OutlierOptions>;
   budget?: Partial<RetryBudgetOptions>;
   limits?: Partial<ServerLimits>;
+  upgrade?: Partial<UpgradeLimits>;
   /** Wraps the response before the proxy sees it (to make writeHead fail, say). */
   wrapResponse?: (res: ServerResponse) => void;
 }
@@ -66,10 +69,14 @@ export async function startHarness(opts: HarnessOptions = {}) {
     if (state.tableThrows) throw new Error('secret internal detail /etc/passwd');
     return state.table;
   };
+  // Routes follow the table the test sets, as index.ts has them follow discovery's.
+  const routes = new RouteBuilder();
+  const picker = new InstancePicker(outliers);
   const proxy = createProxy({
     table,
     synced: () => state.synced,
-    picker: new InstancePicker(outliers),
+    routes: () => routes.update(state.table),
+    picker,
     outliers,
     budget: new RetryBudget({ percent: 20, minPerSecond: 10, windowS: 10, ...opts.budget }),
     upstream,
@@ -77,11 +84,20 @@ export async function startHarness(opts: HarnessOptions = {}) {
     options: { ...defaultProxyOptions, ...opts.proxy, body: { ...defaultProxyOptions.body, ...opts.proxy?.body } },
     onDone: (req, status, requestId, x) => done.push({ url: req.url, status, requestId, attempts: x?.attempts ?? 0 }),
   });
+  const upgrades = createUpgrades({
+    route: proxy.route,
+    table,
+    picker,
+    viaName: 'gateway',
+    log,
+    limits: { max: 100, idleMs: 60_000, connectTimeoutMs: 1_000, handshakeTimeoutMs: 2_000, ...opts.upgrade },
+  });
   const app = createApp({
     log,
     inflight: proxy.inflight,
     outliers,
     table: () => state.table,
+    routes: () => routes.update(state.table),
     synced: () => state.synced,
     syncedAt: () => (state.synced ? new Date('2024-05-01T12:00:05.000Z') : null),
     consul: () => state.consul,
@@ -95,7 +111,9 @@ export async function startHarness(opts: HarnessOptions = {}) {
         proxy.handle(req, res);
       },
       mayContinue: proxy.mayContinue,
+      hostRouted: proxy.hostRouted,
     },
+    upgrade: upgrades,
     limits: { headersTimeoutMs: 10_000, requestTimeoutMs: 300_000, keepAliveTimeoutMs: 5_000, maxConnections: 10_000, ...opts.limits },
     log,
   });
@@ -105,6 +123,7 @@ export async function startHarness(opts: HarnessOptions = {}) {
     state,
     outliers,
     proxy,
+    upgrades,
     upstream,
     done,
     server: gw.server,

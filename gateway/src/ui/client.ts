@@ -15,7 +15,7 @@ export const DASHBOARD_JS = String.raw`(function () {
   var BAD = { 'instance-removed': 1, 'instance-ejected': 1, 'consul-degraded': 1, 'consul-leader-lost': 1, 'service-removed': 1 };
   var st = { dash: null, dashError: null, stats: null, statsNote: 'stats: waiting', statsNextAt: 0,
     why: null, explain: null, explainNote: '', explainTimer: null, seen: {}, seenCount: 0, boot: null, lastId: null,
-    cleared: false, pollTimer: null, polling: false, again: false };
+    cleared: false, pollTimer: null, polling: false, again: false, routes: null };
 
   function $(id) { return document.getElementById(id); }
   function h(tag, cls, text) {
@@ -147,6 +147,46 @@ export const DASHBOARD_JS = String.raw`(function () {
     });
   }
 
+  // ---- routes declared in tags: each with its services, their shares and live rates (watch a canary here)
+  function renderRoutes() {
+    var sec = $('routes'), root = $('routes-body'), r = st.routes;
+    if (!sec || !root) return;
+    var has = r && ((r.routes && r.routes.length) || (r.rejectedTags && r.rejectedTags.length) || (r.defaultRouteOff && r.defaultRouteOff.length));
+    sec.hidden = !has;
+    if (!has) return;
+    clear(root);
+    if (r.routes.length > 0) {
+      var table = add(root, h('table'));
+      var tr = add(add(table, h('thead')), h('tr'));
+      ['route', 'service', 'weight', 'share', 'rps', 'strip', 'state'].forEach(function (t) { add(tr, h('th', null, t)); });
+      var body = add(table, h('tbody'));
+      r.routes.forEach(function (route) {
+        var rows = route.targets.concat(route.losers.map(function (l) { l.lost = true; return l; }));
+        rows.forEach(function (t, i) {
+          var row = add(body, h('tr', t.lost ? 'ejected' : (t.live ? '' : 'ejected')));
+          row.dataset.route = route.route;
+          row.dataset.service = t.service;
+          var rc = add(row, h('td'));
+          if (i === 0) add(rc, h('code', null, route.route));
+          add(add(row, h('td')), h('code', null, t.service));
+          add(row, h('td', 'n', t.lost ? '—' : t.weight === null ? 'rest' : String(t.weight)));
+          add(row, h('td', 'n', t.lost ? '0%' : (Math.round(t.percent * 10) / 10) + '%'));
+          var s = statsFor(t.service);
+          add(row, h('td', 'n', fmtRps(s && s.rps)));
+          add(row, h('td', null, t.strip || ''));
+          var state = add(row, h('td', 'inst-state', t.lost ? 'conflict: lost' : t.live ? 'in route' : 'no passing instance'));
+          if (t.lost) state.title = t.reason;
+        });
+      });
+    }
+    if (r.defaultRouteOff && r.defaultRouteOff.length) add(root, h('p', 'muted', '/<service>/ turned off for: ' + r.defaultRouteOff.join(', ')));
+    if (r.rejectedTags && r.rejectedTags.length) {
+      add(root, h('p', 'bad', 'Ignored tags:'));
+      var ul = add(root, h('ul', 'rejected'));
+      r.rejectedTags.forEach(function (x) { add(ul, h('li', null, x.service + ': ' + x.tag + ' — ' + x.reason)); });
+    }
+  }
+
   // ---- consul panel
   function dt(dl, k, v, cls) { add(dl, h('dt', null, k)); return add(dl, h('dd', cls || null, v)); }
   function renderConsul() {
@@ -180,7 +220,7 @@ export const DASHBOARD_JS = String.raw`(function () {
     add(root, h('p', 'muted', 'read ' + ago(s.checkedAt) + (s.error ? ' \u00b7 last read failed: ' + s.error : '')));
   }
 
-  function render() { renderState(); renderServices(); renderConsul(); }
+  function render() { renderState(); renderRoutes(); renderServices(); renderConsul(); }
 
   // ---- polling: the snapshot every second, stats too (less often while they 404)
   function poll() {
@@ -190,6 +230,7 @@ export const DASHBOARD_JS = String.raw`(function () {
     clearTimeout(st.pollTimer);
     var wantStats = Date.now() >= st.statsNextAt;
     var dash = getJson('/_gateway/dashboard').then(function (d) { st.dash = d; st.dashError = null; }, function (e) { st.dashError = e.message; });
+    var routes = getJson('/_gateway/routes').then(function (r) { st.routes = r; }, function () { st.routes = null; });
     var stats = !wantStats ? Promise.resolve() : getJson('/_gateway/stats').then(function (s) {
       st.stats = s;
       st.statsNote = 'stats over ' + (s && s.windowSeconds ? s.windowSeconds : '?') + ' s';
@@ -198,7 +239,7 @@ export const DASHBOARD_JS = String.raw`(function () {
       st.statsNote = 'stats ' + e.message;
       st.statsNextAt = Date.now() + STATS_RETRY_MS;
     });
-    Promise.all([dash, stats]).then(function () {
+    Promise.all([dash, stats, routes]).then(function () {
       st.polling = false;
       render();
       st.pollTimer = setTimeout(poll, st.again ? 0 : document.hidden ? HIDDEN_POLL_MS : POLL_MS);

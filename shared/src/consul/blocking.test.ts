@@ -31,7 +31,7 @@ describe('BlockingQuery', () => {
   }
   function query(pool: ConsulPool, log = memoryLog().log) {
     const q = new BlockingQuery<Record<string, string[]>>(pool, list, { ...opts, log });
-    queries.push(q as BlockingQuery<unknown>);
+    queries.push(q);
     return q;
   }
 

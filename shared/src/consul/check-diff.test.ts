@@ -9,30 +9,29 @@ const serf = (node: string, Status: string, ModifyIndex: number): CheckEntry => 
 
 const base = [serf('n1', 'passing', 5), svc('n1', 'web-1', 'Web', 'passing', 10), svc('n1', 'web-2', 'Web', 'passing', 11), svc('n2', 'api-1', 'api', 'passing', 12)];
 
-const cases: Array<[what: string, next: CheckEntry[], services: Record<string, bigint>, nodes: string[], writtenAt: bigint[]]> = [
-  ['nothing changed (a blocking query timing out)', base, {}, [], []],
-  ['same checks in another order', [...base].reverse(), {}, [], []],
-  ['a check turned critical', [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 20), base[2]!, base[3]!], { web: 20n }, [], [20n]],
-  ['only the ModifyIndex moved (output or definition changed)', [base[0]!, base[1]!, svc('n1', 'web-2', 'Web', 'passing', 21), base[3]!], { web: 21n }, [], [21n]],
-  ['a new instance with its check', [...base, svc('n2', 'api-2', 'api', 'passing', 22)], { api: 22n }, [], [22n]],
-  ['an instance deregistered: its check is gone', [base[0]!, base[1]!, base[3]!], { web: 0n }, [], [30n]],
-  ['two services changed', [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 23), base[2]!, svc('n2', 'api-1', 'api', 'warning', 24)], { web: 23n, api: 24n }, [], [23n, 24n]],
-  ['a node check failed: every service on the node', [serf('n1', 'critical', 25), ...base.slice(1)], {}, ['n1'], [25n]],
-  ['a node deregistered: its checks are gone', [base[3]!], { web: 0n }, ['n1'], [30n]],
-  ['highest ModifyIndex of a service wins', [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 26), svc('n1', 'web-2', 'Web', 'critical', 27), base[3]!], { web: 27n }, [], [26n, 27n]],
+const cases: Array<[what: string, next: CheckEntry[], services: Record<string, bigint>, nodes: string[]]> = [
+  ['nothing changed (a blocking query timing out)', base, {}, []],
+  ['same checks in another order', [...base].reverse(), {}, []],
+  ['a check turned critical', [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 20), base[2]!, base[3]!], { web: 20n }, []],
+  ['only the ModifyIndex moved (output or definition changed)', [base[0]!, base[1]!, svc('n1', 'web-2', 'Web', 'passing', 21), base[3]!], { web: 21n }, []],
+  ['a new instance with its check', [...base, svc('n2', 'api-2', 'api', 'passing', 22)], { api: 22n }, []],
+  ['an instance deregistered: its check is gone', [base[0]!, base[1]!, base[3]!], { web: 0n }, []],
+  ['two services changed', [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 23), base[2]!, svc('n2', 'api-1', 'api', 'warning', 24)], { web: 23n, api: 24n }, []],
+  ['a node check failed: every service on the node', [serf('n1', 'critical', 25), ...base.slice(1)], {}, ['n1']],
+  ['a node deregistered: its checks are gone', [base[3]!], { web: 0n }, ['n1']],
+  ['highest ModifyIndex of a service wins', [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 26), svc('n1', 'web-2', 'Web', 'critical', 27), base[3]!], { web: 27n }, []],
 ];
 
-for (const [what, next, services, nodes, writtenAt] of cases) {
+for (const [what, next, services, nodes] of cases) {
   test(`diffChecks: ${what}`, () => {
-    const d = diffChecks(snapshotChecks(base), snapshotChecks(next), 30n);
+    const d = diffChecks(snapshotChecks(base), snapshotChecks(next));
     assert.deepEqual(Object.fromEntries(d.services), services);
     assert.deepEqual([...d.nodes].sort(), nodes);
-    assert.deepEqual([...d.writtenAt].sort(), writtenAt);
   });
 }
 
 test('diffChecks: from nothing, every service and node is new', () => {
-  const d = diffChecks(new Map(), snapshotChecks(base), 12n);
+  const d = diffChecks(new Map(), snapshotChecks(base));
   assert.deepEqual([...d.services.keys()].sort(), ['api', 'web']);
   assert.deepEqual([...d.nodes], ['n1']);
 });
@@ -49,7 +48,7 @@ const notPassingCases: Array<[what: string, listed: CheckEntry[], services: Reco
 ];
 for (const [what, listed, services, nodes, statusAfter] of notPassingCases) {
   test(`mergeNotPassing: ${what}`, () => {
-    const { next, changes } = mergeNotPassing(snapshotChecks(base), snapshotChecks(listed), 50n);
+    const { next, changes } = mergeNotPassing(snapshotChecks(base), snapshotChecks(listed));
     assert.deepEqual(Object.fromEntries(changes.services), services);
     assert.deepEqual([...changes.nodes], nodes);
     for (const [key, status] of Object.entries(statusAfter)) assert.equal(next.get(key)?.status, status);
@@ -58,18 +57,17 @@ for (const [what, listed, services, nodes, statusAfter] of notPassingCases) {
 
 test('mergeNotPassing: a failing check no longer listed turned passing (or went): its service changed', () => {
   const failing = [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 40), base[2]!, base[3]!];
-  const { next, changes } = mergeNotPassing(snapshotChecks(failing), new Map(), 60n);
+  const { next, changes } = mergeNotPassing(snapshotChecks(failing), new Map());
   assert.deepEqual(Object.fromEntries(changes.services), { web: 0n });
   assert.equal(next.get('n1\u0000service:web-1')?.status, 'passing');
-  assert.deepEqual(changes.writtenAt, [60n]);
   // The next full read sees an unknown ModifyIndex and reads web once more.
-  const full = diffChecks(next, snapshotChecks([base[0]!, svc('n1', 'web-1', 'Web', 'passing', 55), base[2]!, base[3]!]), 61n);
+  const full = diffChecks(next, snapshotChecks([base[0]!, svc('n1', 'web-1', 'Web', 'passing', 55), base[2]!, base[3]!]));
   assert.deepEqual(Object.fromEntries(full.services), { web: 55n });
 });
 
 test('mergeNotPassing: a check still failing, unchanged: nothing to read', () => {
   const failing = [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 40), base[2]!, base[3]!];
-  const { changes } = mergeNotPassing(snapshotChecks(failing), snapshotChecks([svc('n1', 'web-1', 'Web', 'critical', 40)]), 60n);
+  const { changes } = mergeNotPassing(snapshotChecks(failing), snapshotChecks([svc('n1', 'web-1', 'Web', 'critical', 40)]));
   assert.equal(changes.services.size, 0);
   assert.equal(changes.nodes.size, 0);
 });
@@ -77,18 +75,43 @@ test('mergeNotPassing: a check still failing, unchanged: nothing to read', () =>
 test('diffChecks: a removal makes its service unsure, whatever else changed with a known index', () => {
   // web-1 deregistered while web-2's check changed at 31: a read at 31 or later
   // may predate the removal, so web must be read regardless.
-  const d = diffChecks(snapshotChecks(base), snapshotChecks([base[0]!, svc('n1', 'web-2', 'Web', 'passing', 31), base[3]!]), 32n);
+  const d = diffChecks(snapshotChecks(base), snapshotChecks([base[0]!, svc('n1', 'web-2', 'Web', 'passing', 31), base[3]!]));
   assert.deepEqual(Object.fromEntries(d.services), { web: 31n });
   assert.deepEqual([...d.unsure], ['web']);
 });
 
 test('diffChecks: changes with known indexes only: not unsure', () => {
-  const d = diffChecks(snapshotChecks(base), snapshotChecks([base[0]!, svc('n1', 'web-1', 'Web', 'critical', 20), base[2]!, base[3]!]), 30n);
+  const d = diffChecks(snapshotChecks(base), snapshotChecks([base[0]!, svc('n1', 'web-1', 'Web', 'critical', 20), base[2]!, base[3]!]));
   assert.equal(d.unsure.size, 0);
 });
 
 test('mergeNotPassing: a check seen passing again makes its service unsure', () => {
   const failing = [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 40), base[2]!, base[3]!];
-  const { changes } = mergeNotPassing(snapshotChecks(failing), new Map(), 60n);
+  const { changes } = mergeNotPassing(snapshotChecks(failing), new Map());
   assert.deepEqual([...changes.unsure], ['web']);
+});
+
+test('mergeNotPassing: a check named in the answer and passing again changes at its own index, not unsure', () => {
+  const failing = [base[0]!, svc('n1', 'web-1', 'Web', 'critical', 40), base[2]!, base[3]!];
+  const named = snapshotChecks([svc('n1', 'web-1', 'Web', 'passing', 57)]);
+  const { next, changes } = mergeNotPassing(snapshotChecks(failing), new Map(), named);
+  assert.deepEqual([...changes.services], [['web', 57n]]);
+  assert.equal(changes.unsure.size, 0);
+  assert.equal(next.get('n1\u0000service:web-1')?.modify, 57);
+});
+
+test('mergeNotPassing: a node check passing again, named or not: its index, or unknown', () => {
+  const down = [serf('n1', 'critical', 40), ...base.slice(1)];
+  const named = mergeNotPassing(snapshotChecks(down), new Map(), snapshotChecks([serf('n1', 'passing', 58)]));
+  assert.deepEqual([...named.changes.nodeIndex], [['n1', 58n]]);
+  const unnamed = mergeNotPassing(snapshotChecks(down), new Map());
+  assert.deepEqual([...unnamed.changes.nodeIndex], [['n1', 0n]]);
+});
+
+test('diffChecks: nodeIndex keeps the highest index of a node\'s changes, and unknown (0n) wins', () => {
+  const two = [serf('n1', 'passing', 5), { ...serf('n1', 'x', 1), CheckID: 'maint' }, ...base.slice(1)];
+  const d = diffChecks(snapshotChecks(two), snapshotChecks([serf('n1', 'critical', 31), ...base.slice(1)]));
+  assert.deepEqual([...d.nodeIndex], [['n1', 0n]], 'maint removed: unknown');
+  const e = diffChecks(snapshotChecks(base), snapshotChecks([serf('n1', 'critical', 31), ...base.slice(1)]));
+  assert.deepEqual([...e.nodeIndex], [['n1', 31n]]);
 });

@@ -22,10 +22,6 @@ export interface CheckFeedSink {
   failed(error: ConsulError, agent: string, what: string, attempt: number): void;
 }
 
-// Raft indexes at which checks were written, kept to tell a catalog change
-// that came with a check change from one that did not (see service-sync.ts).
-const WRITTEN_KEPT = 512;
-
 // Checks named in the feed's filter besides the non-passing ones: enough for
 // the usual few failing; past it, a check that leaves the list is read instead.
 const WATCH_MAX = 64;
@@ -42,17 +38,18 @@ const healthState = (filter?: () => string) => (client: Consul, o: Record<string
  *   to write), so a check that fails or passes again is seen within
  *   milliseconds. Its answers also carry the view that lets service-sync.ts
  *   settle known instances without reading their service (feed-patch.ts);
- * - a full read, at start and whenever the catalog changes: an instance
- *   registered already passing, or deregistered while passing, changes no
- *   non-passing check.
+ * - a full read at start (and when the catalog's index goes back), for the
+ *   checks not passing then. Instances registered already passing, or
+ *   deregistered while passing, change no check that is not passing: the
+ *   node scan (node-scan.ts) finds those.
  */
 export class CheckFeed {
   #query: BlockingQuery<CheckEntry[]>;
   /** The checks not passing in the last answer: named in the next request's filter. */
   #watch: Array<{ node: string; checkId: string }> = [];
   #snapshot: CheckSnapshot = new Map();
-  #written = new Set<bigint>();
   #answered = false;
+  #last: { view: FeedView; index: bigint } | undefined;
   #full: { running: boolean; again: boolean; attempt: number; timer?: NodeJS.Timeout; waiters: Array<() => void> } = {
     running: false,
     again: false,
@@ -78,22 +75,25 @@ export class CheckFeed {
       const entries = Array.isArray(body) ? body : [];
       const view = feedView(entries);
       const notPassing = entries.filter((c) => c?.Status !== 'passing');
-      const { next, changes } = mergeNotPassing(this.#snapshot, snapshotChecks(notPassing), meta.index);
+      // The passing ones are there because they were named: each carries the index it passed at.
+      const named = entries.filter((c) => c?.Status === 'passing');
+      const { next, changes } = mergeNotPassing(this.#snapshot, snapshotChecks(notPassing), snapshotChecks(named));
       this.#snapshot = next;
       this.#watch = [...view.checks.values()].filter((c) => c.status !== 'passing').map(({ node, checkId }) => ({ node, checkId }));
       this.#answered = true;
+      this.#last = { view, index: meta.index };
       this.#emit(changes, { view, meta });
     });
+  }
+
+  /** The last answer of the blocking query: every check not passing at `index` (and the named ones). */
+  get last(): { view: FeedView; index: bigint } | undefined {
+    return this.#last;
   }
 
   /** The blocking query answered once. */
   get answered(): boolean {
     return this.#answered;
-  }
-
-  /** Some check was written at raft index `index` (as far as the recent answers tell). */
-  wroteChecksAt(index: bigint): boolean {
-    return this.#written.has(index);
   }
 
   start(): this {
@@ -118,7 +118,7 @@ export class CheckFeed {
         if (this.#stopped) return;
         this.#full.attempt = 0;
         const next = snapshotChecks(Array.isArray(body) ? body : []);
-        const changes = diffChecks(this.#snapshot, next, meta.index);
+        const changes = diffChecks(this.#snapshot, next);
         this.#snapshot = next;
         this.#guard(() => this.sink.answered(meta));
         this.#emit(changes);
@@ -138,12 +138,6 @@ export class CheckFeed {
     );
   }
 
-  /** Resolves once no full read is running or queued. */
-  refreshed(): Promise<void> {
-    if (!this.#full.running) return Promise.resolve();
-    return new Promise((resolve) => this.#full.waiters.push(resolve));
-  }
-
   stop(): void {
     this.#stopped = true;
     this.#query.stop();
@@ -158,11 +152,6 @@ export class CheckFeed {
   }
 
   #emit(changes: CheckChanges, feed?: { view: FeedView; meta: QueryMeta }): void {
-    for (const at of changes.writtenAt) this.#written.add(at);
-    if (this.#written.size > WRITTEN_KEPT) {
-      const oldest = [...this.#written].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, this.#written.size - WRITTEN_KEPT);
-      for (const at of oldest) this.#written.delete(at);
-    }
     this.#guard(() => this.sink.changes(changes, feed));
   }
 

@@ -28,6 +28,9 @@ export const discoveryEnv = {
   CONSUL_EMPTY_CONFIRM_MS: intVar(3_000, 0, 600_000),
   CONSUL_STALE_AFTER_MS: intVar(5_000, 0, 600_000),
   CONSUL_PROBE_INTERVAL_MS: intVar(2_000, 0, 600_000),
+  // Every followed service read once from the leader this often, to catch a change the blocking
+  // queries missed (0: off). At most 20 reads a second, so a large catalog takes longer per pass.
+  CONSUL_RECONCILE_INTERVAL_MS: intVar(30_000, 0, 3_600_000),
   // The ACL token sent on every Consul call (X-Consul-Token), or a file holding it: the names
   // Consul's own CLI and API clients read. Unset: no token (Consul's anonymous token).
   CONSUL_HTTP_TOKEN: z.string().trim().optional().transform((v) => v || undefined),
@@ -75,6 +78,7 @@ export function discoveryOptions(
     CONSUL_EMPTY_CONFIRM_MS: number;
     CONSUL_STALE_AFTER_MS: number;
     CONSUL_PROBE_INTERVAL_MS: number;
+    CONSUL_RECONCILE_INTERVAL_MS: number;
   },
   excluded: Iterable<string>,
 ): DiscoveryOptions {
@@ -85,6 +89,7 @@ export function discoveryOptions(
     emptyConfirmMs: c.CONSUL_EMPTY_CONFIRM_MS,
     staleAfterMs: c.CONSUL_STALE_AFTER_MS,
     probeIntervalMs: c.CONSUL_PROBE_INTERVAL_MS,
+    reconcileIntervalMs: c.CONSUL_RECONCILE_INTERVAL_MS,
     excluded: new Set([...excluded].map((s) => s.toLowerCase())),
   };
 }

@@ -19,6 +19,7 @@ const options: DiscoveryOptions = {
   emptyConfirmMs: 0,
   staleAfterMs: 1000,
   probeIntervalMs: 0,
+  reconcileIntervalMs: 0,
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

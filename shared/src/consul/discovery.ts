@@ -10,9 +10,11 @@ import { ServiceLookups } from './lookups.js';
 import type { QueryMeta } from './meta.js';
 import type { ConsulPool } from './pool.js';
 import { ServiceSync } from './service-sync.js';
+import type { ReconcileView } from './reconcile.js';
 import type { TrackedServiceView } from './tracked-service.js';
 
 export type { ConsulState };
+export type DiscoveryState = ConsulState & { reconcile: ReconcileView };
 
 export interface DiscoveryOptions {
   /** Consul `wait` for blocking queries (ms). */
@@ -27,7 +29,15 @@ export interface DiscoveryOptions {
   staleAfterMs: number;
   /** How often to ask for the raft leader (ms; 0: never). */
   probeIntervalMs: number;
+  /** How often every followed service is read from the leader to catch a missed change (ms; 0: never). */
+  reconcileIntervalMs: number;
 }
+
+/** The reconciliation's findings, in state(). */
+export type { ReconcileView };
+
+// How long after a correction /_gateway/health names it among its reasons.
+const CORRECTION_SHOWN_MS = 60_000;
 
 // Failing services named in state().reasons; the rest are counted.
 const REASONS_LISTED = 5;
@@ -145,15 +155,19 @@ export class Discovery extends EventEmitter {
     return this.#sync?.view(name.toLowerCase());
   }
 
-  state(): ConsulState {
+  state(): DiscoveryState {
     const extra: string[] = [];
+    const reconcile = this.#sync?.reconcileView() ?? { sweeps: 0, corrections: 0, lastCorrection: null, lastSweepAt: null };
+    const c = reconcile.lastCorrection;
+    if (c && Date.now() - c.at < CORRECTION_SHOWN_MS)
+      extra.push(`the table differed from consul for ${c.service} until a leader read corrected it ${Math.round((Date.now() - c.at) / 1000)} s ago (${reconcile.corrections} corrections since start; a missed change: please report it)`);
     if (this.#catalog?.holding) extra.push('holding last table: consul suddenly returned no services');
     const held = this.#sync?.holding() ?? [];
     if (held.length > 0) extra.push(`holding the last instances of ${listed(held)}: consul suddenly reports none passing`);
     const failing = this.#sync?.failing() ?? [];
     for (const f of failing.slice(0, REASONS_LISTED)) extra.push(`consul does not answer for ${f.what}: ${f.reason}`);
     if (failing.length > REASONS_LISTED) extra.push(`consul does not answer for ${failing.length - REASONS_LISTED} more services`);
-    return this.#status.state(extra);
+    return { ...this.#status.state(extra), reconcile };
   }
 
   stop(): void {

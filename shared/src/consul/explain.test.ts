@@ -296,7 +296,7 @@ describe('TrackedService.view: the gateway state explain reads', () => {
     assert.equal(t.view().entries, first, 'the entries behind the table stay those applied');
     t.answer([entry('a')], meta({ index: 9n }));
     assert.equal(t.view().untrusted?.why, 'index went back from 10 to 9');
-    assert.equal(t.view().untrusted?.since, u!.since, 'still waiting since the first');
+    assert.equal(t.view().untrusted?.since, u.since, 'still waiting since the first');
     t.answer([entry('a')], meta({ index: 12n, fresh: true }));
     assert.equal(t.view().untrusted, null);
     t.stop();
@@ -309,7 +309,7 @@ describe('TrackedService.view: the gateway state explain reads', () => {
     t.answer([entry('a', [serf(), svcCheck('a', 'critical')])], meta({ index: 11n }));
     const v = t.view();
     assert.ok(v.hold && v.hold.since >= before);
-    assert.equal(v.hold!.until - v.hold!.since, v.holdMs);
+    assert.equal(v.hold.until - v.hold.since, v.holdMs);
     assert.deepEqual(table()?.map((i) => i.id), ['a'], 'still routed while held');
     t.stop();
     assert.equal(t.view().hold, null);

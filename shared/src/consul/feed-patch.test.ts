@@ -53,7 +53,7 @@ test('patchEntries: keeps what it does not change (addresses, intervals) and lea
   const p = patchEntries(both, 'web', view(svc('b', 'critical', 40)));
   assert.deepEqual(both, before);
   assert.equal(p?.entries[1]!.Checks![1]!.Interval, '10s');
-  assert.equal(p?.entries[1]!.Service?.Address, '10.0.0.1');
+  assert.equal(p?.entries[1].Service?.Address, '10.0.0.1');
 });
 
 test('patchEntries: the agent-lost rule still applies to a patched answer (instances.ts decides)', () => {

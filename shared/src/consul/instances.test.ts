@@ -199,7 +199,9 @@ describe('sameInstances', () => {
     ['different node', [a], [{ ...a, node: 'z' }], false],
     ['different address', [a], [{ ...a, address: '9.9.9.9' }], false],
     ['different port', [a], [{ ...a, port: 9 }], false],
-    ['tags are not compared', [a], [{ ...a, tags: ['other'] }], true],
+    // Tags carry declared routes (gateway/src/routes): a tag change must reach the table.
+    ['different tags', [a], [{ ...a, tags: ['other'] }], false],
+    ['equal tags, other arrays', [{ ...a, tags: ['x', 'y'] }], [{ ...a, tags: ['x', 'y'] }], true],
   ];
   for (const [name, x, y, expected] of cases) {
     test(name, () => {

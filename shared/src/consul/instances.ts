@@ -11,12 +11,12 @@ export interface Instance {
 }
 
 /** The parts of a check in a /v1/health/service/<name> entry we read (Name, Output, Notes: for explain.ts). */
-export type HealthCheck = { Status?: string; CheckID?: string; Name?: string; Output?: string; Notes?: string } & CheckSchedule;
+export type HealthCheck = { Status?: string; CheckID?: string; Name?: string; Output?: string; Notes?: string; ModifyIndex?: number } & CheckSchedule;
 
 /** The parts of a /v1/health/service/<name> entry we read. */
 export interface HealthEntry {
   Node?: { Node?: string; Address?: string };
-  Service?: { ID?: string; Service?: string; Address?: string; Port?: number; Tags?: string[] | null };
+  Service?: { ID?: string; Service?: string; Address?: string; Port?: number; Tags?: string[] | null; ModifyIndex?: number };
   Checks?: HealthCheck[] | null;
 }
 
@@ -112,8 +112,16 @@ export function sameInstances(a: readonly Instance[], b: readonly Instance[]): b
   if (a.length !== b.length) return false;
   return a.every((x, i) => {
     const y = b[i]!;
-    return x.id === y.id && x.node === y.node && x.address === y.address && x.port === y.port;
+    return x.id === y.id && x.node === y.node && x.address === y.address && x.port === y.port && sameTags(x.tags, y.tags);
   });
+}
+
+/** Tags carry the routes a service declares (the gateway's routes/tags.ts): a tag change is a change. */
+function sameTags(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**

@@ -68,6 +68,11 @@ export class ServiceReader {
     this.#attempts.delete(key);
   }
 
+  /** A read of `key` is queued, in flight or waiting to be retried. */
+  pending(key: string): boolean {
+    return this.#queue.has(key) || this.#inflight.has(key) || this.#retries.has(key);
+  }
+
   get busy(): boolean {
     return this.#queue.size > 0 || this.#inflight.size > 0;
   }

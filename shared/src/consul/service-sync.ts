@@ -6,6 +6,12 @@ import type { FeedView } from './feed-patch.js';
 import type { Instance } from './instances.js';
 import type { QueryMeta } from './meta.js';
 import type { ConsulPool } from './pool.js';
+import type { HealthEntry } from './instances.js';
+import { readOnce } from './read.js';
+import { NodeScan } from './node-scan.js';
+import { decideServiceAnswer } from './service-answer.js';
+import { sameInstances } from './instances.js';
+import { Reconciler, type ReconcileView } from './reconcile.js';
 import { ServiceReader } from './service-reader.js';
 import { TrackedService, type TrackedServiceView } from './tracked-service.js';
 import { distrust } from './trust.js';
@@ -16,6 +22,8 @@ export interface ServiceSyncOptions {
   backoffMaxMs: number;
   staleAfterMs: number;
   emptyConfirmMs: number;
+  /** How often every followed service is read once from the leader to catch a missed change (ms; 0: never). */
+  reconcileIntervalMs: number;
 }
 
 export interface ServiceSyncSink {
@@ -38,19 +46,21 @@ export interface ServiceSyncSink {
 // connections to its agent, whatever the catalog's size (Consul allows 200 per
 // client IP by default, limits.http_max_conns_per_client, and resets the rest).
 const READ_CONCURRENCY = 3;
-// After the catalog index moved, how long the health state gets to explain it.
-const EXPLAIN_AFTER_MS = 200;
 
 /**
  * Keeps the instances of a set of services current with a bounded number of
- * connections, however many services there are: the health state
- * (check-feed.ts) says which services changed; a change of known checks is
- * applied from the feed's answer itself (feed-patch.ts: no read, so a check
- * passing is routed as soon as Consul answers), and the rest (new instances,
- * checks gone) are read with plain reads, a few at a time. Each catalog change re-reads the
- * full health state; one that no check change explains (an instance
- * registered or changed without any check) makes it read every service once:
- * rare, and cheap next to a long poll per service.
+ * connections, however many services there are:
+ *
+ * - the check feed (check-feed.ts) says whose checks changed; a change of
+ *   known checks is applied from the feed's answer itself (feed-patch.ts: no
+ *   read, so a check passing is routed as soon as Consul answers);
+ * - a catalog change makes the node scan (node-scan.ts) say whose instances
+ *   changed: registrations and deregistrations, with or without checks;
+ * - the rest is read with plain reads, a few at a time, each carrying the
+ *   index of the change that caused it (a read older than that is confirmed
+ *   with the leader), or read from the leader when that index is unknown;
+ * - the reconciliation (reconcile.ts) reads every service from the leader now
+ *   and then, and counts what the above missed.
  */
 export class ServiceSync {
   #tracked = new Map<string, TrackedService>();
@@ -59,8 +69,7 @@ export class ServiceSync {
   #feedFailure: ConsulError | undefined;
   /** Highest index of the check feed's answers applied (its own, for trust.ts). */
   #feedSeen = 0n;
-  #unexplained = 0n;
-  #explainTimer: NodeJS.Timeout | undefined;
+  #scan: NodeScan;
   #stopped = false;
   /** When a pending change of each service was first seen (ms), until the table holds it or an answer settles it. */
   #noticed = new Map<string, number>();
@@ -68,6 +77,9 @@ export class ServiceSync {
   #confirming = new Set<string>();
   /** When the catalog moved, for the full health-state read it starts. */
   #catalogAt: number | undefined;
+  #reconciler: Reconciler;
+  /** Answers and patches applied per service: a reconciliation answer is applied only if none came in meanwhile. */
+  #generation = new Map<string, number>();
 
   constructor(
     pool: ConsulPool,
@@ -82,7 +94,15 @@ export class ServiceSync {
         answer: (key, entries, meta, minIndex) => {
           sink.answered(meta);
           this.#confirming.delete(key);
-          this.#tracked.get(key)?.answer(entries, meta, minIndex);
+          const t = this.#tracked.get(key);
+          t?.answer(entries, meta, minIndex);
+          // A check shown failing that the check feed already saw pass (or go): this read is behind it.
+          const last = this.#feed.last;
+          if (t && !meta.fresh && !this.#confirming.has(key) && last && t.contradicts(last.view, last.index)) {
+            log.debug({ service: t.name, index: String(meta.index), feed: String(last.index) }, 'read shows a check failing that the check feed saw pass: asking the leader');
+            this.#confirming.add(key);
+            this.#reader.request(key, t.name, { fresh: true });
+          }
           // Applied, held or unchanged: settled, unless it asked the leader first.
           if (!this.#confirming.has(key)) this.#noticed.delete(key);
           sink.progressed();
@@ -98,6 +118,16 @@ export class ServiceSync {
       },
       log,
     );
+    this.#reconciler = this.#newReconciler(pool);
+    this.#scan = new NodeScan(pool, opts, {
+      entries: () => [...this.#tracked].map(([key, t]) => [key, t.entries] as [string, readonly HealthEntry[] | undefined]),
+      changed: (services) => {
+        this.#readScanned(services);
+        sink.progressed();
+      },
+      answered: (meta) => sink.answered(meta),
+      failed: (error, agent, what, attempt) => sink.failed(error, agent, what, attempt),
+    }, log);
     this.#feed = new CheckFeed(pool, opts, {
       changes: (changes, feed) => {
         this.#readChanged(changes, feed);
@@ -119,7 +149,13 @@ export class ServiceSync {
 
   start(): this {
     this.#feed.start();
+    this.#reconciler.start();
     return this;
+  }
+
+  /** What the reconciliation found so far. */
+  reconcileView(): ReconcileView {
+    return this.#reconciler.view();
   }
 
   /** The services to follow: every name in the catalog. */
@@ -150,17 +186,14 @@ export class ServiceSync {
   }
 
   /**
-   * The catalog's index moved to `index`. If no check was written then and no
-   * read has caught up with it, something changed that the health state does
-   * not show: read every service.
+   * The catalog's index moved to `index`: each node's services say which
+   * instances changed (node-scan.ts: registrations and deregistrations, with
+   * checks or without, changed addresses or tags), and only those services are
+   * read. Check status changes come from the check feed's blocking query.
    */
   catalogChanged(index: bigint): void {
     this.#catalogAt ??= Date.now();
-    this.#feed.refresh();
-    if (index > this.#unexplained) this.#unexplained = index;
-    if (this.#explainTimer || this.#stopped) return;
-    this.#explainTimer = setTimeout(() => void this.#explain(), EXPLAIN_AFTER_MS);
-    this.#explainTimer.unref();
+    this.#scan.scan(index);
   }
 
   /**
@@ -170,6 +203,7 @@ export class ServiceSync {
    */
   resync(): void {
     this.log.info({ services: this.#tracked.size }, "the catalog's index went back: reading every service again");
+    for (const t of this.#tracked.values()) t.indexWentBack();
     this.#feed.refresh();
     for (const [key, t] of this.#tracked) this.#reader.request(key, t.name);
   }
@@ -205,14 +239,45 @@ export class ServiceSync {
     this.#stopped = true;
     this.#feed.stop();
     this.#reader.stop();
-    if (this.#explainTimer) clearTimeout(this.#explainTimer);
+    this.#reconciler.stop();
+    this.#scan.stop();
     for (const t of this.#tracked.values()) t.stop();
     this.#tracked.clear();
     this.#noticed.clear();
   }
 
+  #newReconciler(pool: ConsulPool): Reconciler {
+    const sent = new Map<string, number>();
+    return new Reconciler(this.opts.reconcileIntervalMs, {
+      services: () => [...this.#tracked].map(([key, t]) => ({ key, name: t.name })),
+      busy: (key) => this.#reader.pending(key) || this.#confirming.has(key) || this.#noticed.has(key),
+      read: async (name) => {
+        const key = name.toLowerCase();
+        sent.set(key, this.#generation.get(key) ?? 0);
+        const r = await readOnce<HealthEntry[]>(pool, (client, o) => client.health.service({ ...(o as object), service: name } as never), true);
+        this.sink.answered(r.meta);
+        return r;
+      },
+      differs: (key, entries, meta) => {
+        const t = this.#tracked.get(key);
+        if (!t || (this.#generation.get(key) ?? 0) !== sent.get(key) || t.behind(meta.index)) return false;
+        const d = decideServiceAnswer({ before: this.sink.current(key), entries, distrust: null, holdMs: 0 });
+        return d.action === 'apply' && !sameInstances(this.sink.current(key) ?? [], d.instances);
+      },
+      apply: (key, entries, meta) => {
+        const t = this.#tracked.get(key);
+        // Something came in since the leader answered (or the answer is older than the table): the usual path has it.
+        if (!t || (this.#generation.get(key) ?? 0) !== sent.get(key) || t.behind(meta.index)) return false;
+        const before = this.sink.current(key);
+        t.answer(entries, meta);
+        return this.sink.current(key) !== before;
+      },
+    }, this.log);
+  }
+
   /** Into the table; times the change when it was one announced for a known service and the table took it. */
   #apply(key: string, instances: Instance[]): void {
+    this.#generation.set(key, (this.#generation.get(key) ?? 0) + 1);
     const before = this.sink.current(key);
     this.sink.apply(key, instances);
     const at = this.#noticed.get(key);
@@ -239,7 +304,12 @@ export class ServiceSync {
       if (feed.meta.fresh || feed.meta.index > this.#feedSeen) this.#feedSeen = feed.meta.index;
     }
     const settled = new Set<string>();
-    const settle = (key: string, t: TrackedService, minIndex?: bigint) => {
+    // Every read carries what made it necessary: the index of the change (a read
+    // answered by a server behind it is confirmed with the leader), or, when that
+    // index is unknown, it goes to the leader at once. A ?stale read with neither
+    // could come from a server without the change and leave the table behind for
+    // good (the miss of issue #21).
+    const settle = (key: string, t: TrackedService, minIndex: bigint) => {
       settled.add(key);
       // Only services already routed: a new one's first read is start-up, not change latency.
       if (t.seen && !this.#noticed.has(key)) this.#noticed.set(key, at);
@@ -247,40 +317,46 @@ export class ServiceSync {
         if (!this.#confirming.has(key)) this.#noticed.delete(key);
         return;
       }
-      this.#reader.request(key, t.name, minIndex === undefined ? {} : { minIndex });
+      this.#reader.request(key, t.name, minIndex > 0n ? { minIndex } : { fresh: true });
     };
     for (const [key, minIndex] of changes.services) {
       const t = this.#tracked.get(key);
       if (!t) continue;
+      const unsure = changes.unsure.has(key);
       // Already read at or past every write of its checks (the first health state answer, mostly).
-      if (!changes.unsure.has(key) && minIndex > 0n && t.seen && t.index >= minIndex) continue;
-      settle(key, t, minIndex);
+      if (!unsure && minIndex > 0n && t.seen && t.index >= minIndex) continue;
+      settle(key, t, unsure ? 0n : minIndex);
     }
+    if (feed)
+      for (const [key, t] of this.#tracked) {
+        // Entries with a check failing that this answer shows passing or gone, and no check
+        // change of their own in it: read behind the feed (a registration the feed saw only passing).
+        if (!settled.has(key) && !changes.services.has(key) && t.contradicts(feed.view, feed.meta.index)) settle(key, t, 0n);
+      }
     if (changes.nodes.size === 0) return;
     for (const [key, t] of this.#tracked) {
       if (settled.has(key)) continue; // the patch above covered its nodes too
-      for (const node of t.nodes)
-        if (changes.nodes.has(node)) {
-          settle(key, t);
-          break;
-        }
+      let hit = false;
+      let minIndex = -1n; // highest index of its nodes' changes; 0n once one is unknown
+      for (const node of t.nodes) {
+        if (!changes.nodes.has(node)) continue;
+        hit = true;
+        const i = changes.nodeIndex.get(node) ?? 0n;
+        minIndex = minIndex === 0n || i === 0n ? 0n : i > minIndex ? i : minIndex;
+      }
+      if (hit) settle(key, t, minIndex);
     }
   }
 
-  async #explain(): Promise<void> {
-    this.#explainTimer = undefined;
-    await this.#feed.refreshed();
-    await this.#reader.idle();
-    const index = this.#unexplained;
-    this.#unexplained = 0n;
-    // Only the latest index is judged: a change without checks that lands in the same
-    // catalog answer as one with checks is seen at that service's next change.
-    if (this.#stopped || index === 0n || this.#feed.wroteChecksAt(index)) return;
-    for (const t of this.#tracked.values()) if (t.index >= index) return;
-    this.log.info(
-      { index: String(index), services: this.#tracked.size },
-      'the catalog changed with no check change to explain it (an instance without checks?): reading every service again',
-    );
-    for (const [key, t] of this.#tracked) this.#reader.request(key, t.name);
+  /** Services the node scan found changed (already compared with their entries): read each, at the change's index or from the leader. */
+  #readScanned(services: Map<string, bigint>): void {
+    const at = this.#catalogAt ?? Date.now();
+    this.#catalogAt = undefined;
+    for (const [key, minIndex] of services) {
+      const t = this.#tracked.get(key);
+      if (!t) continue;
+      if (t.seen && !this.#noticed.has(key)) this.#noticed.set(key, at);
+      this.#reader.request(key, t.name, minIndex > 0n ? { minIndex } : { fresh: true });
+    }
   }
 }

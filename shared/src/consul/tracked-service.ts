@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { EmptyHold, holdMsFor } from './empty-hold.js';
 import { describeConsulError, type ConsulError } from './errors.js';
-import { patchEntries, type FeedView } from './feed-patch.js';
+import { checkKey, patchEntries, type FeedView } from './feed-patch.js';
 import type { HealthEntry, Instance } from './instances.js';
 import type { QueryMeta } from './meta.js';
 import { decideServiceAnswer } from './service-answer.js';
@@ -46,6 +46,9 @@ export interface TrackedServiceView {
   entries: readonly HealthEntry[] | undefined;
 }
 
+// Leader answers in a row older than a change already applied before one is believed anyway.
+const FRESH_BEHIND_MAX = 3;
+
 // Failed reads after which a failing service no longer holds the first sync up.
 const SETTLE_AFTER_ATTEMPTS = 3;
 
@@ -68,6 +71,8 @@ export class TrackedService {
   #entries: readonly HealthEntry[] | undefined;
   /** Highest check ModifyIndex the feed patched in: a read older than that is behind. */
   #patchedAt = 0n;
+  /** Leader answers in a row found older than #patchedAt. */
+  #freshBehind = 0;
 
   constructor(
     readonly name: string,
@@ -106,6 +111,34 @@ export class TrackedService {
     return this.#index;
   }
 
+  /** The entries behind the table's instances (undefined: not read yet). */
+  get entries(): readonly HealthEntry[] | undefined {
+    return this.#entries;
+  }
+
+  /**
+   * Whether the entries show a check not passing that the check feed's answer
+   * at `index` (every check not passing then) does not: it was written at or
+   * before `index` (its ModifyIndex), so it has passed or gone since, and the
+   * read behind the entries came from a server behind the feed's.
+   */
+  contradicts(view: FeedView, index: bigint): boolean {
+    for (const e of this.#entries ?? []) {
+      const node = e.Node?.Node ?? '';
+      for (const c of e.Checks ?? []) {
+        if (c.Status === 'passing' || !c.CheckID || c.ModifyIndex === undefined || BigInt(c.ModifyIndex) > index) continue;
+        const now = view.checks.get(checkKey(node, c.CheckID));
+        if (!now || now.status === 'passing') return true;
+      }
+    }
+    return false;
+  }
+
+  /** Whether an answer at `index` is older than what this service already applied (an answer or a feed patch). */
+  behind(index: bigint): boolean {
+    return index < this.#index || index < this.#patchedAt;
+  }
+
   /** Nodes the last applied answer had instances on. */
   get nodes(): ReadonlySet<string> {
     return this.#nodes;
@@ -131,13 +164,18 @@ export class TrackedService {
   answer(entries: readonly HealthEntry[], meta: QueryMeta, minIndex = 0n): void {
     this.#failure = undefined;
     const floor = minIndex > this.#patchedAt ? minIndex : this.#patchedAt;
-    if (!meta.fresh && meta.index < floor) {
+    if (meta.index < floor && (!meta.fresh || this.#freshBehind < FRESH_BEHIND_MAX)) {
       const at = { service: this.name, index: String(meta.index), minIndex: String(floor) };
+      // Even the leader's answer can be older than a change applied meanwhile from the check feed:
+      // it was read before that change and arrived after it. Asked again; a few in a row are
+      // believed (a restored snapshot sends every index back, see resync()).
+      if (meta.fresh) this.#freshBehind += 1;
       this.log.debug(at, 'answer older than a change already seen: asking the leader');
       this.#distrusted(`the answer (index ${meta.index}) is older than a change already seen (index ${floor})`);
       this.sink.confirm();
       return;
     }
+    this.#freshBehind = 0;
     if (!this.#decide(entries, meta, distrust(meta, this.#index, this.opts.staleAfterMs))) return;
     this.#index = meta.fresh || meta.index > this.#index ? meta.index : this.#index;
     this.#seen = true;
@@ -185,6 +223,12 @@ export class TrackedService {
     if (d.instances.length > 0) this.#holdMs = holdMsFor(entries.flatMap((e) => e.Checks ?? []), this.opts.holdFloorMs);
     this.#applyNow(d.instances);
     return true;
+  }
+
+  /** The catalog's index went back (a restored snapshot): older indexes are no longer a sign of a lagging read. */
+  indexWentBack(): void {
+    this.#patchedAt = 0n;
+    this.#freshBehind = 0;
   }
 
   /** A read of this service failed. */

@@ -1,0 +1,219 @@
+import { afterEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeConsul } from '../../../test/lib/fake-consul.js';
+import { memoryLog, until } from '../../../test/lib/memory-log.js';
+import type { RouteTable } from '../table.js';
+import { parseConsulAddrs } from './addresses.js';
+import { Discovery, type DiscoveryOptions } from './discovery.js';
+import { ConsulPool } from './pool.js';
+
+// The miss of issue #21: a change seen by one query (the catalog or the check
+// feed, answered by a server that has it) is followed by a read that another
+// server answers before it has the change. Consul's ?stale reads may be
+// answered by any server, and a client agent's blocking queries and plain reads
+// need not reach the same one (a blocking query started before the agent moved
+// to another server stays where it was). The table then sits one write behind,
+// with nothing left to wake it up. Forced here with a scripted Consul whose
+// ?stale reads of /v1/health/service/* come from a frozen copy of the catalog
+// (a lagging server), while the catalog and the check feed see the live one.
+
+const options: DiscoveryOptions = {
+  waitMs: 1000,
+  backoffBaseMs: 10,
+  backoffMaxMs: 50,
+  excluded: new Set(['consul']),
+  emptyConfirmMs: 150,
+  staleAfterMs: 1000,
+  probeIntervalMs: 0,
+  reconcileIntervalMs: 0,
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ids = (t: RouteTable, service: string) => t.services.get(service)?.map((i) => i.id);
+const serviceReads = (fake: FakeConsul, name: string, since: number) =>
+  fake.requests.filter((r) => r.at >= since && r.path === `/v1/health/service/${name}`);
+
+/** Resolves once `name` was read since `since` and then not for `quietMs`: every read the change caused is done. */
+async function readsSettled(fake: FakeConsul, name: string, since: number, quietMs = 400): Promise<void> {
+  await until(`${name} read after the change, then quiet`, () => {
+    const reads = serviceReads(fake, name, since);
+    return reads.length > 0 && Date.now() - reads[reads.length - 1]!.at >= quietMs;
+  }, 3000);
+}
+
+describe('Discovery when reads land on a server behind the change that caused them', () => {
+  let cleanup: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const c of cleanup.reverse()) await c();
+    cleanup = [];
+  });
+
+  async function setup(opts: Partial<DiscoveryOptions> = {}) {
+    const fake = await new FakeConsul().start();
+    const pool = new ConsulPool(parseConsulAddrs(fake.addr));
+    const mem = memoryLog();
+    const d = new Discovery(pool, { ...options, ...opts }, mem.log);
+    cleanup.push(async () => {
+      d.stop();
+      pool.close();
+      await fake.close();
+    });
+    return { fake, d, mem };
+  }
+
+  /** Service reads answered ?stale come from the catalog as it is now, until `catchUp`. */
+  function lagServiceReads(fake: FakeConsul) {
+    fake.stale = { frozen: fake.snapshot(), paths: ['/v1/health/service/'] };
+    return () => (fake.stale = {});
+  }
+
+  test('an instance registered without checks is routed once the lagging server catches up (failed before the fix)', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'api-1', service: 'api' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    const catchUp = lagServiceReads(fake);
+    const t0 = Date.now();
+    fake.register({ id: 'web-2', service: 'web', status: null });
+    // Every read the change caused is answered (by the lagging server, or the leader).
+    await readsSettled(fake, 'web', t0);
+    catchUp(); // the lagging server has the change now; nothing else changes
+    await until('web-2 routed', () => ids(d.table, 'web')?.includes('web-2') === true, 3000);
+  });
+
+  test('a passing instance deregistered is dropped once the lagging server catches up (failed before the fix)', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'web-2', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    const catchUp = lagServiceReads(fake);
+    const t0 = Date.now();
+    fake.deregister('web-2'); // passing: its check leaves the full health state, with no index of its own
+    await readsSettled(fake, 'web', t0);
+    catchUp();
+    await until('web-2 dropped', () => ids(d.table, 'web')?.join() === 'web-1', 3000);
+  });
+
+  test('a new service registered without checks is routed once the lagging server catches up (failed before the fix)', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    const catchUp = lagServiceReads(fake);
+    const t0 = Date.now();
+    fake.register({ id: 'api-1', service: 'api', status: null });
+    await readsSettled(fake, 'api', t0);
+    catchUp();
+    await until('api-1 routed', () => ids(d.table, 'api')?.join() === 'api-1', 3000);
+  });
+
+  test('a registration the check feed only ever saw passing, read from a server that still has it failing (the node scan alone left it behind)', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    const t0 = Date.now();
+    // Registered failing, passing right after: the check feed's next answer shows only the second write.
+    fake.register({ id: 'web-2', service: 'web', status: 'critical' });
+    const failing = fake.snapshot();
+    fake.setStatus('web-2', 'passing');
+    fake.stale = { frozen: failing, paths: ['/v1/health/service/'] }; // service reads: a server between the two writes
+    await readsSettled(fake, 'web', t0);
+    fake.stale = {};
+    await until('web-2 routed', () => ids(d.table, 'web')?.includes('web-2') === true, 3000);
+  });
+
+  test('a leader read answered after a newer failure was applied from the check feed does not route the failing instance again', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'web-2', service: 'web' });
+    fake.register({ id: 'web-3', service: 'web', status: null });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.slow('/v1/health/service/web', 400, 'fresh'); // the leader answers late, with the state it read on arrival
+    const t0 = Date.now();
+    fake.deregister('web-3'); // gone: its index is unknown, so web is read from the leader
+    await until('the leader asked for web', () => fake.requests.some((r) => r.at >= t0 && r.path === '/v1/health/service/web' && !r.query.has('stale')), 2000);
+    fake.setStatus('web-2', 'critical'); // applied from the check feed while the leader's answer is on its way
+    await until('web-2 out', () => !ids(d.table, 'web')?.includes('web-2'), 2000);
+    await sleep(800); // the late answer (web-2 still passing in it) has arrived
+    fake.clearFailures();
+    await sleep(300);
+    assert.deepEqual(ids(d.table, 'web'), ['web-1'], 'a failing instance routed again from an older answer');
+  });
+
+  test('a change announced while a read of the same service is on its way is read again after it', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.slow('/v1/health/service/web', 300); // every read of web answers late, with the state of its arrival
+    const t0 = Date.now();
+    fake.register({ id: 'web-2', service: 'web', status: null });
+    await until('web read on its way', () => fake.requests.some((r) => r.at >= t0 && r.path === '/v1/health/service/web'), 2000);
+    fake.register({ id: 'web-3', service: 'web', status: null }); // after that read arrived: only a second read shows it
+    await until('web-2 and web-3 routed', () => ids(d.table, 'web')?.length === 3, 3000);
+  });
+
+  test('a check that passes again while the check feed was not watching it is read at its own index', async () => {
+    const { fake, d } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'web-2', service: 'web', status: 'critical' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    assert.deepEqual(ids(d.table, 'web'), ['web-1']);
+    const catchUp = lagServiceReads(fake);
+    const t0 = Date.now();
+    fake.setStatus('web-2', 'passing');
+    await until('web-2 routed (from the feed, or a read confirmed with the leader)', () => ids(d.table, 'web')?.length === 2, 3000);
+    catchUp();
+    assert.ok(Date.now() - t0 < 3000);
+  });
+});
+
+describe('Reconciliation: a table that drifted from Consul is found and repaired', () => {
+  let cleanup: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const c of cleanup.reverse()) await c();
+    cleanup = [];
+  });
+
+  test('a server that stays behind for good: the periodic read from the leader corrects the table, logs and counts it', async () => {
+    const fake = await new FakeConsul().start();
+    const pool = new ConsulPool(parseConsulAddrs(fake.addr));
+    const mem = memoryLog();
+    const d = new Discovery(pool, { ...options, waitMs: 300, reconcileIntervalMs: 300 }, mem.log);
+    cleanup.push(async () => {
+      d.stop();
+      pool.close();
+      await fake.close();
+    });
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'api-1', service: 'api' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    // A few sweeps with nothing wrong: no correction counted.
+    await until('two sweeps', () => d.state().reconcile.sweeps >= 2, 3000);
+    assert.equal(d.state().reconcile.corrections, 0);
+    assert.deepEqual(d.state().reasons, []);
+    // Every ?stale read now comes from a server that never catches up: only the leader knows web-2.
+    fake.stale = { frozen: fake.snapshot() };
+    const frozenAt = Date.now();
+    // The blocking queries in flight were sent before: wait until both are asked again, of the lagging server.
+    const askedAgain = (path: string) => fake.requests.some((r) => r.at > frozenAt && r.path === path && r.query.has('index'));
+    await until('blocking queries re-sent', () => askedAgain('/v1/catalog/services') && askedAgain('/v1/health/state/any'), 3000);
+    fake.register({ id: 'web-2', service: 'web' });
+    await until('web-2 routed by the reconciliation (one pass, then its grace)', () => ids(d.table, 'web')?.includes('web-2') === true, 6000);
+    const s = d.state();
+    assert.equal(s.reconcile.corrections, 1);
+    assert.equal(s.reconcile.lastCorrection?.service, 'web');
+    assert.ok(s.reasons.some((r) => /the table differed from consul for web/.test(r)), s.reasons.join('; '));
+    assert.ok(mem.lines.some((l) => l.level === 40 && /differed from consul/.test(l.msg)));
+    // Nothing more to correct.
+    const sweeps = s.reconcile.sweeps;
+    await until('another sweep', () => d.state().reconcile.sweeps >= sweeps + 2, 3000);
+    assert.equal(d.state().reconcile.corrections, 1);
+  });
+});
