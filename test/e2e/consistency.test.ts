@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { ComposeStack, docker } from '../lib/compose.js';
-import { Churn, ConsistencyWatcher, removePlain } from '../lib/consistency.js';
+import { Churn, ConsistencyWatcher, EXT_SERVICE, removePlain } from '../lib/consistency.js';
 import { DivergenceTracker, type Divergence, type DivergenceSummary } from '../lib/divergence.js';
 import { LoadLoop } from '../lib/load.js';
 import { sleep, waitFor } from '../lib/ports.js';
@@ -173,6 +173,8 @@ describe('consistency: the gateway table equals Consul\'s passing set, under chu
 
   test(`2. ${CHURN_SECONDS} s of seeded random churn with traffic: every divergence closes within ${BOUND_MS} ms`, async () => {
     const w = new ConsistencyWatcher(stack, { boundMs: BOUND_MS, periodMs: PERIOD_MS }).start();
+    // The service the churn writes straight into the catalog, compared the same way.
+    const wExt = new ConsistencyWatcher(stack, { service: EXT_SERVICE, boundMs: BOUND_MS, periodMs: PERIOD_MS }).start();
     const churn = new Churn(stack, { seed: SEED, minPassing: MIN_PASSING, maxScale: MAX_SCALE, watcher: w, webImage: WEB_IMAGE, log: (l) => console.log(`# ${l}`) });
     await waitFor('an observation of Consul', () => w.lastPassing.size >= MIN_PASSING, 10_000, 100);
     const t0 = Date.now();
@@ -181,7 +183,7 @@ describe('consistency: the gateway table equals Consul\'s passing set, under chu
     await churn.run(t0 + CHURN_SECONDS * 1000, t0 + (CHURN_SECONDS * 1000 * (1 + churn.rand())) / 3);
     await sleep(HOLD_MAX_MS + BOUND_MS + 1_000);
     const traffic = await load.stop();
-    await w.stop();
+    await Promise.all([w.stop(), wExt.stop()]);
     const now = Date.now();
 
     // Consul is away for the checker from an agent restart's stop until it answers again.
@@ -199,9 +201,11 @@ describe('consistency: the gateway table equals Consul\'s passing set, under chu
     const unexplained = failed.filter((x) => !churn.kills.some((k) => (x.at <= k && x.at + x.ms >= k) || (x.at >= k && x.at < k + 1000)));
 
     const s = w.tracker.summary(now);
+    const sExt = wExt.tracker.summary(now);
     const actions: Record<string, number> = {};
     for (const e of churn.events) actions[e.action] = (actions[e.action] ?? 0) + 1;
     figures('consistency', `churn ${CHURN_SECONDS} s, seed ${SEED}`, s, now - t0);
+    figures('consistency', `churn ${CHURN_SECONDS} s, seed ${SEED}, ${EXT_SERVICE} (catalog transactions)`, sExt, now - t0);
     recordFigure('consistency', `churn seed ${SEED}: actions`, actions);
     // A step can fail on a race the checker does not care about (a kill of a container that just exited).
     recordFigure('consistency', `churn seed ${SEED}: steps that failed`, churn.events.filter((e) => e.error).map((e) => `${e.action} ${e.detail}: ${e.error}`));
@@ -210,6 +214,7 @@ describe('consistency: the gateway table equals Consul\'s passing set, under chu
     recordFigure('consistency', `churn seed ${SEED}: traffic: failed / requests at ${RPS} req/s (in flight at a SIGKILL)`, `${traffic.failures} / ${traffic.requests} (${inFlight}); p99 ${traffic.p99} ms, max ${traffic.max} ms`);
 
     assertInvariant(w, now, gaps);
+    assertInvariant(wExt, now, gaps);
     assert.ok(churn.agentRestarts.length >= 1, 'the agent was restarted');
     for (const [i, ms] of reconnects.entries()) assert.ok(ms <= RECONNECT_MAX_MS, `agent restart ${i + 1}: gateway reconnected ${ms} ms after Consul answered again`);
     assert.deepEqual(unexplained.map((x) => ({ at: new Date(x.at).toISOString(), ms: Math.round(x.ms), error: x.error, status: x.status, reason: x.reason })), [], 'failures away from any SIGKILL');

@@ -172,6 +172,15 @@ export interface ChurnOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * The service the churn registers straight into Consul's catalog (an external node, no agent, no
+ * check), with a neighbour service whose check changes in the same transaction. Its address is
+ * TEST-NET-1 (RFC 5737): nothing sends it traffic; the checker only compares tables.
+ */
+export const EXT_SERVICE = 'service-ext';
+const EXT_NODE = 'churn-ext';
+const EXT_ADDRESS = '192.0.2.10';
+
 /** The label on the check-less instances the churn starts with docker run (for cleanup). */
 export const PLAIN_LABEL = 'consistency.churn.plain';
 
@@ -191,6 +200,7 @@ const WEIGHTS: Array<[string, number]> = [
   ['start', 8],
   ['agent', 6],
   ['plain', 12],
+  ['catalog', 12],
   ['idle', 8],
 ];
 
@@ -199,7 +209,9 @@ const WEIGHTS: Array<[string, number]> = [
  * and without --wait, and in quick bursts like the issue's 2 → 3 → 2 → 3),
  * stops (SIGTERM), kills (SIGKILL), pauses and unpauses instances, starts
  * stopped ones again, starts and removes instances registered without a check
- * (docker run, outside compose) and restarts the Consul client agent. Every choice comes
+ * (docker run, outside compose), adds and removes check-less instances of
+ * EXT_SERVICE in one catalog transaction with another service's check change,
+ * and restarts the Consul client agent. Every choice comes
  * from the seed; which container a choice lands on follows from the stack's
  * state (sorted by name), so a replay repeats the choices, not the timings.
  */
@@ -214,6 +226,9 @@ export class Churn {
   /** Containers a background stop is draining: not victims any more. */
   #stopping = new Set<string>();
   #plainSeq = 0;
+  #extSeq = 0;
+  #extIds: string[] = [];
+  #beatStatus = 'warning';
   #background = new Set<Promise<void>>();
   #t0 = Date.now();
 
@@ -362,6 +377,34 @@ export class Churn {
         return this.#record('plain', `start ${name} (no check)`, () =>
           docker(['run', '-d', '--name', name, '--label', `${PLAIN_LABEL}=${this.stack.project}`, '--network', `${this.stack.project}_mesh`,
             '-e', 'SERVICE_NAME=service-web', '-e', 'CONSUL_HTTP_ADDR=consul-agent:8500', '-e', 'LOG_LEVEL=warn', this.opts.webImage]));
+      }
+      case 'catalog': {
+        // One Consul transaction: a check-less instance of EXT_SERVICE added or removed on an
+        // external node, and, in the same catalog index, a check of another service changing
+        // status. A follower that takes the check change for the whole story misses the instance.
+        const ids = this.#extIds;
+        const add = ids.length === 0 || (ids.length < 4 && this.rand() < 0.6);
+        const id = add ? `ext-${++this.#extSeq}` : this.#pick(ids);
+        const status = this.#beatStatus = this.#beatStatus === 'passing' ? 'warning' : 'passing';
+        const ops = [
+          { Node: { Verb: 'set', Node: { Node: EXT_NODE, Address: EXT_ADDRESS } } },
+          add
+            ? { Service: { Verb: 'set', Node: EXT_NODE, Service: { ID: id, Service: EXT_SERVICE, Address: EXT_ADDRESS, Port: 3000 + this.#extSeq } } }
+            : { Service: { Verb: 'delete', Node: EXT_NODE, Service: { ID: id } } },
+          { Node: { Verb: 'set', Node: { Node: `${EXT_NODE}-beat`, Address: EXT_ADDRESS } } },
+          { Service: { Verb: 'set', Node: `${EXT_NODE}-beat`, Service: { ID: 'beat-1', Service: `${EXT_SERVICE}beat`, Address: EXT_ADDRESS, Port: 3000 } } },
+          { Check: { Verb: 'set', Check: { Node: `${EXT_NODE}-beat`, CheckID: 'beat', Name: 'beat', Status: status, ServiceID: 'beat-1', ServiceName: `${EXT_SERVICE}beat`, Output: `beat ${this.events.length}` } } },
+        ];
+        return this.#record('catalog', `${add ? 'add' : 'remove'} ${EXT_SERVICE} ${id} (no check) with a check of ${EXT_SERVICE}beat going ${status}, one transaction`, async () => {
+          const res = await fetch(`${this.stack.consulUrl}/v1/txn`, {
+            method: 'PUT',
+            headers: { 'X-Consul-Token': this.stack.consulToken ?? '' },
+            body: JSON.stringify(ops),
+            signal: AbortSignal.timeout(10_000),
+          });
+          if (!res.ok) throw new Error(`txn HTTP ${res.status}: ${await res.text()}`);
+          this.#extIds = add ? [...ids, id] : ids.filter((x) => x !== id);
+        });
       }
       case 'grow': {
         await Promise.all([...this.#background]);
