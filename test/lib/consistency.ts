@@ -260,7 +260,9 @@ export class Churn {
     try {
       await fn();
     } catch (err) {
-      error = (err as Error).message.split('\n')[0];
+      // The command and the end of its output (compose says why at the end).
+      const m = (err as Error).message;
+      error = `${m.split('\n')[0]!.slice(0, 160)} … ${m.replace(/\s+/g, ' ').slice(-240)}`;
     }
     const e: ChurnEvent = { at, action, detail, ms: Date.now() - at, ...(error ? { error } : {}) };
     this.events.push(e);
@@ -390,7 +392,7 @@ export class Churn {
           { Node: { Verb: 'set', Node: { Node: EXT_NODE, Address: EXT_ADDRESS } } },
           add
             ? { Service: { Verb: 'set', Node: EXT_NODE, Service: { ID: id, Service: EXT_SERVICE, Address: EXT_ADDRESS, Port: 3000 + this.#extSeq } } }
-            : { Service: { Verb: 'delete', Node: EXT_NODE, Service: { ID: id } } },
+            : { Service: { Verb: 'delete', Node: EXT_NODE, Service: { ID: id, Service: EXT_SERVICE } } },
           { Node: { Verb: 'set', Node: { Node: `${EXT_NODE}-beat`, Address: EXT_ADDRESS } } },
           { Service: { Verb: 'set', Node: `${EXT_NODE}-beat`, Service: { ID: 'beat-1', Service: `${EXT_SERVICE}beat`, Address: EXT_ADDRESS, Port: 3000 } } },
           { Check: { Verb: 'set', Check: { Node: `${EXT_NODE}-beat`, CheckID: 'beat', Name: 'beat', Status: status, ServiceID: 'beat-1', ServiceName: `${EXT_SERVICE}beat`, Output: `beat ${this.events.length}` } } },
