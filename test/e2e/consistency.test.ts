@@ -95,6 +95,17 @@ function figures(suite: string, prefix: string, s: DivergenceSummary, elapsedMs:
   recordFigure(suite, `${prefix}: time to converge outside excuses, worst / p99 (ms; bound ${BOUND_MS})`, `${s.worstUnexcusedMs} / ${s.p99UnexcusedMs}`);
 }
 
+/** The gateway's reconciliation counters (GET /metrics): passes, and the changes they found the blocking queries had missed. */
+async function reconcileCounters(stack: ComposeStack): Promise<{ sweeps: number; corrections: number }> {
+  const text = await (await fetch(`${stack.gatewayUrl}/metrics`)).text();
+  const value = (name: string) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+    assert.ok(m, `${name} in /metrics`);
+    return Number(m[1]);
+  };
+  return { sweeps: value('gateway_discovery_reconcile_sweeps_total'), corrections: value('gateway_discovery_corrections_total') };
+}
+
 /** The invariant and the checker's own health, for one watcher. */
 function assertInvariant(w: ConsistencyWatcher, now: number, allowedConsulGaps: Array<{ from: number; to: number }> = []) {
   const s = w.tracker.summary(now);
@@ -213,8 +224,13 @@ describe('consistency: the gateway table equals Consul\'s passing set, under chu
     recordFigure('consistency', `churn seed ${SEED}: agent restarts: checker blind (ms) / gateway reconnected after (ms)`, gaps.map((g, i) => `${g.to - g.from} / ${reconnects[i]}`));
     recordFigure('consistency', `churn seed ${SEED}: traffic: failed / requests at ${RPS} req/s (in flight at a SIGKILL)`, `${traffic.failures} / ${traffic.requests} (${inFlight}); p99 ${traffic.p99} ms, max ${traffic.max} ms`);
 
+    // The reconciliation is a safety net under the blocking queries: a correction is a change they missed.
+    const reconcile = await reconcileCounters(stack);
+    recordFigure('consistency', `churn seed ${SEED}: reconciliation passes / corrections (gateway_discovery_corrections_total)`, `${reconcile.sweeps} / ${reconcile.corrections}`);
+
     assertInvariant(w, now, gaps);
     assertInvariant(wExt, now, gaps);
+    assert.equal(reconcile.corrections, 0, 'the reconciliation found no change the blocking queries had missed');
     assert.ok(churn.agentRestarts.length >= 1, 'the agent was restarted');
     for (const [i, ms] of reconnects.entries()) assert.ok(ms <= RECONNECT_MAX_MS, `agent restart ${i + 1}: gateway reconnected ${ms} ms after Consul answered again`);
     assert.deepEqual(unexplained.map((x) => ({ at: new Date(x.at).toISOString(), ms: Math.round(x.ms), error: x.error, status: x.status, reason: x.reason })), [], 'failures away from any SIGKILL');
