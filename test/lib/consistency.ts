@@ -280,6 +280,8 @@ export class Churn {
       await this.#step(action);
       await sleep(this.#int(0, 2500));
     }
+    // A short churn whose steps ran past the moment still restarts the agent once.
+    if (!agentForced) await this.#step('agent');
     await this.settle();
   }
 
