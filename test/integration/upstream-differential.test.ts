@@ -35,6 +35,9 @@ before(async () => {
     await consul.register({ container: `hostile-${w}`, name: `hostile-${w}`, address: '127.0.0.1', port: h.port });
   }
   gw = await startGateway(consul.httpAddr, {
+    // A known order, so the passive-health test below counts the bad instance's failures exactly
+    // (the default balancer would mostly avoid it after its first failure instead).
+    LB_POLICY: 'round_robin',
     UPSTREAM_TIMEOUT_MS: '2000',
     UPSTREAM_BODY_TIMEOUT_MS: '800',
     UPSTREAM_KEEPALIVE_MS: '1000',
