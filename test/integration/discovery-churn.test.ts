@@ -7,6 +7,7 @@ import { ConsulPool, Discovery, discoveryEnv, discoveryOptions, parseEnv, type R
 import { ConsulAgent } from '../lib/consul.js';
 import { sleep, waitFor } from '../lib/ports.js';
 import { recordFigure } from '../lib/figures.js';
+import { seededRandom } from '../lib/divergence.js';
 
 // An invariant, not a scenario: while a seeded random script changes a real
 // Consul (registrations with and without checks, checks failing and passing,
@@ -24,18 +25,6 @@ const SEED = Number(process.env.CHURN_SEED ?? Math.floor(Math.random() * 2 ** 31
 // A change is routed in milliseconds (one blocking answer and a read or two); 1 s leaves room for a loaded machine.
 const BOUND_MS = 1000;
 const SERVICES = ['c-web', 'c-api', 'c-bare'];
-
-/** mulberry32: a small seeded generator, so a run can be replayed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const members = (t: RouteTable, s: string) => (t.services.get(s) ?? []).map((i) => `${i.id}@${i.port}`).sort().join(',');
 
@@ -73,7 +62,7 @@ describe('discovery under random churn against a real Consul', () => {
 
   test(`every divergence from Consul's passing set closes within ${BOUND_MS} ms, and the reconciliation corrects nothing`, async () => {
     console.log(`# churn seed ${SEED} (replay: CHURN_SEED=${SEED}), ${SECONDS} s`);
-    const rnd = random(SEED);
+    const rnd = seededRandom(SEED);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
     // No empty-answer hold: the invariant compares with Consul's answer as it is.
     const config = parseEnv(z.object(discoveryEnv), { CONSUL_HTTP_ADDR: consul.httpAddr, CONSUL_EMPTY_CONFIRM_MS: '0', CONSUL_RECONCILE_INTERVAL_MS: '1000' });

@@ -1,11 +1,10 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FakeConsul } from '../../../test/lib/fake-consul.js';
-import { memoryLog, until } from '../../../test/lib/memory-log.js';
+import type { FakeConsul } from '../../../test/lib/fake-consul.js';
+import { until } from '../../../test/lib/memory-log.js';
+import { scriptedDiscovery } from '../../../test/lib/scripted-discovery.js';
 import type { RouteTable } from '../table.js';
-import { parseConsulAddrs } from './addresses.js';
-import { Discovery, type DiscoveryOptions } from './discovery.js';
-import { ConsulPool } from './pool.js';
+import type { DiscoveryOptions } from './discovery.js';
 
 // The miss of issue #21: a change seen by one query (the catalog or the check
 // feed, answered by a server that has it) is followed by a read that another
@@ -17,16 +16,6 @@ import { ConsulPool } from './pool.js';
 // ?stale reads of /v1/health/service/* come from a frozen copy of the catalog
 // (a lagging server), while the catalog and the check feed see the live one.
 
-const options: DiscoveryOptions = {
-  waitMs: 1000,
-  backoffBaseMs: 10,
-  backoffMaxMs: 50,
-  excluded: new Set(['consul']),
-  emptyConfirmMs: 150,
-  staleAfterMs: 1000,
-  probeIntervalMs: 0,
-  reconcileIntervalMs: 0,
-};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ids = (t: RouteTable, service: string) => t.services.get(service)?.map((i) => i.id);
@@ -49,16 +38,9 @@ describe('Discovery when reads land on a server behind the change that caused th
   });
 
   async function setup(opts: Partial<DiscoveryOptions> = {}) {
-    const fake = await new FakeConsul().start();
-    const pool = new ConsulPool(parseConsulAddrs(fake.addr));
-    const mem = memoryLog();
-    const d = new Discovery(pool, { ...options, ...opts }, mem.log);
-    cleanup.push(async () => {
-      d.stop();
-      pool.close();
-      await fake.close();
-    });
-    return { fake, d, mem };
+    const s = await scriptedDiscovery(opts);
+    cleanup.push(s.close);
+    return s;
   }
 
   /** Service reads answered ?stale come from the catalog as it is now, until `catchUp`. */
@@ -181,15 +163,8 @@ describe('Reconciliation: a table that drifted from Consul is found and repaired
   });
 
   test('a server that stays behind for good: the periodic read from the leader corrects the table, logs and counts it', async () => {
-    const fake = await new FakeConsul().start();
-    const pool = new ConsulPool(parseConsulAddrs(fake.addr));
-    const mem = memoryLog();
-    const d = new Discovery(pool, { ...options, waitMs: 300, reconcileIntervalMs: 300 }, mem.log);
-    cleanup.push(async () => {
-      d.stop();
-      pool.close();
-      await fake.close();
-    });
+    const { fake, d, mem, close } = await scriptedDiscovery({ waitMs: 300, reconcileIntervalMs: 300 });
+    cleanup.push(close);
     fake.register({ id: 'web-1', service: 'web' });
     fake.register({ id: 'api-1', service: 'api' });
     d.watchCatalog();

@@ -1,27 +1,17 @@
 import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeConsul } from '../../../test/lib/fake-consul.js';
-import { memoryLog, until } from '../../../test/lib/memory-log.js';
+import { until } from '../../../test/lib/memory-log.js';
+import { scriptedDiscovery, scriptedOptions } from '../../../test/lib/scripted-discovery.js';
 import type { RouteTable } from '../table.js';
-import { parseConsulAddrs } from './addresses.js';
-import { Discovery, type DiscoveryOptions } from './discovery.js';
-import { ConsulPool } from './pool.js';
+import type { DiscoveryOptions } from './discovery.js';
 
 // The wiring of Discovery against a scripted Consul (test/lib/fake-consul.ts):
 // the paths only a faulty Consul takes, which a real one will not reproduce on
 // demand. test/integration/discovery-*.test.ts cover the same against a real
 // `consul agent -dev`.
 
-const options: DiscoveryOptions = {
-  waitMs: 1000,
-  backoffBaseMs: 10,
-  backoffMaxMs: 50,
-  excluded: new Set(['consul']),
-  emptyConfirmMs: 150,
-  staleAfterMs: 1000,
-  probeIntervalMs: 0,
-  reconcileIntervalMs: 0,
-};
+const options = scriptedOptions;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ids = (t: RouteTable, service: string) => t.services.get(service)?.map((i) => i.id);
@@ -34,16 +24,9 @@ describe('Discovery against a scripted Consul', () => {
   });
 
   async function setup(opts: Partial<DiscoveryOptions> = {}, agents = 1) {
-    const fakes = await Promise.all(Array.from({ length: agents }, () => new FakeConsul().start()));
-    const pool = new ConsulPool(parseConsulAddrs(fakes.map((f) => f.addr).join(',')));
-    const mem = memoryLog();
-    const d = new Discovery(pool, { ...options, ...opts }, mem.log);
-    cleanup.push(async () => {
-      d.stop();
-      pool.close();
-      for (const f of fakes) await f.close();
-    });
-    return { fake: fakes[0]!, fakes, pool, d, mem };
+    const s = await scriptedDiscovery(opts, agents);
+    cleanup.push(s.close);
+    return s;
   }
 
   test('follows the catalog: first sync, a check failing and passing, a registration, a deregistration', async () => {
