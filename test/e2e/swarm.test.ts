@@ -103,7 +103,7 @@ describe('docker-stack.yml on a 3-node swarm', { timeout: 20 * 60_000 }, () => {
       throw err;
     }
   };
-  const brief = (s: Summary) => ({ requests: s.requests, failures: s.failures, errors: s.errors, p99: s.p99 });
+  const brief = (s: Summary) => ({ requests: s.requests, failures: s.failures, errors: s.errors, p99: s.p99, max: s.max });
 
   before(async () => {
     await TestSwarm.down();
