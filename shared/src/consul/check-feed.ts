@@ -78,7 +78,7 @@ export class CheckFeed {
       // The passing ones are there because they were named: each carries the index it passed at.
       const named = entries.filter((c) => c?.Status === 'passing');
       const { next, changes } = mergeNotPassing(this.#snapshot, snapshotChecks(notPassing), snapshotChecks(named));
-      this.#snapshot = next;
+      this.#snapshot = notPassingOnly(next);
       this.#watch = [...view.checks.values()].filter((c) => c.status !== 'passing').map(({ node, checkId }) => ({ node, checkId }));
       this.#answered = true;
       this.#last = { view, index: meta.index };
@@ -119,7 +119,7 @@ export class CheckFeed {
         this.#full.attempt = 0;
         const next = snapshotChecks(Array.isArray(body) ? body : []);
         const changes = diffChecks(this.#snapshot, next);
-        this.#snapshot = next;
+        this.#snapshot = notPassingOnly(next);
         this.#guard(() => this.sink.answered(meta));
         this.#emit(changes);
         this.#fullDone();
@@ -179,4 +179,13 @@ function feedView(entries: readonly CheckEntry[]): FeedView {
     });
   }
   return { checks };
+}
+
+/**
+ * The snapshot keeps only the checks not passing: all that mergeNotPassing needs (a passing check
+ * that fails is listed by the next answer anyway). Kept whole, it would grow with every check that
+ * ever existed, since a deregistration of a passing instance no longer triggers a full read.
+ */
+function notPassingOnly(snapshot: CheckSnapshot): CheckSnapshot {
+  return new Map([...snapshot].filter(([, c]) => c.status !== 'passing'));
 }

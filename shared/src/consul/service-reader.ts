@@ -18,6 +18,11 @@ export interface ServiceReaderSink {
   failed(key: string, error: ConsulError, agent: string): void;
 }
 
+/** One plain read of /v1/health/service/<name>: ?stale, or from the leader when `fresh`. */
+export function readService(pool: ConsulPool, name: string, fresh: boolean): Promise<{ body: HealthEntry[]; meta: QueryMeta }> {
+  return readOnce<HealthEntry[]>(pool, (client, o) => client.health.service({ ...(o as object), service: name } as never), fresh);
+}
+
 interface Want {
   name: string;
   fresh: boolean;
@@ -105,11 +110,7 @@ export class ServiceReader {
 
   async #read(key: string, want: Want): Promise<void> {
     try {
-      const { body, meta } = await readOnce<HealthEntry[]>(
-        this.pool,
-        (client, o) => client.health.service({ ...(o as object), service: want.name } as never),
-        want.fresh,
-      );
+      const { body, meta } = await readService(this.pool, want.name, want.fresh);
       if (this.#stopped) return;
       this.#attempts.delete(key);
       this.#call(() => this.sink.answer(key, Array.isArray(body) ? body : [], meta, want.minIndex));

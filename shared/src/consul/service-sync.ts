@@ -7,12 +7,11 @@ import type { Instance } from './instances.js';
 import type { QueryMeta } from './meta.js';
 import type { ConsulPool } from './pool.js';
 import type { HealthEntry } from './instances.js';
-import { readOnce } from './read.js';
 import { NodeScan } from './node-scan.js';
 import { decideServiceAnswer } from './service-answer.js';
 import { sameInstances } from './instances.js';
 import { Reconciler, type ReconcileView } from './reconcile.js';
-import { ServiceReader } from './service-reader.js';
+import { readService, ServiceReader } from './service-reader.js';
 import { TrackedService, type TrackedServiceView } from './tracked-service.js';
 import { distrust } from './trust.js';
 
@@ -254,7 +253,7 @@ export class ServiceSync {
       read: async (name) => {
         const key = name.toLowerCase();
         sent.set(key, this.#generation.get(key) ?? 0);
-        const r = await readOnce<HealthEntry[]>(pool, (client, o) => client.health.service({ ...(o as object), service: name } as never), true);
+        const r = await readService(pool, name, true);
         this.sink.answered(r.meta);
         return r;
       },
