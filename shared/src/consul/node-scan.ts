@@ -37,6 +37,8 @@ export interface NodeScanSink {
 // Nodes read at once: with the long polls and the service reads, discovery's
 // connections to its agent stay bounded whatever the catalog's size.
 const CONCURRENCY = 3;
+// Nodes remembered as recently changed, read first by the next scan.
+const RECENT = 8;
 
 const listNodes = (client: Consul, o: Record<string, unknown>) => client.catalog.node.list(o as never);
 
@@ -48,10 +50,15 @@ const listNodes = (client: Consul, o: Record<string, unknown>) => client.catalog
  * check, a changed address or tags, several services changed at once. Only
  * those services are read again, never all of them.
  *
- * A service write moves the nodes table's index, so a node list read behind
- * the catalog index `C` that caused the scan came from a server without the
- * change: the scan then reads from the leader. Coalesces: a scan asked for
- * while one runs runs once more afterwards, for the highest index asked.
+ * A change is reported as soon as its node is read, not after the last node:
+ * the nodes where changes were found last are read first (churn comes in
+ * runs: a host being deployed to, a flapping service), the other known nodes
+ * next, together with the node list, which adds new nodes and says which are
+ * gone (their instances with them). A service write moves the nodes table's
+ * index, so a node list read behind the catalog index `C` that caused the scan
+ * came from a server without the change: the scan then reads everything from
+ * the leader. Coalesces: a scan asked for while one runs runs once more
+ * afterwards, for the highest index asked.
  */
 export class NodeScan {
   #running = false;
@@ -60,6 +67,10 @@ export class NodeScan {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #idle: Array<() => void> = [];
+  /** Nodes where changes were found, most recent first. */
+  #recent: string[] = [];
+  /** The nodes of the last node list. */
+  #nodes: string[] = [];
 
   constructor(
     private readonly pool: ConsulPool,
@@ -95,14 +106,8 @@ export class NodeScan {
 
   async #run(index: bigint): Promise<void> {
     try {
-      const found = await this.#read(index, false);
-      if (this.#stopped) return;
+      await this.#sweep(index, false);
       this.#attempt = 0;
-      const changed = diffInstances(this.sink.entries(), found.services, found.nodes);
-      if (changed.size > 0) {
-        this.log.debug({ index: String(index), services: [...changed.keys()] }, 'node scan: instances changed');
-        this.sink.changed(changed);
-      }
     } catch (err) {
       if (this.#stopped) return;
       const e = err instanceof ReadError ? err : undefined;
@@ -123,68 +128,126 @@ export class NodeScan {
     }
   }
 
-  async #read(index: bigint, fresh: boolean): Promise<{ services: NodeService[]; nodes: Set<string> }> {
-    const list = await readOnce<Array<{ Node?: string }>>(this.pool, listNodes, fresh);
-    this.sink.answered(list.meta);
-    if (!fresh && list.meta.index < index) return this.#read(index, true); // a server behind the change
-    const nodes = [...new Set((Array.isArray(list.body) ? list.body : []).map((n) => n?.Node ?? '').filter((n) => n !== ''))];
-    const services: NodeService[] = [];
+  /** Reads every node (`fresh`: from the leader), reporting each node's changes as it answers. */
+  async #sweep(index: bigint, fresh: boolean): Promise<void> {
+    const queue = [...new Set([...this.#recent, ...this.#nodes])];
+    const queued = new Set(queue);
     const read = new Set<string>();
-    let next = 0;
+    let listed: Set<string> | undefined;
+    let behind = false;
+    const listing = readOnce<Array<{ Node?: string }>>(this.pool, listNodes, fresh).then((list) => {
+      this.sink.answered(list.meta);
+      if (!fresh && list.meta.index < index) return void (behind = true); // a server behind the change
+      const names = [...new Set((Array.isArray(list.body) ? list.body : []).map((n) => n?.Node ?? '').filter((n) => n !== ''))];
+      listed = new Set(names);
+      this.#nodes = names;
+      for (const n of names) if (!queued.has(n)) queued.add(n), queue.push(n);
+    });
+    const take = (): string | undefined => {
+      while (queue.length > 0) {
+        const node = queue.shift()!;
+        if (!read.has(node) && (listed === undefined || listed.has(node))) return node;
+      }
+      return undefined;
+    };
     const worker = async () => {
-      while (next < nodes.length && !this.#stopped) {
-        const node = nodes[next++]!;
-        const r = await readOnce<NodeAnswer | null>(this.pool, (client, o) => client.catalog.node.services({ ...(o as object), node } as never), fresh);
+      while (!behind && !this.#stopped) {
+        const node = take();
+        if (node === undefined) {
+          if (listed !== undefined) return;
+          await listing; // the list may add nodes
+          continue;
+        }
         read.add(node);
-        for (const s of Object.values(r.body?.Services ?? {}))
-          if (s?.ID && s.Service) services.push({ node, id: s.ID, service: s.Service.toLowerCase(), modify: Number(s.ModifyIndex ?? 0) });
+        const r = await readOnce<NodeAnswer | null>(this.pool, (client, o) => client.catalog.node.services({ ...(o as object), node } as never), fresh);
+        if (this.#stopped || behind) return;
+        const changed = new Map<string, bigint>();
+        diffNode(this.sink.entries(), node, nodeServices(node, r.body), changed);
+        this.#report(node, changed, index);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, nodes.length) }, worker));
-    return { services, nodes: read };
+    await Promise.all([listing, ...Array.from({ length: CONCURRENCY }, worker)]);
+    if (this.#stopped) return;
+    if (behind) return this.#sweep(index, true);
+    const gone = new Map<string, bigint>();
+    const entries = [...this.sink.entries()];
+    for (const node of nodesOf(entries)) if (!listed!.has(node)) diffNode(entries, node, [], gone);
+    this.#report(undefined, gone, index);
   }
+
+  #report(node: string | undefined, changed: Map<string, bigint>, index: bigint): void {
+    if (changed.size === 0) return;
+    if (node !== undefined) this.#recent = [node, ...this.#recent.filter((n) => n !== node)].slice(0, RECENT);
+    this.log.debug({ index: String(index), node, services: [...changed.keys()] }, 'node scan: instances changed');
+    this.sink.changed(changed);
+  }
+}
+
+function nodeServices(node: string, body: NodeAnswer | null): NodeService[] {
+  const out: NodeService[] = [];
+  for (const s of Object.values(body?.Services ?? {}))
+    if (s?.ID && s.Service) out.push({ node, id: s.ID, service: s.Service.toLowerCase(), modify: Number(s.ModifyIndex ?? 0) });
+  return out;
+}
+
+type Entries = Iterable<[key: string, entries: readonly HealthEntry[] | undefined]>;
+
+/**
+ * Adds to `out` the services whose instances on `node` (`found`, the node's
+ * whole answer) differ from the entries the table was built from: the highest
+ * ModifyIndex among new or changed instances (a read older than that is
+ * behind), or 0n when one went (its index is unknown: read from the leader).
+ * Pure, for table-driven tests. A service not read yet is left to its first
+ * read; an instance whose catalog ModifyIndex is lower than the entry's is a
+ * catalog answer behind the table, not a change. The entries are taken as
+ * they are when the node answers: a service's first read may have landed
+ * while the node was read.
+ */
+export function diffNode(entries: Entries, node: string, found: readonly NodeService[], out: Map<string, bigint>): void {
+  const note = (key: string, at: bigint) => {
+    const was = out.get(key);
+    out.set(key, was === 0n || at <= 0n ? 0n : was !== undefined && was > at ? was : at);
+  };
+  const inCatalog = new Map<string, Map<string, number>>();
+  for (const s of found) {
+    let ids = inCatalog.get(s.service);
+    if (!ids) inCatalog.set(s.service, (ids = new Map()));
+    ids.set(s.id, s.modify);
+  }
+  for (const [key, list] of entries) {
+    if (!list) continue;
+    const catalog = inCatalog.get(key);
+    const known = new Set<string>();
+    for (const e of list) {
+      if ((e.Node?.Node ?? '') !== node || !e.Service?.ID) continue;
+      known.add(e.Service.ID);
+      const modify = catalog?.get(e.Service.ID);
+      if (modify === undefined) note(key, 0n);
+      else if (modify > Number(e.Service.ModifyIndex ?? 0)) note(key, BigInt(modify));
+    }
+    for (const [id, modify] of catalog ?? []) if (!known.has(id)) note(key, BigInt(modify > 0 ? modify : 0));
+  }
+}
+
+/** The nodes the entries' instances sit on. */
+export function nodesOf(entries: Entries): Set<string> {
+  const out = new Set<string>();
+  for (const [, list] of entries) for (const e of list ?? []) if (e.Node?.Node) out.add(e.Node.Node);
+  return out;
 }
 
 /**
  * The services whose instances in the catalog (`found`, from the nodes in
- * `scanned`) differ from the entries the table was built from. Pure, for
- * table-driven tests. A service not read yet is left to its first read; an
- * instance whose catalog ModifyIndex is lower than the entry's is a catalog
- * answer behind the table, not a change.
+ * `scanned`) differ from the entries the table was built from: diffNode over
+ * every scanned node. A node that could not be read takes nothing away.
  */
 export function diffInstances(
   entries: Iterable<[key: string, entries: readonly HealthEntry[] | undefined]>,
   found: readonly NodeService[],
   scanned: ReadonlySet<string>,
 ): Map<string, bigint> {
-  const bySvc = new Map<string, Map<string, number>>();
-  for (const s of found) {
-    let m = bySvc.get(s.service);
-    if (!m) bySvc.set(s.service, (m = new Map()));
-    m.set(`${s.node}\u0000${s.id}`, s.modify);
-  }
+  const list = [...entries];
   const out = new Map<string, bigint>();
-  const note = (key: string, at: bigint) => {
-    const was = out.get(key);
-    out.set(key, was === 0n || at <= 0n ? 0n : was !== undefined && was > at ? was : at);
-  };
-  for (const [key, list] of entries) {
-    if (!list) continue;
-    const inCatalog = bySvc.get(key) ?? new Map<string, number>();
-    const known = new Map<string, number>();
-    for (const e of list) {
-      const node = e.Node?.Node ?? '';
-      const id = e.Service?.ID ?? '';
-      if (node && id) known.set(`${node}\u0000${id}`, Number(e.Service?.ModifyIndex ?? 0));
-    }
-    for (const [inst, modify] of inCatalog) {
-      const had = known.get(inst);
-      if (had === undefined || modify > had) note(key, BigInt(modify > 0 ? modify : 0));
-    }
-    for (const inst of known.keys()) {
-      const node = inst.slice(0, inst.indexOf('\u0000'));
-      if (scanned.has(node) && !inCatalog.has(inst)) note(key, 0n);
-    }
-  }
+  for (const node of scanned) diffNode(list, node, found.filter((s) => s.node === node), out);
   return out;
 }
