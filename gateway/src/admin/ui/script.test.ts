@@ -1,9 +1,24 @@
+/// <reference path="./browser/wire.d.ts" />
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DashboardView } from '../page.js';
+import type { GatewayEvent } from '../events.js';
+import type { LiveStatsJSON } from '../../observe/live-stats.js';
+import type { routesView } from '../../routes/explain.js';
 import { compileBrowserScript, dashboardScript, readBuiltScript } from './script.js';
+
+// Checked when npm run typecheck compiles this file: the gateway's answers still fit what the
+// browser code reads (browser/wire.d.ts), so renaming a field the page uses fails the typecheck.
+type Fits<T extends U, U> = T extends U ? true : never;
+const _fits: [
+  Fits<DashboardView, Dashboard.SnapshotJSON>,
+  Fits<LiveStatsJSON, Dashboard.StatsJSON>,
+  Fits<ReturnType<typeof routesView>, Dashboard.RoutesJSON>,
+  Fits<GatewayEvent, Dashboard.EventJSON>,
+] = [true, true, true, true];
 
 describe('the dashboard script', () => {
   test('a build without it fails at start, naming the file and the command that makes it', () => {

@@ -1,7 +1,9 @@
-// The JSON the page reads from the gateway: only the fields it uses. A copy of
-// the gateway's own types (page.ts, live-stats.ts, routes/explain.ts, events.ts),
-// which a script compiled for the browser can't import: change both together.
-namespace Dashboard {
+// The JSON the page reads from the gateway: only the fields it uses. A script
+// compiled for the browser can't import the gateway's own types (page.ts,
+// live-stats.ts, routes/explain.ts, events.ts); instead ../script.test.ts checks,
+// when npm run typecheck compiles it, that they still fit these. A declaration
+// file, so that the Node program can see them too.
+declare namespace Dashboard {
   export interface ConsulJSON {
     reachable: boolean;
     agent: string | null;
