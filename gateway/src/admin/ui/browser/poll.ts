@@ -54,8 +54,11 @@ namespace Dashboard {
     st.again = false;
     st.polling = true;
     clearTimeout(st.pollTimer);
-    const stats = Date.now() >= st.statsNextAt ? loadStats() : Promise.resolve();
-    void Promise.all([loadDashboard(), stats, loadRoutes()]).then(() => {
+    const wantStats = Date.now() >= st.statsNextAt;
+    const dash = loadDashboard();
+    const routes = loadRoutes();
+    const stats = wantStats ? loadStats() : Promise.resolve();
+    void Promise.all([dash, stats, routes]).then(() => {
       st.polling = false;
       render();
       st.pollTimer = setTimeout(poll, st.again ? 0 : document.hidden ? HIDDEN_POLL_MS : POLL_MS);
