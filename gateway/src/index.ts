@@ -3,6 +3,7 @@ import { createAccessLog } from './observe/access-log.js';
 import { createApp } from './admin/app.js';
 import { ConsulServers, consulStatusSource } from './admin/consul-servers.js';
 import { DASHBOARD_DEFAULTS as DASH } from './admin/dashboard.js';
+import { dashboardScript } from './admin/ui/script.js';
 import { EventFeed } from './admin/events.js';
 import { createExplainer, exclusionReason } from './admin/explain.js';
 import { describeConfig, gatewayDiscoveryOptions, loadConfig } from './config.js';
@@ -26,6 +27,8 @@ const bootLog = createLogger('gateway');
 let config;
 try {
   config = loadConfig();
+  // Read now, not on the first page view: a build without the dashboard's script fails at start.
+  dashboardScript();
 } catch (err) {
   bootLog.fatal((err as Error).message);
   process.exit(1);

@@ -8,7 +8,7 @@ import { instanceKey } from '../proxy/instance-meta.js';
 import type { OutlierDetector } from '../balancing/outlier.js';
 import { dashboardView, PAGE_HEADERS, renderPage, type DashboardView } from './page.js';
 import type { SseHub } from './sse.js';
-import { DASHBOARD_JS } from './ui/client.js';
+import { dashboardScript } from './ui/script.js';
 import { DASHBOARD_CSS } from './ui/style.js';
 
 /** How the dashboard's live parts run (index.ts wires them with these). */
@@ -60,19 +60,20 @@ export function sendPage(ctx: Context, d: DashboardDeps): void {
   ctx.body = renderPage(snapshot(d), d.dashboard?.events.recent() ?? []);
 }
 
-function asset(type: string, body: string) {
+function asset(type: string, body: () => string) {
   return (ctx: Context) => {
     ctx.set('Cache-Control', 'no-cache');
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.type = type;
-    ctx.body = body;
+    ctx.body = body();
   };
 }
 
 /** The dashboard's endpoints: its snapshot, Consul's servers, the event stream and the page's two files. */
 export function dashboardRoutes(r: Router, d: DashboardDeps): void {
-  r.get('/_gateway/ui/dashboard.js', asset('application/javascript; charset=utf-8', DASHBOARD_JS));
-  r.get('/_gateway/ui/dashboard.css', asset('text/css; charset=utf-8', DASHBOARD_CSS));
+  // The script is read when the gateway starts (index.ts) and kept; an app built without index.ts (tests) reads it on first use.
+  r.get('/_gateway/ui/dashboard.js', asset('application/javascript; charset=utf-8', dashboardScript));
+  r.get('/_gateway/ui/dashboard.css', asset('text/css; charset=utf-8', () => DASHBOARD_CSS));
   r.get('/_gateway/dashboard', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = snapshot(d);

@@ -4,7 +4,7 @@ import { consulOk } from '../testing/harness.js';
 import { emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
 import type { GatewayEvent } from './events.js';
 import { dashboardView, PAGE_CSP, PAGE_HEADERS, renderPage, type DashboardInputs } from './page.js';
-import { DASHBOARD_JS } from './ui/client.js';
+import { dashboardScript } from './ui/script.js';
 import { DASHBOARD_CSS } from './ui/style.js';
 
 const inst = (id: string, address: string, port: number, node = 'n'): Instance => ({ id, service: 's', address, port, node, tags: [] });
@@ -151,6 +151,7 @@ describe('page headers and assets', () => {
   });
 
   test('the client script parses, and never writes markup from data', () => {
+    const DASHBOARD_JS = dashboardScript();
     // Compiles without running: a syntax error in the served file fails here.
     assert.doesNotThrow(() => new Function(DASHBOARD_JS));
     assert.doesNotMatch(DASHBOARD_JS, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/);
