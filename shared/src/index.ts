@@ -26,7 +26,7 @@ export { Discovery, type DiscoveryOptions, type ConsulState, type DiscoveryState
 export { emptyTable, setService, tableToJSON, type RouteTable } from './table.js';
 export { RoundRobin } from './picker.js';
 export { describeTokenVars, discoveryEnv, discoveryOptions, resolveConsulToken } from './consul/config.js';
-export { answerAndClose, answerClientErrorsAsJson, rawJsonResponse } from './http.js';
+export { answerAndClose, answerClientErrorsAsJson } from './http.js';
 export { requestIdFrom } from './request-id.js';
 export { hasPathTraversal } from './paths.js';
 export {
@@ -52,7 +52,16 @@ export {
   type FailureKind,
   type AttemptFailure,
 } from './upstream-failure.js';
-export { errorBody, sendJsonError, type ErrorBody } from './error-body.js';
+export {
+  ERROR_STATUS,
+  errorBody,
+  rawJsonResponse,
+  sendJsonError,
+  sendKoaJsonError,
+  type ErrorBody,
+  type ErrorCode,
+  type JsonErrorContext,
+} from './error-body.js';
 export { createShutdown, type ShutdownOptions } from './shutdown.js';
 export { clientGone, isClientAbort } from './client-abort.js';
 export type { ConsulAddress } from './consul/addresses.js';

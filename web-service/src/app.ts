@@ -91,7 +91,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
     try {
       service = decodeURIComponent(m?.[1] ?? '');
     } catch {
-      throw new HttpError(400, 'invalid_service', 'service name is not valid percent-encoding');
+      throw new HttpError('invalid_service_name', 'service name is not valid percent-encoding');
     }
     const via = ctx.get('Via');
     try {

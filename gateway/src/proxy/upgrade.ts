@@ -70,7 +70,7 @@ export function createUpgrades(deps: UpgradeDeps) {
     const headers: Record<string, string> = { ...e.opts.headers };
     if (e.opts.retryAfterS !== undefined) headers['Retry-After'] = String(e.opts.retryAfterS);
     if (requestId) headers['X-Request-Id'] = requestId;
-    answerAndClose(socket, rawJsonResponse(e.status, e.code, e.message, headers));
+    answerAndClose(socket, rawJsonResponse(e.code, e.message, headers));
   };
 
   function handle(req: IncomingMessage, socket: Socket, early: Buffer): void {
