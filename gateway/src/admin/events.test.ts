@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { consulOk } from '../testing/harness.js';
 import { emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
-import { diffConsul, diffEjections, diffTables, EventFeed, Ring, type Ejection, type GatewayEvent, type NewEvent } from './events.js';
+import { diffConsul, diffEjections, diffTables, EventFeed, Ring, type EjectionSample, type GatewayEvent, type NewEvent } from './events.js';
 import { instanceKey } from '../proxy/instance-meta.js';
 import { OutlierDetector } from '../balancing/outlier.js';
 
@@ -93,10 +93,10 @@ describe('diffConsul', () => {
 
 describe('diffEjections', () => {
   const NOW = 1_000_000;
-  const ej = (instance: string, until: number): Ejection => ({ service: 'web', instance, until });
-  const m = (...list: Array<[string, Ejection]>) => new Map(list);
+  const ej = (instance: string, until: number): EjectionSample => ({ service: 'web', instance, until });
+  const m = (...list: Array<[string, EjectionSample]>) => new Map(list);
   const all = () => true;
-  const cases: Array<[string, Map<string, Ejection>, Map<string, Ejection>, (k: string) => boolean, string[]]> = [
+  const cases: Array<[string, Map<string, EjectionSample>, Map<string, EjectionSample>, (k: string) => boolean, string[]]> = [
     ['newly ejected', m(), m(['web|a', ej('a', NOW + 5000)]), all, ['instance-ejected']],
     ['still ejected: nothing', m(['web|a', ej('a', NOW + 5000)]), m(['web|a', ej('a', NOW + 5000)]), all, []],
     ['readmitted', m(['web|a', ej('a', NOW)]), m(), all, ['instance-readmitted']],

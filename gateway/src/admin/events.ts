@@ -112,7 +112,11 @@ export function diffConsul(prev: ConsulState | null, next: ConsulState): NewEven
   return out;
 }
 
-export interface Ejection {
+/**
+ * What the event feed keeps of one ejection between two samples (shared's
+ * `Ejection` is the outlier detector's full record of it).
+ */
+export interface EjectionSample {
   service: string;
   instance: string;
   until: number;
@@ -124,7 +128,7 @@ export interface Ejection {
  * sample's. An instance that left the table is dropped without an event (its
  * removal already is one).
  */
-export function diffEjections(seen: ReadonlyMap<string, Ejection>, current: ReadonlyMap<string, Ejection>, inTable: (key: string) => boolean, now: number): NewEvent[] {
+export function diffEjections(seen: ReadonlyMap<string, EjectionSample>, current: ReadonlyMap<string, EjectionSample>, inTable: (key: string) => boolean, now: number): NewEvent[] {
   const out: NewEvent[] = [];
   for (const [key, e] of current) {
     const before = seen.get(key);
@@ -168,7 +172,7 @@ export class EventFeed {
   #listeners = new Set<EventListener>();
   #table: RouteTable;
   #consul: ConsulState | null = null;
-  #ejections = new Map<string, Ejection>();
+  #ejections = new Map<string, EjectionSample>();
   /** service → instance identity → first seen (ms). */
   #joined = new Map<string, Map<string, number>>();
   #timer: NodeJS.Timeout | undefined;
@@ -242,7 +246,7 @@ export class EventFeed {
     const now = this.#now();
     const table = this.deps.table();
     if (table !== this.#table) this.tableChanged(table);
-    const current = new Map<string, Ejection>();
+    const current = new Map<string, EjectionSample>();
     for (const [service, list] of table.services)
       for (const i of list) {
         const until = this.deps.ejectedUntil(this.deps.instanceKey(i));
