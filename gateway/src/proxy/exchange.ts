@@ -1,16 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { classifyFailure, errorCode, isRetryable, type AttemptFailure, type Instance, type Logger, type RouteTable } from '@stack/shared';
+import { Attempt, ClientGoneError, HedgeLostError, HeadersTimeoutError, OUTCOME } from './attempt.js';
 import { BodyRelay, ClientBodyError, UpstreamStallError, type BodyLimits } from './body.js';
+import { clientIp, ownAddress } from './client-address.js';
 import type { Deadline, Deadlines, Expiring } from './deadlines.js';
 import { hedgeable, type TryBudget } from '../balancing/hedge.js';
 import { GatewayError, sendError } from './errors.js';
 import { clientResponseHeaders, upstreamRequestHeaders, type RequestHead } from './headers.js';
-import { instanceKey, instanceMeta, type InstanceMeta } from './instance-meta.js';
+import { instanceKey, instanceMeta } from './instance-meta.js';
 import type { OutlierDetector } from '../balancing/outlier.js';
 import type { InstancePicker } from '../balancing/instance-picker.js';
-import type { AttemptOutcome, AttemptReport, ProxyObserver, RetryVerdict } from '../observe/observer.js';
+import type { AttemptOutcome, ProxyObserver } from '../observe/observer.js';
 import type { RetryBudget } from '../balancing/retry-budget.js';
-import type { UpstreamClient, UpstreamHandler } from '../upstream/client.js';
+import type { UpstreamClient } from '../upstream/client.js';
 
 export interface ExchangeOptions {
   /** The longest a request waits for response headers, all its attempts together. */
@@ -45,103 +47,6 @@ export interface ExchangeDeps {
 
 /** Largest whole response body sent as a string with its head (copied once more, so kept small). */
 const STRING_BODY_BYTES = 16 * 1024;
-
-const OUTCOME: Record<AttemptFailure, AttemptOutcome> = { connect: 'connect_failure', reset: 'reset', timeout: 'timeout', invalid_response: 'error', other: 'error' };
-
-/** The client hung up: nothing to answer, nothing to count against the instance. */
-class ClientGoneError extends Error {
-  override readonly name = 'ClientGoneError';
-}
-
-class HeadersTimeoutError extends Error {
-  override readonly name = 'HeadersTimeoutError';
-  readonly code = 'UPSTREAM_HEADERS_TIMEOUT';
-}
-
-/** Another attempt of the same request got its response headers first. */
-class HedgeLostError extends Error {
-  override readonly name = 'HedgeLostError';
-}
-
-/**
- * One request to one instance, as the upstream client's handler: no promise,
- * stream or header object sits between the instance's bytes and the client's
- * socket. Its deadline is the per-try timeout of a hedged request.
- */
-class Attempt implements AttemptReport, UpstreamHandler, Expiring {
-  abort: ((err?: Error) => void) | null = null;
-  /** Per-try timeout (hedgeable requests only). */
-  tryDeadline: Deadline | null = null;
-  /** The request's deadline passed while this attempt waited. */
-  timedOut = false;
-  /** Its per-try timeout passed without response headers. */
-  slow = false;
-  /** Started as a hedge while an earlier attempt was still waiting. */
-  hedge = false;
-  /** Another attempt answered first: this one was abandoned. */
-  lost = false;
-  /** Its end was reported to the balancer (once per attempt). */
-  settled = false;
-  /** Headers reached the client: from here on the answer is this attempt's. */
-  answered = false;
-  over = false;
-  // What the observer is told, filled in once the outcome is known.
-  readonly startedAt = performance.now();
-  outcome: AttemptOutcome = 'ok';
-  status = 0;
-  ms = 0;
-  retry: RetryVerdict = 'none';
-  ejected = false;
-
-  constructor(
-    readonly x: Exchange,
-    readonly inst: Instance,
-    readonly meta: InstanceMeta,
-    readonly body: BodyRelay | null,
-  ) {}
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.abort = abort;
-    if (this.x.clientGone) abort(new ClientGoneError());
-  }
-
-  /** The whole request is out: a request with a body is on the clock from here. */
-  onRequestSent(): void {
-    if (this.over || this.answered) return;
-    this.x.armDeadline();
-  }
-
-  /** The per-try timeout: decided after this turn's I/O, so an answer already in the socket wins over a hedge. */
-  expire(): void {
-    this.tryDeadline = null;
-    if (this.over || this.answered) return;
-    this.slow = true;
-    setImmediate(onTryTimeout, this);
-  }
-
-  onHeaders(status: number, raw: string[], resume: () => void): boolean {
-    this.tryDeadline?.cancel();
-    return this.x.onHeaders(this, status, raw, resume);
-  }
-
-  onData(chunk: Buffer, last: boolean): boolean {
-    return this.x.onData(chunk, last);
-  }
-
-  onComplete(): void {
-    this.over = true;
-    this.x.onComplete();
-  }
-
-  onError(err: Error): void {
-    this.tryDeadline?.cancel();
-    if (this.over) return;
-    this.over = true;
-    this.x.onAttemptError(this, err);
-  }
-}
-
-const onTryTimeout = (a: Attempt) => a.x.onTryTimeout(a);
 
 /**
  * One client request on its way through the proxy: its attempts, then the
@@ -490,16 +395,4 @@ export class Exchange implements Expiring {
     this.#deadline = null;
     this.deps.done(this, status);
   }
-}
-
-const plainIp = (ip: string) => (ip.startsWith('::ffff:') ? ip.slice(7) : ip);
-
-export function clientIp(req: IncomingMessage): string {
-  return plainIp(req.socket.remoteAddress ?? '');
-}
-
-/** host:port the client reached the gateway on: X-Forwarded-Host for a request without Host. */
-function ownAddress(req: IncomingMessage): string {
-  const ip = plainIp(req.socket.localAddress ?? '');
-  return `${ip.includes(':') ? `[${ip}]` : ip}:${req.socket.localPort ?? ''}`;
 }

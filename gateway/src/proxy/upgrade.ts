@@ -2,7 +2,7 @@ import http, { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { answerAndClose, rawJsonResponse, requestIdFrom, type Instance, type Logger, type RouteTable } from '@stack/shared';
 import { GatewayError } from './errors.js';
-import { clientIp } from './exchange.js';
+import { clientIp } from './client-address.js';
 import { releaseHead } from './head-guard.js';
 import { safeHeaderValue, scanRequestHeaders, upstreamRequestHeaders, type RequestHead } from './headers.js';
 import { instanceMeta } from './instance-meta.js';
