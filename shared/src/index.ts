@@ -2,7 +2,7 @@ export { createLogger, type Logger } from './logger.js';
 export { ConfigError, parseEnv, intVar, listVar, boolVar, logLevelVar } from './env.js';
 export { backoffDelay } from './backoff.js';
 export { externalAddresses, primaryAddress, type AddressInfo } from './network.js';
-export { isValidServiceName, type Instance } from './consul/instances.js';
+export { instanceKey, isValidServiceName, type Instance } from './consul/instances.js';
 export type { HealthEntry } from './consul/instances.js';
 export {
   explainService,

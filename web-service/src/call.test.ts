@@ -2,7 +2,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger, type Instance } from '@stack/shared';
+import { createLogger, type Instance, instanceKey } from '@stack/shared';
 import { createCaller, upstreamUrl, type ServiceDirectory } from './call.js';
 import { HttpError } from './http.js';
 
@@ -44,7 +44,7 @@ async function upstream(name: string, handler?: http.RequestListener): Promise<I
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  return { id: name, service: 'svc', address: '127.0.0.1', port, node: 'n1', tags: [] };
+  return { id: name, service: 'svc', address: '127.0.0.1', port, node: 'n1', tags: [], key: instanceKey('n1', name) };
 }
 async function refusedPort(name: string): Promise<Instance> {
   const inst = await upstream(name);

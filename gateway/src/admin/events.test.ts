@@ -1,12 +1,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { consulOk } from '../testing/harness.js';
-import { emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
+import { type ConsulState, emptyTable, type Instance, instanceKey, type RouteTable, setService } from '@stack/shared';
 import { diffConsul, diffEjections, diffTables, EventFeed, Ring, type EjectionSample, type GatewayEvent, type NewEvent } from './events.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import { OutlierDetector } from '../balancing/outlier.js';
 
-const inst = (id: string, port: number, node = 'n1', address = '10.0.0.1'): Instance => ({ id, service: 'web', address, port, node, tags: [] });
+const inst = (id: string, port: number, node = 'n1', address = '10.0.0.1'): Instance => ({ id, service: 'web', address, port, node, tags: [], key: instanceKey(node, id) });
 const A = inst('a', 81);
 const B = inst('b', 82);
 const C = inst('c', 83);
@@ -123,7 +122,6 @@ function rig(capacity = 200) {
     table: () => src.table,
     state: () => src.consul,
     ejectedUntil: (k) => outliers.ejectedUntil(k),
-    instanceKey,
     capacity,
     now: () => clock.now,
   });
@@ -180,7 +178,7 @@ describe('EventFeed', () => {
     seen.length = 0;
     feed.sample();
     assert.deepEqual(seen, []);
-    outliers.failure(instanceKey(A), [A, B].map(instanceKey));
+    outliers.failure(A.key, [A, B].map((i) => i.key));
     feed.sample();
     feed.sample();
     assert.deepEqual(brief(seen), [['instance-ejected', 'web', 'a']]);
@@ -192,10 +190,10 @@ describe('EventFeed', () => {
   test('an ejected instance that leaves the table is not "readmitted"', () => {
     const { feed, outliers, change, seen, src } = rig();
     change(table({ web: [A, B] }));
-    outliers.failure(instanceKey(A), [A, B].map(instanceKey));
+    outliers.failure(A.key, [A, B].map((i) => i.key));
     feed.sample();
     src.table = table({ web: [B] }, src.table);
-    outliers.retain(new Set([instanceKey(B)]));
+    outliers.retain(new Set([B.key]));
     seen.length = 0;
     feed.sample();
     assert.deepEqual(brief(seen), [['instance-removed', 'web', 'a']]);

@@ -23,7 +23,7 @@ export interface GatewayMetricsDeps {
   upgraded?: () => ReadonlyMap<string, number>;
   /** Declared routes: how many, in conflict, tags refused (routes/table.ts). */
   routes?: () => { routes: number; conflicts: number; rejected: number };
-  /** The balancer's view of a service's instances, by instance id (InstancePicker.view). */
+  /** The balancer's view of a service's instances, by instance.key (InstancePicker.view). */
   load?: (instances: readonly Instance[]) => Map<string, LoadView>;
   /** Process metrics (CPU, memory, event loop, GC); off in tests that make many registries. */
   processMetrics?: boolean;
@@ -69,13 +69,13 @@ export class GatewayMetrics implements ProxyObserver {
     new Counter({
       name: 'gateway_upstream_attempts_total',
       help: 'Attempts at an instance by outcome: ok (response headers), connect_failure, reset, timeout, error (an answer that could not be used).',
-      labelNames: ['service', 'instance_id', 'outcome'],
+      labelNames: ['service', 'instance_id', 'node', 'outcome'],
       registers,
       collect() {
         this.reset();
         for (const [service, s] of services())
-          for (const [instance_id, i] of s.instances)
-            for (const outcome of OUTCOMES) if (i.outcomes[outcome] > 0) this.inc({ service, instance_id, outcome }, i.outcomes[outcome]);
+          for (const i of s.instances.values())
+            for (const outcome of OUTCOMES) if (i.outcomes[outcome] > 0) this.inc({ service, instance_id: i.id, node: i.node, outcome }, i.outcomes[outcome]);
       },
     });
     const perService = (name: string, help: string, read: (s: ServiceChildren) => number) =>
@@ -97,11 +97,11 @@ export class GatewayMetrics implements ProxyObserver {
     new Counter({
       name: 'gateway_ejections_total',
       help: 'Instances ejected by passive health after consecutive failures.',
-      labelNames: ['service', 'instance_id'],
+      labelNames: ['service', 'instance_id', 'node'],
       registers,
       collect() {
         this.reset();
-        for (const [service, s] of services()) for (const [instance_id, i] of s.instances) if (i.ejections > 0) this.inc({ service, instance_id }, i.ejections);
+        for (const [service, s] of services()) for (const i of s.instances.values()) if (i.ejections > 0) this.inc({ service, instance_id: i.id, node: i.node }, i.ejections);
       },
     });
     const refusedBy = this.#refusedBy;
@@ -151,7 +151,7 @@ export class GatewayMetrics implements ProxyObserver {
     // Gone from the table since the attempt began: nothing to count it under.
     const s = this.#services.get(service);
     if (!s) return;
-    const i = s.instances.get(a.inst.id);
+    const i = s.instances.get(a.inst.key);
     if (i) {
       i.outcomes[a.outcome]++;
       if (a.ejected) i.ejections++;
@@ -204,9 +204,9 @@ export class GatewayMetrics implements ProxyObserver {
       if (!s) this.#services.set(service, (s = this.#serviceChildren()));
       if (s.list === list) continue;
       s.list = list;
-      const ids = new Set(list.map((i) => i.id));
-      for (const id of s.instances.keys()) if (!ids.has(id)) s.instances.delete(id);
-      for (const id of ids) if (!s.instances.has(id)) s.instances.set(id, { outcomes: zeroOutcomes(), ejections: 0 });
+      const keys = new Set(list.map((i) => i.key));
+      for (const key of s.instances.keys()) if (!keys.has(key)) s.instances.delete(key);
+      for (const i of list) if (!s.instances.has(i.key)) s.instances.set(i.key, { id: i.id, node: i.node, outcomes: zeroOutcomes(), ejections: 0 });
     }
   }
 }

@@ -25,10 +25,14 @@ export interface ServiceChildren {
   hedges: Record<HedgeEvent, number>;
   /** The table's instance list these counts were last matched to. */
   list: readonly Instance[] | null;
+  /** By instance.key: the same id on two nodes is two rows. */
   instances: Map<string, InstanceChildren>;
 }
 
 export interface InstanceChildren {
+  /** Its labels: instance_id (Consul's service id) and node. */
+  id: string;
+  node: string;
   outcomes: Record<AttemptOutcome, number>;
   ejections: number;
 }

@@ -1,7 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ConsulState, ReconcileView } from '@stack/shared';
 import type { LoadView } from '../balancing/balancer.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import type { GatewayMetricsDeps } from './metrics.js';
 
 /**
@@ -18,15 +17,18 @@ export function registerStateMetrics(registry: Registry, deps: GatewayMetricsDep
       new Gauge({
         name,
         help,
-        labelNames: ['service', 'instance_id'],
+        labelNames: ['service', 'instance_id', 'node'],
         registers,
         collect() {
           this.reset();
-          for (const [service, list] of table().services)
-            for (const [instance_id, v] of load(list)) {
-              const x = read(v);
-              if (x !== null) this.set({ service, instance_id }, x);
+          for (const [service, list] of table().services) {
+            const views = load(list);
+            for (const i of list) {
+              const v = views.get(i.key);
+              const x = v ? read(v) : null;
+              if (x !== null) this.set({ service, instance_id: i.id, node: i.node }, x);
             }
+          }
         },
       });
     instanceGauge('gateway_upstream_score', "The balancer's cost of sending the instance one more request (LB_POLICY; lower gets it): peak_ewma, latency in ms times (requests in flight + 1); least_request, requests in flight.", (v) => v.score);
@@ -96,7 +98,7 @@ export function registerStateMetrics(registry: Registry, deps: GatewayMetricsDep
       this.reset();
       for (const [service, list] of table().services) {
         let n = 0;
-        for (const i of list) if (outliers.isEjected(instanceKey(i))) n++;
+        for (const i of list) if (outliers.isEjected(i.key)) n++;
         this.set({ service }, n);
       }
     },

@@ -84,9 +84,9 @@ export const DASHBOARD_JS = String.raw`(function () {
     var s = st.stats && st.stats.services;
     return s && Object.prototype.hasOwnProperty.call(s, name) ? s[name] : null;
   }
-  function instStats(svc, id) {
+  function instStats(svc, key) {
     var i = svc && svc.instances;
-    return i && Object.prototype.hasOwnProperty.call(i, id) ? i[id] : null;
+    return i && Object.prototype.hasOwnProperty.call(i, key) ? i[key] : null;
   }
   function metric(parent, label, value, bad) {
     var m = add(parent, h('span', 'metric' + (bad ? ' bad' : '')));
@@ -128,7 +128,7 @@ export const DASHBOARD_JS = String.raw`(function () {
         td.colSpan = 10;
       }
       list.forEach(function (i) {
-        var is = instStats(s, i.id);
+        var is = instStats(s, i.key);
         var ej = i.ejectedUntil ? Date.parse(i.ejectedUntil) : 0;
         var row = add(body, h('tr', ej > now ? 'ejected' : ''));
         row.dataset.instance = i.id;
