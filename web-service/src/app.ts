@@ -1,6 +1,7 @@
 import Koa, { type Context } from 'koa';
 import { Router } from '@koa/router';
-import { appendVia, clientGone, isClientAbort, type Logger } from '@stack/shared';
+import { appendVia, type Logger } from '@stack/shared';
+import { clientGone, isClientAbort } from './client-abort.js';
 import type { Config } from './config.js';
 import type { Caller } from './call.js';
 import { CALL_MARK, callPolicy } from './call-policy.js';

@@ -1,7 +1,7 @@
 import type { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { clientGone } from '@stack/shared';
+import { clientGone } from './client-abort.js';
 import { HttpError, intParam, readSmallBody, sendJson, sleep } from './http.js';
 import type { AppState } from './middleware.js';
 

@@ -1,5 +1,6 @@
 import type { Middleware } from 'koa';
-import { errorBody, isClientAbort, requestIdFrom, sendKoaJsonError, type ErrorBody, type Logger } from '@stack/shared';
+import { errorBody, requestIdFrom, sendKoaJsonError, type ErrorBody, type Logger } from '@stack/shared';
+import { isClientAbort } from './client-abort.js';
 import type { DrainState } from './drain.js';
 import type { Identity } from './identity.js';
 import { HttpError, statusText } from './http.js';
