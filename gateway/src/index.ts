@@ -9,7 +9,6 @@ import { createExplainer, exclusionReason } from './admin/explain.js';
 import { describeConfig, gatewayDiscoveryOptions, loadConfig } from './config.js';
 import { InstancePicker } from './balancing/instance-picker.js';
 import { TRY_BUDGET_DEFAULTS, TryBudget } from './balancing/hedge.js';
-import { instanceKey } from './proxy/instance-meta.js';
 import { LiveStats } from './observe/live-stats.js';
 import { GatewayMetrics } from './observe/metrics.js';
 import { observers } from './observe/observer.js';
@@ -61,7 +60,7 @@ discovery.on('change', (table) => {
   lastRejected = rejected;
 });
 discovery.on('change', (table) => {
-  const keys = new Set([...table.services.values()].flat().map(instanceKey));
+  const keys = new Set([...table.services.values()].flat().map((i) => i.key));
   outliers.retain(keys);
   picker.retain(table.services.keys(), keys);
   tryBudget.retain(table.services.keys());
@@ -72,7 +71,6 @@ const events = new EventFeed({
   table: () => discovery.table,
   state: () => discovery.state(),
   ejectedUntil: (key) => outliers.ejectedUntil(key),
-  instanceKey,
   capacity: DASH.events,
 });
 discovery.on('change', (table) => events.tableChanged(table));

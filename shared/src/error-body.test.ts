@@ -2,7 +2,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { errorBody, sendJsonError } from './error-body.js';
+import { ERROR_STATUS, errorBody, rawJsonResponse, sendJsonError, sendKoaJsonError } from './error-body.js';
 
 describe('errorBody', () => {
   const cases: Array<[string, Parameters<typeof errorBody>, Record<string, unknown>]> = [
@@ -114,5 +114,48 @@ describe('sendJsonError', () => {
     };
     await assert.rejects(fetch(`${base}/`));
     assert.equal(threw, null);
+  });
+});
+
+describe('ERROR_STATUS: one table of codes', () => {
+  test('every code is an error status', () => {
+    for (const [code, status] of Object.entries(ERROR_STATUS)) assert.ok(status >= 400 && status < 600, `${code}: ${status}`);
+  });
+  test('one code for a bad service name, as docs/design.md lists it', () => {
+    assert.equal(ERROR_STATUS.invalid_service_name, 400);
+    assert.equal('invalid_service' in ERROR_STATUS, false);
+  });
+});
+
+describe('rawJsonResponse', () => {
+  test('status line and body from the table; headers; Connection: close', () => {
+    const raw = rawJsonResponse('too_many_connections', 'full', { 'Retry-After': '1' });
+    const [head, body] = raw.split('\r\n\r\n') as [string, string];
+    const lines = head.split('\r\n');
+    assert.equal(lines[0], 'HTTP/1.1 503 Service Unavailable');
+    assert.ok(lines.includes('Retry-After: 1') && lines.includes('Connection: close') && lines.includes('Cache-Control: no-store'));
+    assert.ok(lines.includes(`Content-Length: ${Buffer.byteLength(body)}`));
+    assert.deepEqual(JSON.parse(body), { error: 'too_many_connections', message: 'full', status: 503, requestId: null });
+  });
+});
+
+describe('sendKoaJsonError', () => {
+  const ctx = () => {
+    const c = { status: 404, body: undefined as unknown, headers: {} as Record<string, string>, set(f: Record<string, string>) { Object.assign(c.headers, f); } };
+    return c;
+  };
+  test('status from the body, JSON headers win over given ones, compact by default', () => {
+    const c = ctx();
+    const body = errorBody(405, 'method_not_allowed', 'no', 'r1');
+    sendKoaJsonError(c, body, { allow: 'GET', 'content-type': 'text/html' });
+    assert.equal(c.status, 405);
+    assert.deepEqual(c.headers, { allow: 'GET', 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    assert.equal(c.body, JSON.stringify(body));
+  });
+  test('indent > 0: the same body pretty-printed, with a final newline', () => {
+    const c = ctx();
+    const body = errorBody(500, 'internal', 'internal error', null);
+    sendKoaJsonError(c, body, {}, 2);
+    assert.equal(c.body, `${JSON.stringify(body, null, 2)}\n`);
   });
 });

@@ -1,20 +1,6 @@
-import { STATUS_CODES, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { errorBody } from './error-body.js';
-
-/**
- * A complete JSON response written straight to a socket, then the socket
- * closed: for the answers given before (or instead of) Node's HTTP layer,
- * where there is no response object.
- */
-export function rawJsonResponse(status: number, error: string, message: string, headers: Record<string, string> = {}): string {
-  const body = JSON.stringify(errorBody(status, error, message, null));
-  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
-  return (
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-    `Content-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n${extra}Connection: close\r\n\r\n${body}`
-  );
-}
+import { rawJsonResponse, type ErrorCode } from './error-body.js';
 
 /**
  * Writes a raw answer and closes the socket for good. Node's HTTP sockets
@@ -31,14 +17,14 @@ export function answerAndClose(socket: Duplex, response: string): void {
 }
 
 /** What Node's parser and its timers report, as the status a client should see. */
-function clientErrorAnswer(code: string | undefined): [number, string, string] {
+function clientErrorAnswer(code: string | undefined): [ErrorCode, string] {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
-      return [431, 'headers_too_large', 'the request headers are too large'];
+      return ['headers_too_large', 'the request headers are too large'];
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return [408, 'request_timeout', 'the request was not received in time'];
+      return ['request_timeout', 'the request was not received in time'];
     default:
-      return [400, 'bad_request', 'malformed HTTP request'];
+      return ['bad_request', 'malformed HTTP request'];
   }
 }
 
@@ -52,7 +38,7 @@ export function answerClientErrorsAsJson(server: Server): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const current = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (err.code === 'ECONNRESET' || !socket.writable || current?.headersSent) return void socket.destroy();
-    const [status, code, message] = clientErrorAnswer(err.code);
-    answerAndClose(socket, rawJsonResponse(status, code, message));
+    const [code, message] = clientErrorAnswer(err.code);
+    answerAndClose(socket, rawJsonResponse(code, message));
   });
 }

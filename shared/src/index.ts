@@ -1,8 +1,7 @@
 export { createLogger, type Logger } from './logger.js';
 export { ConfigError, parseEnv, intVar, listVar, boolVar, logLevelVar } from './env.js';
 export { backoffDelay } from './backoff.js';
-export { externalAddresses, primaryAddress, type AddressInfo } from './network.js';
-export { isValidServiceName, type Instance } from './consul/instances.js';
+export { instanceKey, isValidServiceName, type Instance } from './consul/instances.js';
 export type { HealthEntry } from './consul/instances.js';
 export {
   explainService,
@@ -24,9 +23,9 @@ export type { QueryMeta } from './consul/meta.js';
 export { ConsulPool } from './consul/pool.js';
 export { Discovery, type DiscoveryOptions, type ConsulState, type DiscoveryState, type ReconcileView } from './consul/discovery.js';
 export { emptyTable, setService, tableToJSON, type RouteTable } from './table.js';
-export { RoundRobin } from './picker.js';
+export { RoundRobin } from './round-robin.js';
 export { describeTokenVars, discoveryEnv, discoveryOptions, resolveConsulToken } from './consul/config.js';
-export { answerAndClose, answerClientErrorsAsJson, rawJsonResponse } from './http.js';
+export { answerAndClose, answerClientErrorsAsJson } from './http.js';
 export { requestIdFrom } from './request-id.js';
 export { hasPathTraversal } from './paths.js';
 export {
@@ -52,8 +51,16 @@ export {
   type FailureKind,
   type AttemptFailure,
 } from './upstream-failure.js';
-export { errorBody, sendJsonError, type ErrorBody } from './error-body.js';
+export {
+  ERROR_STATUS,
+  errorBody,
+  rawJsonResponse,
+  sendJsonError,
+  sendKoaJsonError,
+  type ErrorBody,
+  type ErrorCode,
+  type JsonErrorContext,
+} from './error-body.js';
 export { createShutdown, type ShutdownOptions } from './shutdown.js';
-export { clientGone, isClientAbort } from './client-abort.js';
 export type { ConsulAddress } from './consul/addresses.js';
 export { escapeHtml } from './html.js';

@@ -1,17 +1,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { emptyTable, retainServices, setService, tableToJSON, type RouteTable } from './table.js';
-import type { Instance } from './consul/instances.js';
+import { instanceKey, type Instance } from './consul/instances.js';
 
-const inst = (id: string, port = 8080, over: Partial<Instance> = {}): Instance => ({
-  id,
-  service: 'service-web',
-  address: '10.0.0.1',
-  port,
-  node: 'node-1',
-  tags: [],
-  ...over,
-});
+const inst = (id: string, port = 8080, over: Partial<Instance> = {}): Instance => {
+  const i = { id, service: 'service-web', address: '10.0.0.1', port, node: 'node-1', tags: [], ...over };
+  return { ...i, key: over.key ?? instanceKey(i.node, i.id) };
+};
 
 const t0 = new Date('2024-01-01T00:00:00.000Z');
 const t1 = new Date('2024-01-01T00:00:01.000Z');

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { ConsulAgent } from '../lib/consul.js';
 import { startGateway, startWeb, type ServiceProcess } from '../lib/procs.js';
 import { waitFor } from '../lib/ports.js';
-import { routedIds } from '../lib/gateway.js';
+import { routedIds, routedKeys } from '../lib/gateway.js';
 
 // A real Prometheus text parser (npm parse-prometheus-text-format): it throws on
 // a line a scraper would reject. It merges a histogram's label sets into one
@@ -114,16 +114,20 @@ describe('metrics and live stats against a real Consul, gateway and web processe
     assert.ok(svc.rps >= 2, `at least 20 requests in the last 10 s: ${svc.rps}/s`);
     assert.equal(svc.errorRate, 0);
     assert.ok(svc.p50Ms !== null && svc.p99Ms !== null && svc.p50Ms <= svc.p99Ms);
-    assert.deepEqual(Object.keys(svc.instances).sort(), [...regIds].sort());
+    // Keyed by instance key (node/id): one id on two nodes is two instances.
+    const keys = await routedKeys(gw);
+    assert.deepEqual(Object.keys(svc.instances).sort(), regIds.map((id) => keys.get(id)).sort());
     for (const id of regIds) {
-      assert.ok(svc.instances[id]!.rps >= 1, `${id}: ${svc.instances[id]!.rps}/s`);
-      assert.equal(typeof svc.instances[id]!.p50Ms, 'number');
+      const key = keys.get(id)!;
+      assert.ok(svc.instances[key]!.rps >= 1, `${id}: ${svc.instances[key]!.rps}/s`);
+      assert.equal(typeof svc.instances[key]!.p50Ms, 'number');
     }
   });
 
   test('an instance leaving the table: its label sets and stats go, the change is timed in the discovery histogram', async () => {
     const before = await scrape(gw.url);
     const gone = regIds[1]!;
+    const keys = await routedKeys(gw);
     await consul.maintenance(gone, true);
     try {
       await waitFor('the gateway to drop the instance', async () => !(await routedIds(gw)).includes(gone), 10_000);
@@ -136,7 +140,7 @@ describe('metrics and live stats against a real Consul, gateway and web processe
       assert.equal(buckets['+Inf'], String(count(g)));
       assert.equal(Number(buckets['1']), count(g), 'on loopback, within a second');
       const stats = (await (await fetch(`${gw.url}/_gateway/stats`)).json()) as { services: Record<string, { instances: Record<string, unknown> }> };
-      assert.deepEqual(Object.keys(stats.services['service-web']!.instances), [regIds[0]!]);
+      assert.deepEqual(Object.keys(stats.services['service-web']!.instances), [keys.get(regIds[0]!)]);
     } finally {
       await consul.maintenance(gone, false);
     }

@@ -199,7 +199,7 @@ describe('errors', () => {
     const { base } = await start({ caller: fakeCaller(async () => { throw new Error('secret detail'); }) });
     const { res, text, body } = await getJson(`${base}/call/svc/x`);
     assert.equal(res.status, 500);
-    assert.equal(body.error, 'internal_error');
+    assert.equal(body.error, 'internal');
     assert.ok(!text.includes('secret') && !text.includes('at '), text);
   });
 });
@@ -233,13 +233,13 @@ describe('GET /call', () => {
 
   test('caller errors become JSON with their status and headers', async () => {
     const caller = fakeCaller(async () => {
-      throw new HttpError(503, 'no_instances', 'no passing instance of x', { service: 'x' }, { 'Retry-After': '1' });
+      throw new HttpError('no_instance', 'no passing instance of x', { service: 'x' }, { 'Retry-After': '1' });
     });
     const { base } = await start({ caller });
     const { res, body } = await getJson(`${base}/call/x/`, { headers: { 'X-Request-Id': 'c2' } });
     assert.equal(res.status, 503);
     assert.equal(res.headers.get('retry-after'), '1');
-    assert.deepEqual(body, { error: 'no_instances', message: 'no passing instance of x', service: 'x', status: 503, requestId: 'c2' });
+    assert.deepEqual(body, { error: 'no_instance', message: 'no passing instance of x', service: 'x', status: 503, requestId: 'c2' });
   });
 
   test('an invalid service name is a 400 and never reaches discovery', async () => {
@@ -255,7 +255,7 @@ describe('GET /call', () => {
     for (const name of ['bad_name', 'a.b', '-x', 'x%2Fy', '%zz']) {
       const { res, body } = await getJson(`${base}/call/${name}/`);
       assert.equal(res.status, 400, name);
-      assert.equal(body.error, 'invalid_service', name);
+      assert.equal(body.error, 'invalid_service_name', name);
     }
     assert.deepEqual(watched, []);
     caller.close();

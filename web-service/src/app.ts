@@ -1,6 +1,7 @@
 import Koa, { type Context } from 'koa';
 import { Router } from '@koa/router';
-import { appendVia, clientGone, isClientAbort, type Logger } from '@stack/shared';
+import { appendVia, type Logger } from '@stack/shared';
+import { clientGone, isClientAbort } from './client-abort.js';
 import type { Config } from './config.js';
 import type { Caller } from './call.js';
 import { CALL_MARK, callPolicy } from './call-policy.js';
@@ -91,7 +92,7 @@ export function createApp(deps: AppDeps): Koa<AppState> {
     try {
       service = decodeURIComponent(m?.[1] ?? '');
     } catch {
-      throw new HttpError(400, 'invalid_service', 'service name is not valid percent-encoding');
+      throw new HttpError('invalid_service_name', 'service name is not valid percent-encoding');
     }
     const via = ctx.get('Via');
     try {

@@ -37,7 +37,7 @@ export function callPolicy(o: CallPolicyOptions): CallPolicy {
       const why = Number.isFinite(hops)
         ? `this request already made ${hops} /call hop(s); at most ${o.maxDepth} allowed (CALL_MAX_DEPTH)`
         : 'the Via header is too long to trace this request; refused as a loop';
-      throw new HttpError(508, 'loop_detected', why, { service, hops: Number.isFinite(hops) ? hops : null, maxDepth: o.maxDepth });
+      throw new HttpError('loop_detected', why, { service, hops: Number.isFinite(hops) ? hops : null, maxDepth: o.maxDepth });
     }
     const name = service.toLowerCase();
     const reason =
@@ -46,6 +46,6 @@ export function callPolicy(o: CallPolicyOptions): CallPolicy {
       : name === self && !o.allowSelf ? `/call may not call this service (${o.self}) itself; CALL_ALLOW_SELF=true allows it`
       : deny.has(name) ? `${service} is in CALL_DENY`
       : undefined;
-    if (reason) throw new HttpError(403, 'call_forbidden', reason, { service });
+    if (reason) throw new HttpError('call_forbidden', reason, { service });
   };
 }

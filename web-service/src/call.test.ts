@@ -2,7 +2,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger, type Instance } from '@stack/shared';
+import { createLogger, type Instance, instanceKey } from '@stack/shared';
 import { createCaller, upstreamUrl, type ServiceDirectory } from './call.js';
 import { HttpError } from './http.js';
 
@@ -44,7 +44,7 @@ async function upstream(name: string, handler?: http.RequestListener): Promise<I
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  return { id: name, service: 'svc', address: '127.0.0.1', port, node: 'n1', tags: [] };
+  return { id: name, service: 'svc', address: '127.0.0.1', port, node: 'n1', tags: [], key: instanceKey('n1', name) };
 }
 async function refusedPort(name: string): Promise<Instance> {
   const inst = await upstream(name);
@@ -203,7 +203,7 @@ describe('createCaller', () => {
     await assert.rejects(c.call(req('svc')), (e: unknown) => {
       assert.ok(e instanceof HttpError);
       assert.equal(e.status, 503);
-      assert.equal(e.code, 'no_instances');
+      assert.equal(e.code, 'no_instance');
       assert.equal(e.headers['Retry-After'], '1');
       return true;
     });
@@ -216,8 +216,8 @@ describe('createCaller', () => {
   test('invalid names and paths are 400 before discovery is asked', async () => {
     const dir = directory({});
     const c = caller(dir);
-    await rejectsWith(c.call(req('bad_name')), 400, 'invalid_service');
-    await rejectsWith(c.call(req('a.b')), 400, 'invalid_service');
+    await rejectsWith(c.call(req('bad_name')), 400, 'invalid_service_name');
+    await rejectsWith(c.call(req('a.b')), 400, 'invalid_service_name');
     await rejectsWith(c.call(req('svc', '/../x')), 400, 'invalid_path');
     assert.deepEqual(dir.watched, []);
   });
@@ -225,10 +225,10 @@ describe('createCaller', () => {
   test('the number of distinct watched services is capped', async () => {
     const dir = directory({ a: [], b: [] });
     const c = caller(dir, { maxServices: 2 });
-    await rejectsWith(c.call(req('a')), 503, 'no_instances');
-    await rejectsWith(c.call(req('b')), 503, 'no_instances');
+    await rejectsWith(c.call(req('a')), 503, 'no_instance');
+    await rejectsWith(c.call(req('b')), 503, 'no_instance');
     await rejectsWith(c.call(req('c')), 503, 'too_many_services');
-    await rejectsWith(c.call(req('A')), 503, 'no_instances'); // same service, any case
+    await rejectsWith(c.call(req('A')), 503, 'no_instance'); // same service, any case
     assert.deepEqual(dir.watched, ['a', 'b', 'A']);
   });
 });

@@ -9,6 +9,7 @@ import {
   isValidServiceName,
   RoundRobin,
   type AttemptFailure,
+  type ErrorCode,
   type Instance,
   type Logger,
 } from '@stack/shared';
@@ -115,24 +116,24 @@ export function createCaller(opts: CallerOptions): Caller {
   async function call(req: CallRequest, seen: { attempts: number }): Promise<CallResult> {
     const { service } = req;
     if (!isValidServiceName(service)) {
-      throw new HttpError(400, 'invalid_service', 'service name must be letters, digits and dashes (1-63)', { service });
+      throw new HttpError('invalid_service_name', 'service name must be letters, digits and dashes (1-63)', { service });
     }
     checkPath(req.path); // before touching discovery
     const key = service.toLowerCase();
     if (!watched.has(key)) {
       if (watched.size >= opts.maxServices) {
-        throw new HttpError(503, 'too_many_services', `this instance already watches ${opts.maxServices} services, the most /call may`, { service });
+        throw new HttpError('too_many_services', `this instance already watches ${opts.maxServices} services, the most /call may`, { service });
       }
       watched.add(key);
     }
     await opts.directory.watchService(service, opts.discoveryTimeoutMs);
     const instances = opts.directory.table.services.get(key);
     if (!instances) {
-      throw new HttpError(503, 'discovery_unavailable', `no answer from consul within ${opts.discoveryTimeoutMs} ms`, { service }, { 'Retry-After': '1' });
+      throw new HttpError('discovery_unavailable', `no answer from consul within ${opts.discoveryTimeoutMs} ms`, { service }, { 'Retry-After': '1' });
     }
     const first = picker.pick(key, instances);
     if (!first) {
-      throw new HttpError(503, 'no_instances', `no passing instance of ${service}`, { service }, { 'Retry-After': '1' });
+      throw new HttpError('no_instance', `no passing instance of ${service}`, { service }, { 'Retry-After': '1' });
     }
     const deadline = Date.now() + opts.timeoutMs;
     try {
@@ -199,7 +200,7 @@ export function checkPath(path: string): void {
 }
 
 function badPath(): HttpError {
-  return new HttpError(400, 'invalid_path', 'path may not contain empty or dot segments or backslashes');
+  return new HttpError('invalid_path', 'path may not contain empty or dot segments or backslashes');
 }
 
 function parseBody(data: unknown, contentType: unknown): unknown {
@@ -220,12 +221,12 @@ function failureKind(err: unknown): AttemptFailure {
   return classifyFailure(err);
 }
 
-const OUTCOME_BY_CODE: Record<string, CallOutcome> = {
-  invalid_service: 'invalid',
+const OUTCOME_BY_CODE: Partial<Record<ErrorCode, CallOutcome>> = {
+  invalid_service_name: 'invalid',
   invalid_path: 'invalid',
   too_many_services: 'too_many_services',
   discovery_unavailable: 'discovery_unavailable',
-  no_instances: 'no_instances',
+  no_instance: 'no_instances',
   upstream_timeout: 'timeout',
   upstream_unreachable: 'unreachable',
   upstream_error: 'upstream_error',
@@ -249,10 +250,10 @@ function upstreamError(err: unknown, service: string, inst: Instance, opts: Call
   const code = describe(err);
   opts.log.warn({ requestId, service, target: inst.id, failure: kind, err: code }, 'call failed');
   if (kind === 'timeout') {
-    return new HttpError(504, 'upstream_timeout', `${service} did not answer within ${opts.timeoutMs} ms`, { service, target });
+    return new HttpError('upstream_timeout', `${service} did not answer within ${opts.timeoutMs} ms`, { service, target });
   }
   if (kind === 'connect' || kind === 'reset') {
-    return new HttpError(502, 'upstream_unreachable', `could not reach ${service} (${code})`, { service, target });
+    return new HttpError('upstream_unreachable', `could not reach ${service} (${code})`, { service, target });
   }
-  return new HttpError(502, 'upstream_error', `bad answer from ${service}: ${err.message}`, { service, target });
+  return new HttpError('upstream_error', `bad answer from ${service}: ${err.message}`, { service, target });
 }

@@ -1,7 +1,7 @@
 import type { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { clientGone } from '@stack/shared';
+import { clientGone } from './client-abort.js';
 import { HttpError, intParam, readSmallBody, sendJson, sleep } from './http.js';
 import type { AppState } from './middleware.js';
 
@@ -19,7 +19,7 @@ export class FaultState {
 
 /** Applied to every `/` request; a no-op unless a fault mode was set. */
 export async function applyFault(state: FaultState, ctx: Context): Promise<void> {
-  if (state.mode === 'fail') throw new HttpError(500, 'fault_injected', 'fault mode "fail" is on');
+  if (state.mode === 'fail') throw new HttpError('fault_injected', 'fault mode "fail" is on');
   if (state.mode === 'slow') await sleep(state.delayMs, clientGone(ctx.res));
 }
 
@@ -44,7 +44,7 @@ export function faultRoutes(router: Router<AppState>, state: FaultState, answer:
   router.post('/fault/mode', async (ctx) => {
     const input: Record<string, unknown> = { ...ctx.query, ...(await readJsonObject(ctx)) };
     const mode = modeSchema.safeParse(input.mode);
-    if (!mode.success) throw new HttpError(400, 'invalid_parameter', 'mode must be "ok", "fail" or "slow"');
+    if (!mode.success) throw new HttpError('invalid_parameter', 'mode must be "ok", "fail" or "slow"');
     state.mode = mode.data;
     state.delayMs = mode.data === 'slow' ? intParam(input.delayMs, 'delayMs', 0, MAX_DELAY_MS, 1_000) : 0;
     ctx.state.log.info({ fault: state.toJSON() }, 'fault mode set');
@@ -59,10 +59,10 @@ async function readJsonObject(ctx: Context): Promise<Record<string, unknown>> {
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new HttpError(400, 'invalid_body', 'body must be a JSON object');
+    throw new HttpError('invalid_body', 'body must be a JSON object');
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new HttpError(400, 'invalid_body', 'body must be a JSON object');
+    throw new HttpError('invalid_body', 'body must be a JSON object');
   }
   return parsed as Record<string, unknown>;
 }

@@ -1,5 +1,6 @@
 import type { Context } from 'koa';
 import { STATUS_CODES } from 'node:http';
+import { ERROR_STATUS, type ErrorCode } from '@stack/shared';
 
 /**
  * An error that is an answer: its status, code and message go to the client
@@ -7,15 +8,16 @@ import { STATUS_CODES } from 'node:http';
  */
 export class HttpError extends Error {
   override name = 'HttpError';
+  readonly status: number;
 
   constructor(
-    readonly status: number,
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly extra: Record<string, unknown> = {},
     readonly headers: Record<string, string> = {},
   ) {
     super(message);
+    this.status = ERROR_STATUS[code];
   }
 }
 
@@ -36,7 +38,7 @@ export function intParam(value: unknown, name: string, min: number, max: number,
   if ((value === undefined || value === '') && def !== undefined) return def;
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new HttpError(400, 'invalid_parameter', `${name} must be a whole number from ${min} to ${max}`);
+    throw new HttpError('invalid_parameter', `${name} must be a whole number from ${min} to ${max}`);
   }
   return n;
 }
@@ -47,7 +49,7 @@ export async function readSmallBody(ctx: Context, limit: number): Promise<string
   let size = 0;
   for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > limit) throw new HttpError(413, 'body_too_large', `request body is over ${limit} bytes`);
+    if (size > limit) throw new HttpError('body_too_large', `request body is over ${limit} bytes`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { externalAddresses, primaryAddress, type AddressInfo } from '@stack/shared';
+import { externalAddresses, primaryAddress, type AddressInfo } from './network.js';
 
 export interface Identity {
   service: string;

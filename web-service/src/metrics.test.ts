@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { createLogger, type Instance } from '@stack/shared';
+import { createLogger, type Instance, instanceKey } from '@stack/shared';
 import { createApp } from './app.js';
 import { callOutcome, createCaller, type Caller, type ServiceDirectory } from './call.js';
 import { loadConfig } from './config.js';
@@ -107,7 +107,7 @@ describe('/call outcomes from the caller', () => {
   }
   async function instance(id: string, handler: http.RequestListener): Promise<Instance> {
     const url = new URL(await listen(handler));
-    return { id, service: 'svc', address: '127.0.0.1', port: Number(url.port), node: 'n1', tags: [] };
+    return { id, service: 'svc', address: '127.0.0.1', port: Number(url.port), node: 'n1', tags: [], key: instanceKey('n1', id) };
   }
   async function refused(id: string): Promise<Instance> {
     const i = await instance(id, () => undefined);
@@ -165,9 +165,9 @@ describe('/call outcomes from the caller', () => {
 
   test('callOutcome: the answer a failure became', () => {
     const cases: Array<[unknown, CallOutcome]> = [
-      [new HttpError(503, 'too_many_services', 'x'), 'too_many_services'],
-      [new HttpError(502, 'upstream_error', 'x'), 'upstream_error'],
-      [new HttpError(418, 'something_new', 'x'), 'error'],
+      [new HttpError('too_many_services', 'x'), 'too_many_services'],
+      [new HttpError('upstream_error', 'x'), 'upstream_error'],
+      [new HttpError('fault_injected', 'x'), 'error'],
       [Object.assign(new Error('canceled'), { isAxiosError: true, code: 'ERR_CANCELED' }), 'canceled'],
       [new Error('boom'), 'error'],
     ];

@@ -1,8 +1,9 @@
 import type { Middleware } from 'koa';
-import { errorBody, isClientAbort, requestIdFrom, type Logger } from '@stack/shared';
+import { errorBody, requestIdFrom, sendKoaJsonError, type ErrorBody, type Logger } from '@stack/shared';
+import { isClientAbort } from './client-abort.js';
 import type { DrainState } from './drain.js';
 import type { Identity } from './identity.js';
-import { HttpError, sendJson, statusText } from './http.js';
+import { HttpError, statusText } from './http.js';
 
 export interface AppState {
   requestId: string;
@@ -43,7 +44,7 @@ export function errorHandler(): Middleware<AppState> {
       await next();
       if (ctx.body == null && ctx.status >= 400) {
         const message = ctx.status === 404 ? `no route for ${ctx.method} ${ctx.path}` : statusText(ctx.status);
-        sendJson(ctx, ctx.status, errorBody(ctx.status, codeFor(ctx.status), message, ctx.state.requestId));
+        sendError(ctx, errorBody(ctx.status, codeFor(ctx.status), message, ctx.state.requestId));
       }
     } catch (err) {
       const { log, requestId } = ctx.state;
@@ -53,22 +54,27 @@ export function errorHandler(): Middleware<AppState> {
         return;
       }
       if (err instanceof HttpError) {
-        ctx.set(err.headers);
-        sendJson(ctx, err.status, errorBody(err.status, err.code, err.message, requestId, err.extra));
+        sendError(ctx, errorBody(err.status, err.code, err.message, requestId, err.extra), err.headers);
         return;
       }
       // Koa's own http-errors (ctx.throw, router) carry a status and a safe message.
       const e = err as { status?: unknown; expose?: boolean; message?: string };
       if (typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose) {
-        sendJson(ctx, e.status, errorBody(e.status, codeFor(e.status), e.message ?? statusText(e.status), requestId));
+        sendError(ctx, errorBody(e.status, codeFor(e.status), e.message ?? statusText(e.status), requestId));
         return;
       }
       log.error({ err, method: ctx.method, url: ctx.url }, 'request failed');
-      sendJson(ctx, 500, errorBody(500, 'internal_error', 'internal error', requestId));
+      sendError(ctx, errorBody(500, 'internal', 'internal error', requestId));
     }
   };
 }
 
+/** Pretty-printed, like every answer of this service (it is read in browsers). */
+export function sendError(ctx: Parameters<typeof sendKoaJsonError>[0], body: ErrorBody, headers: Record<string, string> = {}): void {
+  sendKoaJsonError(ctx, body, headers, 2);
+}
+
+/** A bare status Koa answered (404, 405, its http-errors): its name as the code. */
 function codeFor(status: number): string {
   return statusText(status).toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_|_$/g, '');
 }

@@ -1,8 +1,7 @@
 import type { Middleware } from 'koa';
 import type { Router } from '@koa/router';
-import { errorBody } from '@stack/shared';
-import { sendJson } from './http.js';
-import type { AppState } from './middleware.js';
+import { ERROR_STATUS, errorBody } from '@stack/shared';
+import { sendError, type AppState } from './middleware.js';
 
 /**
  * Methods answered 405 on every path, before any route: TRACE would have /echo
@@ -19,6 +18,6 @@ export function refuseMethods(router: Router<AppState>): Middleware<AppState> {
     const allowed = new Set(router.match(ctx.path, 'GET').path.flatMap((layer) => layer.methods));
     for (const m of REFUSED) allowed.delete(m);
     ctx.set('Allow', [...allowed].join(', '));
-    sendJson(ctx, 405, errorBody(405, 'method_not_allowed', `${ctx.method} is not allowed here`, ctx.state.requestId));
+    sendError(ctx, errorBody(ERROR_STATUS.method_not_allowed, 'method_not_allowed', `${ctx.method} is not allowed here`, ctx.state.requestId));
   };
 }

@@ -33,7 +33,7 @@ export function attachEcho(server: Server, deps: { identity: Identity; log: Logg
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/ws' || (req.headers.upgrade ?? '').toLowerCase() !== 'websocket')
-      return answerAndClose(socket, rawJsonResponse(404, 'not_found', `no WebSocket endpoint at ${path}; try /ws`));
+      return answerAndClose(socket, rawJsonResponse('not_found', `no WebSocket endpoint at ${path}; try /ws`));
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
   return {

@@ -2,7 +2,6 @@ import Router from '@koa/router';
 import { tableToJSON, type ConsulState, type RouteTable } from '@stack/shared';
 import { dashboardRoutes, sendPage, type DashboardParts } from './dashboard.js';
 import type { OutlierDetector } from '../balancing/outlier.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import type { LiveStatsJSON } from '../observe/live-stats.js';
 import { explainRoute, routesView } from '../routes/explain.js';
 import type { RoutesSnapshot } from '../routes/table.js';
@@ -32,8 +31,8 @@ function servicesView(d: AdminDeps) {
     [...d.table().services].map(([name, list]) => [
       name,
       list.map((i) => {
-        const until = d.outliers.ejectedUntil(instanceKey(i));
-        return { id: i.id, address: i.address, port: i.port, node: i.node, ...(until ? { ejectedUntil: new Date(until).toISOString() } : {}) };
+        const until = d.outliers.ejectedUntil(i.key);
+        return { id: i.id, key: i.key, address: i.address, port: i.port, node: i.node, ...(until ? { ejectedUntil: new Date(until).toISOString() } : {}) };
       }),
     ]),
   );

@@ -2,14 +2,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger, emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
+import { type ConsulState, createLogger, emptyTable, type Instance, instanceKey, type RouteTable, setService } from '@stack/shared';
 import { createApp, type AppDeps } from './app.js';
 import { OutlierDetector } from '../balancing/outlier.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import { assertErrorBody, request } from '../testing/harness.js';
 
 
-const inst = (id: string, port: number): Instance => ({ id, service: 'service-web', address: '10.0.0.1', port, node: 'n1', tags: [] });
+const inst = (id: string, port: number): Instance => ({ id, service: 'service-web', address: '10.0.0.1', port, node: 'n1', tags: [], key: instanceKey('n1', id) });
 const W1 = inst('web-1', 8081);
 const W2 = inst('web-2', 8082);
 const CHANGED_AT = new Date('2024-05-01T12:00:00.000Z');
@@ -36,7 +35,7 @@ const outliers = new OutlierDetector(
   { consecutiveFailures: 1, baseEjectMs: 60_000, maxEjectMs: 60_000, maxEjectPercent: 50 },
   () => now,
 );
-outliers.failure(instanceKey(W2), [W1, W2].map(instanceKey));
+outliers.failure(W2.key, [W1, W2].map((i) => i.key));
 
 const deps: AppDeps = {
   table: () => table,
@@ -123,8 +122,8 @@ describe('createApp: /_gateway/services', () => {
       changedAt: CHANGED_AT.toISOString(),
       services: {
         'service-web': [
-          { id: 'web-1', address: '10.0.0.1', port: 8081, node: 'n1' },
-          { id: 'web-2', address: '10.0.0.1', port: 8082, node: 'n1', ejectedUntil: new Date(now + 60_000).toISOString() },
+          { id: 'web-1', key: 'n1/web-1', address: '10.0.0.1', port: 8081, node: 'n1' },
+          { id: 'web-2', key: 'n1/web-2', address: '10.0.0.1', port: 8082, node: 'n1', ejectedUntil: new Date(now + 60_000).toISOString() },
         ],
         empty: [],
       },

@@ -2,24 +2,23 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger, emptyTable, setService, type Instance } from '@stack/shared';
+import { createLogger, emptyTable, type Instance, instanceKey, setService } from '@stack/shared';
 import { createApp } from './app.js';
 import { ConsulServers } from './consul-servers.js';
 import { EventFeed } from './events.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import { OutlierDetector } from '../balancing/outlier.js';
 import { PAGE_CSP } from './page.js';
 import { SseHub } from './sse.js';
 import { assertErrorBody, consulOk, request } from '../testing/harness.js';
 
 const HOSTILE = '<script>alert(1)</script>';
-const inst = (id: string, port: number): Instance => ({ id, service: 'web', address: '10.0.0.1', port, node: 'n1', tags: [] });
+const inst = (id: string, port: number): Instance => ({ id, service: 'web', address: '10.0.0.1', port, node: 'n1', tags: [], key: instanceKey('n1', id) });
 const W1 = inst('web-1', 8081);
 const EVIL = inst(HOSTILE, 8082);
 
 const state = { table: setService(emptyTable, 'web', [W1, EVIL]) };
 const outliers = new OutlierDetector({ consecutiveFailures: 1, baseEjectMs: 60_000, maxEjectMs: 60_000, maxEjectPercent: 100 });
-const events = new EventFeed({ table: () => state.table, state: () => consulOk, ejectedUntil: (k) => outliers.ejectedUntil(k), instanceKey });
+const events = new EventFeed({ table: () => state.table, state: () => consulOk, ejectedUntil: (k) => outliers.ejectedUntil(k) });
 const hub = new SseHub(events, { max: 2, heartbeatMs: 60_000, retryMs: 2_000 });
 const servers = new ConsulServers(
   () => ({ leader: async () => '10.0.0.9:8300', peers: async () => ['10.0.0.9:8300', '10.0.0.8:8300'] }),
@@ -112,7 +111,7 @@ describe('GET / for a browser: the dashboard', () => {
 
 describe('GET /_gateway/dashboard and /_gateway/consul', () => {
   test('the snapshot: instances with join times and ejections, Consul and its servers', async () => {
-    outliers.failure(instanceKey(W1), [W1, EVIL].map(instanceKey));
+    outliers.failure(W1.key, [W1, EVIL].map((i) => i.key));
     try {
       const first = (await request(url, '/_gateway/dashboard')).json();
       assert.equal(first.synced, true);

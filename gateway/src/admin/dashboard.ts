@@ -4,7 +4,6 @@ import type { ConsulState, RouteTable } from '@stack/shared';
 import type { ConsulServers } from './consul-servers.js';
 import { GatewayError } from '../proxy/errors.js';
 import type { EventFeed } from './events.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import type { OutlierDetector } from '../balancing/outlier.js';
 import { dashboardView, PAGE_HEADERS, renderPage, type DashboardView } from './page.js';
 import type { SseHub } from './sse.js';
@@ -46,7 +45,7 @@ export function snapshot(d: DashboardDeps): DashboardView {
     table: d.table(),
     synced: d.synced(),
     consul: d.consul(),
-    ejectedUntil: (i) => d.outliers.ejectedUntil(instanceKey(i)),
+    ejectedUntil: (i) => d.outliers.ejectedUntil(i.key),
     joinedAt: (service, i) => d.dashboard?.events.joinedAt(service, i) ?? null,
     servers: d.dashboard?.servers.snapshot() ?? null,
     boot: d.dashboard?.events.boot ?? null,

@@ -1,12 +1,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { consulOk } from '../testing/harness.js';
-import { emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
-import { diffConsul, diffEjections, diffTables, EventFeed, Ring, type Ejection, type GatewayEvent, type NewEvent } from './events.js';
-import { instanceKey } from '../proxy/instance-meta.js';
+import { type ConsulState, emptyTable, type Instance, instanceKey, type RouteTable, setService } from '@stack/shared';
+import { diffConsul, diffEjections, diffTables, EventFeed, Ring, type EjectionSample, type GatewayEvent, type NewEvent } from './events.js';
 import { OutlierDetector } from '../balancing/outlier.js';
 
-const inst = (id: string, port: number, node = 'n1', address = '10.0.0.1'): Instance => ({ id, service: 'web', address, port, node, tags: [] });
+const inst = (id: string, port: number, node = 'n1', address = '10.0.0.1'): Instance => ({ id, service: 'web', address, port, node, tags: [], key: instanceKey(node, id) });
 const A = inst('a', 81);
 const B = inst('b', 82);
 const C = inst('c', 83);
@@ -93,10 +92,10 @@ describe('diffConsul', () => {
 
 describe('diffEjections', () => {
   const NOW = 1_000_000;
-  const ej = (instance: string, until: number): Ejection => ({ service: 'web', instance, until });
-  const m = (...list: Array<[string, Ejection]>) => new Map(list);
+  const ej = (instance: string, until: number): EjectionSample => ({ service: 'web', instance, until });
+  const m = (...list: Array<[string, EjectionSample]>) => new Map(list);
   const all = () => true;
-  const cases: Array<[string, Map<string, Ejection>, Map<string, Ejection>, (k: string) => boolean, string[]]> = [
+  const cases: Array<[string, Map<string, EjectionSample>, Map<string, EjectionSample>, (k: string) => boolean, string[]]> = [
     ['newly ejected', m(), m(['web|a', ej('a', NOW + 5000)]), all, ['instance-ejected']],
     ['still ejected: nothing', m(['web|a', ej('a', NOW + 5000)]), m(['web|a', ej('a', NOW + 5000)]), all, []],
     ['readmitted', m(['web|a', ej('a', NOW)]), m(), all, ['instance-readmitted']],
@@ -123,7 +122,6 @@ function rig(capacity = 200) {
     table: () => src.table,
     state: () => src.consul,
     ejectedUntil: (k) => outliers.ejectedUntil(k),
-    instanceKey,
     capacity,
     now: () => clock.now,
   });
@@ -180,7 +178,7 @@ describe('EventFeed', () => {
     seen.length = 0;
     feed.sample();
     assert.deepEqual(seen, []);
-    outliers.failure(instanceKey(A), [A, B].map(instanceKey));
+    outliers.failure(A.key, [A, B].map((i) => i.key));
     feed.sample();
     feed.sample();
     assert.deepEqual(brief(seen), [['instance-ejected', 'web', 'a']]);
@@ -192,10 +190,10 @@ describe('EventFeed', () => {
   test('an ejected instance that leaves the table is not "readmitted"', () => {
     const { feed, outliers, change, seen, src } = rig();
     change(table({ web: [A, B] }));
-    outliers.failure(instanceKey(A), [A, B].map(instanceKey));
+    outliers.failure(A.key, [A, B].map((i) => i.key));
     feed.sample();
     src.table = table({ web: [B] }, src.table);
-    outliers.retain(new Set([instanceKey(B)]));
+    outliers.retain(new Set([B.key]));
     seen.length = 0;
     feed.sample();
     assert.deepEqual(brief(seen), [['instance-removed', 'web', 'a']]);

@@ -60,7 +60,6 @@ export class Ring<T> {
   }
 }
 
-const instanceIdentity = (i: Instance) => `${i.node}/${i.id}`;
 const where = (i: Instance) => `${i.address}:${i.port}${i.node ? ` on ${i.node}` : ''}`;
 
 /** The table events between two tables: services and instances that came, went or moved. */
@@ -72,13 +71,13 @@ export function diffTables(prev: RouteTable, next: RouteTable): NewEvent[] {
     // Tables share unchanged lists, so a same reference means nothing to compare.
     if (before === list) continue;
     if (!before) out.push({ type: 'service-added', service, version, detail: `${list.length} passing instance(s)` });
-    const old = new Map((before ?? []).map((i) => [instanceIdentity(i), i]));
+    const old = new Map((before ?? []).map((i) => [i.key, i]));
     for (const i of list) {
-      const o = old.get(instanceIdentity(i));
+      const o = old.get(i.key);
       if (!o) out.push({ type: 'instance-added', service, instance: i.id, version, detail: `passing at ${where(i)}` });
       else if (o.address !== i.address || o.port !== i.port)
         out.push({ type: 'instance-changed', service, instance: i.id, version, detail: `moved from ${where(o)} to ${where(i)}` });
-      old.delete(instanceIdentity(i));
+      old.delete(i.key);
     }
     for (const o of old.values())
       out.push({ type: 'instance-removed', service, instance: o.id, version, detail: `no longer passing (was ${where(o)})` });
@@ -112,7 +111,11 @@ export function diffConsul(prev: ConsulState | null, next: ConsulState): NewEven
   return out;
 }
 
-export interface Ejection {
+/**
+ * What the event feed keeps of one ejection between two samples (shared's
+ * `Ejection` is the outlier detector's full record of it).
+ */
+export interface EjectionSample {
   service: string;
   instance: string;
   until: number;
@@ -124,7 +127,7 @@ export interface Ejection {
  * sample's. An instance that left the table is dropped without an event (its
  * removal already is one).
  */
-export function diffEjections(seen: ReadonlyMap<string, Ejection>, current: ReadonlyMap<string, Ejection>, inTable: (key: string) => boolean, now: number): NewEvent[] {
+export function diffEjections(seen: ReadonlyMap<string, EjectionSample>, current: ReadonlyMap<string, EjectionSample>, inTable: (key: string) => boolean, now: number): NewEvent[] {
   const out: NewEvent[] = [];
   for (const [key, e] of current) {
     const before = seen.get(key);
@@ -145,9 +148,8 @@ export function diffEjections(seen: ReadonlyMap<string, Ejection>, current: Read
 export interface EventFeedDeps {
   table: () => RouteTable;
   state: () => ConsulState;
-  /** The outlier detector's view of an instance key (address:port). */
+  /** The outlier detector's view of an instance (by instance.key). */
   ejectedUntil: (key: string) => number | null;
-  instanceKey: (i: Instance) => string;
   capacity?: number;
   now?: () => number;
 }
@@ -168,7 +170,7 @@ export class EventFeed {
   #listeners = new Set<EventListener>();
   #table: RouteTable;
   #consul: ConsulState | null = null;
-  #ejections = new Map<string, Ejection>();
+  #ejections = new Map<string, EjectionSample>();
   /** service → instance identity → first seen (ms). */
   #joined = new Map<string, Map<string, number>>();
   #timer: NodeJS.Timeout | undefined;
@@ -214,7 +216,7 @@ export class EventFeed {
 
   /** When the gateway first saw this instance of `service` passing (ISO), if it is in the table. */
   joinedAt(service: string, i: Instance): string | null {
-    const t = this.#joined.get(service)?.get(instanceIdentity(i));
+    const t = this.#joined.get(service)?.get(i.key);
     return t === undefined ? null : new Date(t).toISOString();
   }
 
@@ -226,7 +228,7 @@ export class EventFeed {
       if (prev.services.get(service) === list && this.#joined.has(service)) continue;
       const was = this.#joined.get(service) ?? new Map<string, number>();
       const kept = new Map<string, number>();
-      for (const i of list) kept.set(instanceIdentity(i), was.get(instanceIdentity(i)) ?? now);
+      for (const i of list) kept.set(i.key, was.get(i.key) ?? now);
       this.#joined.set(service, kept);
     }
     for (const service of this.#joined.keys()) if (!next.services.has(service)) this.#joined.delete(service);
@@ -242,15 +244,15 @@ export class EventFeed {
     const now = this.#now();
     const table = this.deps.table();
     if (table !== this.#table) this.tableChanged(table);
-    const current = new Map<string, Ejection>();
+    const current = new Map<string, EjectionSample>();
     for (const [service, list] of table.services)
       for (const i of list) {
-        const until = this.deps.ejectedUntil(this.deps.instanceKey(i));
-        if (until !== null) current.set(`${service}|${this.deps.instanceKey(i)}`, { service, instance: i.id, until });
+        const until = this.deps.ejectedUntil(i.key);
+        if (until !== null) current.set(`${service}|${i.key}`, { service, instance: i.id, until });
       }
     const inTable = (key: string) => {
-      const [service, addr] = [key.slice(0, key.indexOf('|')), key.slice(key.indexOf('|') + 1)];
-      return (table.services.get(service) ?? []).some((i) => this.deps.instanceKey(i) === addr);
+      const [service, instance] = [key.slice(0, key.indexOf('|')), key.slice(key.indexOf('|') + 1)];
+      return (table.services.get(service) ?? []).some((i) => i.key === instance);
     };
     for (const e of diffEjections(this.#ejections, current, inTable, now)) this.record(e);
     this.#ejections = current;

@@ -2,10 +2,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger, emptyTable, ReadError, setService, type HealthEntry, type Instance, type QueryMeta, type RouteTable, type TrackedServiceView } from '@stack/shared';
+import { createLogger, emptyTable, type HealthEntry, type Instance, instanceKey, type QueryMeta, ReadError, type RouteTable, setService, type TrackedServiceView } from '@stack/shared';
 import { createApp } from './app.js';
 import { createExplainer, exclusionReason, explainBalancer, explainedName, type ExplainResponse } from './explain.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import { OutlierDetector } from '../balancing/outlier.js';
 import { assertErrorBody, consulOk, request } from '../testing/harness.js';
 
@@ -17,7 +16,7 @@ const entry = (id: string, port: number, status = 'passing', output = 'HTTP GET:
   Service: { ID: id, Service: 'web', Address: '127.0.0.1', Port: port },
   Checks: [check('serfHealth', 'passing', 'Agent alive and reachable'), check(`service:${id}`, status, output, id)],
 });
-const inst = (id: string, port: number): Instance => ({ id, service: 'web', address: '127.0.0.1', port, node: 'n1', tags: [] });
+const inst = (id: string, port: number): Instance => ({ id, service: 'web', address: '127.0.0.1', port, node: 'n1', tags: [], key: instanceKey('n1', id) });
 const meta = (over: Partial<QueryMeta> = {}): QueryMeta => ({ agent: 'http://127.0.0.1:8500', index: 42n, knownLeader: true, lastContactMs: 0, fresh: false, at: NOW, ...over });
 const view = (over: Partial<TrackedServiceView> = {}): TrackedServiceView => ({
   name: 'web',
@@ -64,10 +63,10 @@ function setup(w: Partial<World> = {}) {
 }
 
 describe('explainBalancer: why an instance gets little traffic', () => {
-  const mk = (id: string): Instance => ({ id, service: 'svc', address: '10.0.0.1', port: id.charCodeAt(0), node: 'n', tags: [] });
+  const mk = (id: string): Instance => ({ id, service: 'svc', address: '10.0.0.1', port: id.charCodeAt(0), node: 'n', tags: [], key: instanceKey('n', id) });
   const list = ['a', 'b', 'c'].map(mk);
   const view = (rows: Record<string, [latencyMs: number | null, inflight: number, failures?: number]>) =>
-    new Map(Object.entries(rows).map(([id, [latencyMs, inflight, failures]]) => [id, { latencyMs, inflight, score: (latencyMs ?? 1) * (inflight + 1), failures: failures ?? 0 }]));
+    new Map(Object.entries(rows).map(([id, [latencyMs, inflight, failures]]) => [instanceKey('n', id), { latencyMs, inflight, score: (latencyMs ?? 1) * (inflight + 1), failures: failures ?? 0 }]));
   const cases: Array<{ name: string; policy: string; rows: Record<string, [number | null, number, number?]>; want: Record<string, RegExp | null> }> = [
     { name: 'one failing', policy: 'peak_ewma', rows: { a: [4, 0], b: [4, 0], c: [1000, 0, 2] }, want: { a: null, b: null, c: /^failing: its last 2 attempts failed, each counted as at least 1 s; EWMA 1000 ms vs 4\.0 ms/ } },
     { name: 'all alike: none', policy: 'peak_ewma', rows: { a: [4, 0], b: [5, 1], c: [4, 0] }, want: { a: null, b: null, c: null } },
@@ -137,9 +136,9 @@ describe('createExplainer', () => {
     const { world, outliers, explain } = setup();
     world.table = setService(emptyTable, 'web', [inst('a', 3001), inst('b', 3002)]);
     world.answers.set('web', { body: [entry('a', 3001), entry('b', 3002)], meta: meta() });
-    const pool = [inst('a', 3001), inst('b', 3002)].map(instanceKey);
-    outliers.failure('127.0.0.1:3001', pool, 'connect');
-    outliers.failure('127.0.0.1:3001', pool, 'timeout');
+    const pool = [inst('a', 3001), inst('b', 3002)].map((i) => i.key);
+    outliers.failure(inst('a', 3001).key, pool, 'connect');
+    outliers.failure(inst('a', 3001).key, pool, 'timeout');
     const r = await explain('web');
     const a = r.instances.find((i) => i.id === 'a')!;
     assert.equal(a.routable, true);

@@ -15,7 +15,6 @@ import {
 } from '@stack/shared';
 import type { LoadView } from '../balancing/balancer.js';
 import { GatewayError } from '../proxy/errors.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import { parseRoute } from '../proxy/route.js';
 
 /**
@@ -116,7 +115,7 @@ const fmt = (ms: number) => (ms < 10 ? ms.toFixed(1) : String(Math.round(ms)));
  */
 export function explainBalancer(policy: string, instances: readonly Instance[], views: Map<string, LoadView>): BalancerExplain[] {
   const rows = instances.map((i) => {
-    const v = views.get(i.id) ?? { score: null, latencyMs: null, inflight: 0, failures: 0 };
+    const v = views.get(i.key) ?? { score: null, latencyMs: null, inflight: 0, failures: 0 };
     return { id: i.id, score: v.score, latencyMs: v.latencyMs, inflight: v.inflight, failures: v.failures, lowTraffic: null as string | null };
   });
   if (policy === 'round_robin' || rows.length < 2) return rows;
@@ -216,7 +215,7 @@ export function createExplainer(deps: ExplainerDeps) {
       distrust: consul.distrust,
       holdMs: view?.holdMs ?? 0,
       excluded,
-      ejection: (i) => deps.ejection(instanceKey(i)),
+      ejection: (i) => deps.ejection(i.key),
       hold: view?.hold ?? null,
       now: t,
     });

@@ -1,13 +1,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { consulOk } from '../testing/harness.js';
-import { emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
+import { type ConsulState, emptyTable, type Instance, instanceKey, type RouteTable, setService } from '@stack/shared';
 import type { GatewayEvent } from './events.js';
 import { dashboardView, PAGE_CSP, PAGE_HEADERS, renderPage, type DashboardInputs } from './page.js';
 import { dashboardScript } from './ui/script.js';
 import { DASHBOARD_CSS } from './ui/style.js';
 
-const inst = (id: string, address: string, port: number, node = 'n'): Instance => ({ id, service: 's', address, port, node, tags: [] });
+const inst = (id: string, address: string, port: number, node = 'n'): Instance => ({ id, service: 's', address, port, node, tags: [], key: instanceKey(node, id) });
 const CHANGED = new Date('2024-05-01T12:00:00.000Z');
 
 const consul: ConsulState = consulOk;
@@ -45,8 +45,8 @@ describe('dashboardView', () => {
     });
     assert.deepEqual(Object.keys(v.services), ['api', 'web']);
     assert.deepEqual(v.services.web, [
-      { id: 'w1', address: '10.0.0.1', port: 80, node: 'n', joinedAt: 'web:w1' },
-      { id: 'w2', address: '10.0.0.2', port: 80, node: 'n', ejectedUntil: '2024-05-01T12:01:30.000Z', joinedAt: 'web:w2' },
+      { id: 'w1', key: 'n/w1', address: '10.0.0.1', port: 80, node: 'n', joinedAt: 'web:w1' },
+      { id: 'w2', key: 'n/w2', address: '10.0.0.2', port: 80, node: 'n', ejectedUntil: '2024-05-01T12:01:30.000Z', joinedAt: 'web:w2' },
     ]);
     assert.equal(v.version, 2);
     assert.equal(v.changedAt, CHANGED.toISOString());

@@ -23,6 +23,8 @@ const esc = escapeHtml;
 
 export interface DashboardInstance {
   id: string;
+  /** instance.key (node/id): what live stats are keyed by. */
+  key: string;
   address: string;
   port: number;
   node: string;
@@ -62,6 +64,7 @@ export function dashboardView(x: DashboardInputs): DashboardView {
       const until = x.ejectedUntil(i);
       return {
         id: i.id,
+        key: i.key,
         address: i.address,
         port: i.port,
         node: i.node,

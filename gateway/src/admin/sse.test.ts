@@ -4,7 +4,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { emptyTable, type ConsulState } from '@stack/shared';
 import { EventFeed } from './events.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import { parseLastEventId, sseFrame, SseHub, type SseHubOptions } from './sse.js';
 
 describe('sseFrame', () => {
@@ -57,7 +56,7 @@ afterEach(() => {
 });
 
 async function rig(opts: Partial<SseHubOptions> = {}) {
-  const feed = new EventFeed({ table: () => emptyTable, state: () => consul, ejectedUntil: () => null, instanceKey });
+  const feed = new EventFeed({ table: () => emptyTable, state: () => consul, ejectedUntil: () => null });
   const hub = new SseHub(feed, { max: 3, heartbeatMs: 60_000, retryMs: 1234, ...opts });
   const server = http.createServer((req, res) => {
     const refused = hub.refusal();

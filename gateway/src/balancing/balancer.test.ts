@@ -1,17 +1,16 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Instance } from '@stack/shared';
+import { instanceKey, type Instance } from '@stack/shared';
 import { ewmaCost, LoadTracker, p2c, type LbPolicy } from './balancer.js';
 import { InstancePicker } from './instance-picker.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import { OutlierDetector } from './outlier.js';
 
-const inst = (id: string, port: number, node = 'n1'): Instance => ({ id, service: 'svc', address: '10.0.0.1', port, node, tags: [] });
+const inst = (id: string, port: number, node = 'n1'): Instance => ({ id, service: 'svc', address: '10.0.0.1', port, node, tags: [], key: instanceKey(node, id) });
 const A = inst('a', 1);
 const B = inst('b', 2);
 const C = inst('c', 3);
 const ALL = [A, B, C];
-const k = instanceKey;
+const k = (i: Instance) => i.key;
 
 /** A clock the test moves, and a random source that replays a list. */
 function fakes(randoms: number[] = []) {

@@ -1,5 +1,4 @@
 import type { Instance } from '@stack/shared';
-import { instanceKey } from '../proxy/instance-meta.js';
 
 export type LbPolicy = 'peak_ewma' | 'least_request' | 'round_robin';
 export const LB_POLICIES: readonly LbPolicy[] = ['peak_ewma', 'least_request', 'round_robin'];
@@ -122,7 +121,7 @@ export class LoadTracker {
     let sum = 0;
     let n = 0;
     for (const p of peers) {
-      const ps = this.#hosts.get(instanceKey(p));
+      const ps = this.#hosts.get(p.key);
       const l = ps && ps !== h ? this.latency(ps, t) : null;
       if (l !== null) {
         sum += l;

@@ -2,7 +2,6 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hedgeable, TRY_BUDGET_DEFAULTS, TryBudget } from './hedge.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import type { AttemptReport, HedgeEvent } from '../observe/observer.js';
 import { request, startHarness, startUpstream, type HarnessOptions } from '../testing/harness.js';
 
@@ -140,7 +139,7 @@ describe('hedging and the request deadline', () => {
     const ok = await upstream(after(0, 'ok'));
     const { h, hedges } = await harness({ tryBudget: { fixedMs: 60 }, outliers: { consecutiveFailures: 3, maxEjectPercent: 50 } });
     h.setService('svc', [frozen.instance('frozen'), ok.instance('ok')]);
-    const key = instanceKey(frozen.instance());
+    const key = frozen.instance('frozen').key;
     let n = 0;
     while (!h.outliers.isEjected(key) && n < 20) {
       assert.equal((await request(h.url, '/svc/')).status, 200);
@@ -168,10 +167,11 @@ describe('hedging and the request deadline', () => {
     for (let i = 0; i < 6 || (frozen.seen.length === 0 && i < 40); i++) assert.equal((await request(h.url, '/svc/')).text, 'ok');
     assert.ok(frozen.seen.length > 0, 'the frozen instance was tried (and hedged away from)');
     await waitUntil(() => frozen.sockets.size === 0);
-    const view = h.picker.view([frozen.instance('frozen'), ok.instance('ok')]);
-    assert.equal(view.get('frozen')?.inflight ?? 0, 0);
-    assert.equal(view.get('ok')!.inflight, 0);
-    assert.ok(view.get('frozen')!.score! > view.get('ok')!.score!, JSON.stringify([...view]));
+    const [f, o] = [frozen.instance('frozen'), ok.instance('ok')];
+    const view = h.picker.view([f, o]);
+    assert.equal(view.get(f.key)?.inflight ?? 0, 0);
+    assert.equal(view.get(o.key)!.inflight, 0);
+    assert.ok(view.get(f.key)!.score! > view.get(o.key)!.score!, JSON.stringify([...view]));
   });
 
   test('the first response headers win: a slow answer loses to a faster hedge, and is aborted', async () => {
@@ -198,8 +198,8 @@ describe('hedging and the request deadline', () => {
     const { res } = await timed(h.url, '/svc/');
     assert.equal(res.text, 'first');
     assert.deepEqual(hedges, ['sent']);
-    assert.equal(h.outliers.isEjected(instanceKey(second.instance())), false);
-    assert.equal(h.outliers.isEjected(instanceKey(first.instance())), false);
+    assert.equal(h.outliers.isEjected(second.instance('second').key), false);
+    assert.equal(h.outliers.isEjected(first.instance('first').key), false);
   });
 
   const notHedged: Array<[string, { method: string; body: string }]> = [

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import type { Instance } from '@stack/shared';
 import { OutlierDetector } from './outlier.js';
 import { InstancePicker } from './instance-picker.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 
 const inst = (id: string, port: number): Instance => ({
   id,
@@ -12,6 +11,7 @@ const inst = (id: string, port: number): Instance => ({
   port,
   node: 'n1',
   tags: [],
+  key: `n1/${id}`,
 });
 const A = inst('a', 1);
 const B = inst('b', 2);
@@ -25,19 +25,13 @@ function setup() {
     () => clock.t,
   );
   const eject = (...xs: Instance[]) => {
-    for (const x of xs) assert.ok(outliers.failure(instanceKey(x), ALL.map(instanceKey)), `ejected ${x.id}`);
+    for (const x of xs) assert.ok(outliers.failure(x.key, ALL.map((i) => i.key)), `ejected ${x.id}`);
   };
   return { picker: new InstancePicker(outliers), outliers, eject, clock };
 }
 
-const keys = (...xs: Instance[]) => xs.map(instanceKey);
+const keys = (...xs: Instance[]) => xs.map((i) => i.key);
 const ids = (xs: Array<Instance | undefined>) => xs.map((x) => x?.id);
-
-describe('instanceKey', () => {
-  test('is address:port', () => {
-    assert.equal(instanceKey(inst('x', 8080)), '10.0.0.1:8080');
-  });
-});
 
 describe('InstancePicker', () => {
   test('round robin over the instances', () => {
@@ -78,7 +72,7 @@ describe('InstancePicker', () => {
     for (let i = 0; i < 4; i++) {
       const got = picker.pick('svc', ALL, tried);
       seen.push(got?.id);
-      if (got) tried.push(instanceKey(got));
+      if (got) tried.push(got.key);
     }
     assert.deepEqual(seen.slice(0, 3).sort(), ['a', 'b', 'c']);
     assert.equal(seen[3], undefined);
@@ -124,7 +118,7 @@ describe('InstancePicker: a retry looks on another Consul node first', () => {
     test(name, () => {
       const clock = { t: 1_000 };
       const outliers = new OutlierDetector({ consecutiveFailures: 1, baseEjectMs: 10_000, maxEjectMs: 10_000, maxEjectPercent: 100 }, () => clock.t);
-      for (const x of ejected) assert.ok(outliers.failure(instanceKey(x), NODES.map(instanceKey)));
+      for (const x of ejected) assert.ok(outliers.failure(x.key, NODES.map((i) => i.key)));
       const picker = new InstancePicker(outliers);
       for (let i = 0; i < 6; i++) {
         const got = picker.pick('svc', NODES, keys(...tried), nodes(...tried));

@@ -1,6 +1,5 @@
 import { RoundRobin, type Instance } from '@stack/shared';
 import { ewmaCost, LoadTracker, p2c, type LbPolicy, type LoadView } from './balancer.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import type { OutlierDetector } from './outlier.js';
 
 /**
@@ -29,8 +28,8 @@ export class InstancePicker {
 
   /** `failedNodes`: the Consul nodes of this request's failed (or still pending) attempts. */
   pick(service: string, instances: readonly Instance[], tried: readonly string[], failedNodes: readonly string[] = []): Instance | undefined {
-    const wasTried = (i: Instance) => tried.length > 0 && tried.includes(instanceKey(i));
-    const skip = (i: Instance) => wasTried(i) || this.outliers.isEjected(instanceKey(i));
+    const wasTried = (i: Instance) => tried.length > 0 && tried.includes(i.key);
+    const skip = (i: Instance) => wasTried(i) || this.outliers.isEjected(i.key);
     return (
       (failedNodes.length > 0 ? this.#choose(service, instances, (i) => skip(i) || failedNodes.includes(i.node)) : undefined) ??
       this.#choose(service, instances, skip) ??
@@ -45,7 +44,7 @@ export class InstancePicker {
 
   /** The policy's cost of sending `i` one more request (lower wins); a new instance starts at its peers' average. */
   score(i: Instance, peers: readonly Instance[]): number {
-    const h = this.load.seed(instanceKey(i), peers);
+    const h = this.load.seed(i.key, peers);
     if (this.policy === 'least_request') return h.inflight;
     return ewmaCost(h, this.load.latency(h));
   }
@@ -65,19 +64,18 @@ export class InstancePicker {
     if (this.policy !== 'round_robin') this.load.abandoned(key);
   }
 
-  /** What the balancer thinks of each instance (dashboard, explain, metrics). */
+  /** What the balancer thinks of each instance, by instance.key (dashboard, explain, metrics). */
   view(instances: readonly Instance[]): Map<string, LoadView> {
     const out = new Map<string, LoadView>();
     const now = performance.now();
     for (const i of instances) {
-      const key = instanceKey(i);
-      const h = this.load.peek(key);
+      const h = this.load.peek(i.key);
       const latencyMs = h ? this.load.latency(h, now) : null;
       const inflight = h?.inflight ?? 0;
       let score: number | null = null;
       if (this.policy === 'least_request') score = inflight;
       else if (this.policy === 'peak_ewma' && latencyMs !== null) score = Math.round(ewmaCost(h!, latencyMs) * 10) / 10;
-      out.set(i.id, { inflight, latencyMs: latencyMs === null ? null : Math.round(latencyMs * 10) / 10, score, failures: h?.failures ?? 0 });
+      out.set(i.key, { inflight, latencyMs: latencyMs === null ? null : Math.round(latencyMs * 10) / 10, score, failures: h?.failures ?? 0 });
     }
     return out;
   }

@@ -1,10 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { emptyTable, setService, type Instance, type RouteTable } from '@stack/shared';
+import { emptyTable, type Instance, instanceKey, type RouteTable, setService } from '@stack/shared';
 import { BOUNDS_MS, LiveStats, quantile, Window, WINDOW_S } from './live-stats.js';
 import type { AttemptReport } from './observer.js';
 
-const inst = (id: string, port: number): Instance => ({ id, service: 'svc', address: '127.0.0.1', port, node: 'n1', tags: [] });
+const inst = (id: string, port: number): Instance => ({ id, service: 'svc', address: '127.0.0.1', port, node: 'n1', tags: [], key: instanceKey('n1', id) });
 const attempt = (i: Instance, over: Partial<AttemptReport> = {}): AttemptReport => ({ inst: i, outcome: 'ok', status: 200, ms: 5, retry: 'none', ejected: false, ...over });
 
 describe('Window: rates over the last ten seconds', () => {
@@ -99,10 +99,10 @@ describe('LiveStats', () => {
     const svc = json.services.svc!;
     assert.equal(svc.rps, round2(4 / 9));
     assert.equal(svc.errorRate, 0.5);
-    assert.deepEqual(Object.keys(svc.instances).sort(), ['a', 'b']);
-    assert.equal(svc.instances.a!.errorRate, 0.5);
-    assert.equal(svc.instances.b!.errorRate, 0.5);
-    assert.equal(svc.instances.a!.p99Ms, 8);
+    assert.deepEqual(Object.keys(svc.instances).sort(), ['n1/a', 'n1/b']);
+    assert.equal(svc.instances['n1/a']!.errorRate, 0.5);
+    assert.equal(svc.instances['n1/b']!.errorRate, 0.5);
+    assert.equal(svc.instances['n1/a']!.p99Ms, 8);
   });
 
   test('names not in the table are not kept; instances and services that leave it drop out', () => {
@@ -112,13 +112,13 @@ describe('LiveStats', () => {
     live.attempt('svc', attempt(inst('x', 9)));
     live.attempt('svc', attempt(inst('b', 2)));
     assert.deepEqual(Object.keys(live.toJSON().services), ['svc']);
-    assert.deepEqual(Object.keys(live.toJSON().services.svc!.instances).sort(), ['a', 'b']);
+    assert.deepEqual(Object.keys(live.toJSON().services.svc!.instances).sort(), ['n1/a', 'n1/b']);
     state.table = setService(state.table, 'svc', [inst('a', 1)]);
     state.table = setService(state.table, 'api', [inst('c', 3)]);
     const json = live.toJSON();
     assert.deepEqual(Object.keys(json.services).sort(), ['api', 'svc']);
-    assert.deepEqual(Object.keys(json.services.svc!.instances), ['a']);
-    assert.deepEqual(json.services.api!.instances.c, { rps: 0, errorRate: 0, p50Ms: null, p99Ms: null });
+    assert.deepEqual(Object.keys(json.services.svc!.instances), ['n1/a']);
+    assert.deepEqual(json.services.api!.instances['n1/c'], { rps: 0, errorRate: 0, p50Ms: null, p99Ms: null });
     state.table = { ...state.table, version: state.table.version + 1, services: new Map([['api', [inst('c', 3)]]]) };
     assert.deepEqual(Object.keys(live.toJSON().services), ['api']);
   });
@@ -127,7 +127,7 @@ describe('LiveStats', () => {
     const { live, state } = fixture();
     live.attempt('svc', attempt(inst('a', 1)));
     state.table = setService(state.table, 'svc', [inst('a', 1), inst('c', 3)]);
-    assert.equal(live.toJSON().services.svc!.instances.a!.rps, round2(1 / 9));
+    assert.equal(live.toJSON().services.svc!.instances['n1/a']!.rps, round2(1 / 9));
   });
 
   test('the window slides: figures fade out after ten seconds', () => {

@@ -27,6 +27,7 @@ export interface InstanceStats extends WindowStats {
 }
 
 export interface ServiceStats extends WindowStats {
+  /** By instance.key (node/id). */
   instances: Record<string, InstanceStats>;
 }
 
@@ -151,7 +152,7 @@ export class LiveStats implements ProxyObserver {
   constructor(
     private readonly table: () => RouteTable,
     private readonly now: () => number = () => performance.now(),
-    /** The balancer's view of a service's instances, by id (InstancePicker.view). */
+    /** The balancer's view of a service's instances, by instance.key (InstancePicker.view). */
     private readonly load?: (instances: readonly Instance[]) => Map<string, LoadView>,
   ) {}
 
@@ -163,7 +164,7 @@ export class LiveStats implements ProxyObserver {
 
   attempt(service: string, a: AttemptReport): void {
     this.#sync();
-    this.#services.get(service)?.instances.get(a.inst.id)?.record(this.now(), a.ms, a.outcome !== 'ok' || a.status >= 500);
+    this.#services.get(service)?.instances.get(a.inst.key)?.record(this.now(), a.ms, a.outcome !== 'ok' || a.status >= 500);
   }
 
   toJSON(at = new Date()): LiveStatsJSON {
@@ -173,9 +174,9 @@ export class LiveStats implements ProxyObserver {
     for (const [name, s] of this.#services) {
       const instances: Record<string, InstanceStats> = {};
       const views = this.load && s.list ? this.load(s.list) : null;
-      for (const [id, w] of s.instances) {
-        const v = views?.get(id);
-        instances[id] = v ? { ...w.stats(now), balancer: v } : w.stats(now);
+      for (const [key, w] of s.instances) {
+        const v = views?.get(key);
+        instances[key] = v ? { ...w.stats(now), balancer: v } : w.stats(now);
       }
       services[name] = { ...s.window.stats(now), instances };
     }
@@ -193,9 +194,9 @@ export class LiveStats implements ProxyObserver {
       if (!s) this.#services.set(name, (s = { window: new Window(), list: null, instances: new Map() }));
       if (s.list === list) continue;
       s.list = list;
-      const ids = new Set(list.map((i) => i.id));
-      for (const id of s.instances.keys()) if (!ids.has(id)) s.instances.delete(id);
-      for (const id of ids) if (!s.instances.has(id)) s.instances.set(id, new Window());
+      const keys = new Set(list.map((i) => i.key));
+      for (const key of s.instances.keys()) if (!keys.has(key)) s.instances.delete(key);
+      for (const key of keys) if (!s.instances.has(key)) s.instances.set(key, new Window());
     }
   }
 }

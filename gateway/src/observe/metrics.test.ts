@@ -3,11 +3,10 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { createLogger, emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
+import { type ConsulState, createLogger, emptyTable, type Instance, instanceKey, type RouteTable, setService } from '@stack/shared';
 import { createApp } from '../admin/app.js';
 import { TRY_BUDGET_DEFAULTS, TryBudget, type TryBudgetOptions } from '../balancing/hedge.js';
 import { InstancePicker } from '../balancing/instance-picker.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import { LiveStats } from './live-stats.js';
 import { GatewayMetrics, UNKNOWN_SERVICE } from './metrics.js';
 import { observers, type AttemptReport } from './observer.js';
@@ -24,7 +23,7 @@ import { UpstreamClient } from '../upstream/client.js';
 type Family = { name: string; type: string; metrics: Array<{ labels?: Record<string, string>; value?: string; buckets?: Record<string, string>; count?: string }> };
 const parseText = createRequire(import.meta.url)('parse-prometheus-text-format') as (text: string) => Family[];
 
-const inst = (id: string, port = 1000, service = 'svc'): Instance => ({ id, service, address: '127.0.0.1', port, node: 'n1', tags: [] });
+const inst = (id: string, port = 1000, service = 'svc'): Instance => ({ id, service, address: '127.0.0.1', port, node: 'n1', tags: [], key: instanceKey('n1', id) });
 
 /** The value of the first series of a counter or gauge with these labels (undefined: no such series). */
 async function value(m: GatewayMetrics, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
@@ -151,7 +150,7 @@ describe('GatewayMetrics: what each observation moves', () => {
   test('gauges read the table, the proxy, passive health and Consul at scrape time', async () => {
     const { m, state, outliers } = fixture({ svc: [inst('a', 1001), inst('b', 1002)], empty: [] });
     state.inflight = 7;
-    for (let i = 0; i < 3; i++) outliers.failure(instanceKey(inst('a', 1001)), ['127.0.0.1:1001', '127.0.0.1:1002']);
+    for (let i = 0; i < 3; i++) outliers.failure(inst('a', 1001).key, [inst('a', 1001).key, inst('b', 1002).key]);
     state.consul = { ...consulOk, reachable: false, knownLeader: false, lastContactMs: 2500, degraded: true, reasons: ['consul unreachable'] };
     assert.equal(await value(m, 'gateway_inflight_requests'), 7);
     assert.equal(await value(m, 'gateway_route_table_version'), state.table.version);
@@ -263,6 +262,7 @@ describe('the proxy reports each outcome to its observer', () => {
       url,
       metrics,
       seen,
+      outliers,
       setService: (name: string, list: Instance[]) => void (state.table = setService(state.table, name, list)),
     };
   }
@@ -284,7 +284,7 @@ describe('the proxy reports each outcome to its observer', () => {
     assert.equal(res.headers['cache-control'], 'no-store');
     const fam = parseText(res.text);
     const attempts = fam.find((f) => f.name === 'gateway_upstream_attempts_total')!;
-    assert.deepEqual(attempts.metrics.map((s) => [s.labels, s.value]), [[{ service: 'svc', instance_id: 'a', outcome: 'ok' }, '1']]);
+    assert.deepEqual(attempts.metrics.map((s) => [s.labels, s.value]), [[{ service: 'svc', instance_id: 'a', node: 'n1', outcome: 'ok' }, '1']]);
     const requests = fam.find((f) => f.name === 'gateway_requests_total')!;
     assert.deepEqual(requests.metrics.map((s) => [s.labels, s.value]), [[{ service: 'svc', code: '5xx' }, '1']]);
   });
@@ -312,15 +312,15 @@ describe('the proxy reports each outcome to its observer', () => {
   test("the balancer's score, latency estimate and in-flight count per instance", async () => {
     const outliers = new OutlierDetector({ consecutiveFailures: 3, baseEjectMs: 30_000, maxEjectMs: 30_000, maxEjectPercent: 50 });
     const picker = new InstancePicker(outliers, 'peak_ewma');
-    const a: Instance = { id: 'a', service: 'svc', address: '10.0.0.1', port: 1, node: 'n', tags: [] };
-    const b: Instance = { ...a, id: 'b', port: 2 };
+    const a: Instance = { id: 'a', service: 'svc', address: '10.0.0.1', port: 1, node: 'n', tags: [], key: instanceKey('n', 'a') };
+    const b: Instance = { ...a, id: 'b', port: 2, key: instanceKey('n', 'b') };
     const table = setService(emptyTable, 'svc', [a, b]);
     const m = new GatewayMetrics({ table: () => table, inflight: () => 0, consul: () => consulOk, outliers, processMetrics: false, load: (list) => picker.view(list) });
-    picker.started(instanceKey(a));
-    picker.finished(instanceKey(a), 300, false);
-    picker.started(instanceKey(a));
-    picker.started(instanceKey(b));
-    picker.finished(instanceKey(b), 4, false);
+    picker.started(a.key);
+    picker.finished(a.key, 300, false);
+    picker.started(a.key);
+    picker.started(b.key);
+    picker.finished(b.key, 4, false);
     assert.ok(Math.abs((await value(m, 'gateway_upstream_score', { instance_id: 'a' }))! - 600) < 1, 'a: 300 ms × (1 in flight + 1)');
     assert.ok(Math.abs((await value(m, 'gateway_upstream_score', { instance_id: 'b' }))! - 50) < 0.1, 'b: 4 ms, under the 50 ms floor');
     assert.ok(Math.abs((await value(m, 'gateway_upstream_latency_ewma_seconds', { instance_id: 'a' }))! - 0.3) < 0.001);
@@ -362,6 +362,28 @@ describe('the proxy reports each outcome to its observer', () => {
     assert.equal(await value(g.metrics, 'gateway_ejected_instances', { service: 'svc' }), 1);
   });
 
+  test('one service id on two nodes: two instances, two metrics rows, passive health of each its own', async () => {
+    const up = await upstream(ok);
+    const g = await gateway({ outliers: { consecutiveFailures: 1, maxEjectPercent: 100 } });
+    const onN1: Instance = { ...up.instance('web-1'), node: 'n1', key: instanceKey('n1', 'web-1') };
+    const onN2: Instance = { ...up.instance('web-1'), node: 'n2', key: instanceKey('n2', 'web-1'), port: await deadPort() };
+    g.setService('svc', [onN2, onN1]);
+    for (let i = 0; i < 4; i++) assert.equal((await request(g.url, '/svc/')).status, 200);
+    // n2's refused connection ejected n2's instance only: n1's, same id, stays in.
+    assert.deepEqual(g.seen.filter((s) => s.outcome !== 'ok').map((s) => s.ejected), [true]);
+    assert.equal(g.outliers.isEjected(onN2.key), true);
+    assert.equal(g.outliers.isEjected(onN1.key), false);
+    assert.equal(await value(g.metrics, 'gateway_upstream_attempts_total', { instance_id: 'web-1', node: 'n2', outcome: 'connect_failure' }), 1);
+    assert.equal(await value(g.metrics, 'gateway_upstream_attempts_total', { instance_id: 'web-1', node: 'n1', outcome: 'ok' }), 4);
+    assert.equal(await value(g.metrics, 'gateway_upstream_attempts_total', { instance_id: 'web-1', node: 'n1', outcome: 'connect_failure' }), undefined);
+    assert.equal(await value(g.metrics, 'gateway_ejections_total', { instance_id: 'web-1', node: 'n2' }), 1);
+    assert.equal(await value(g.metrics, 'gateway_ejections_total', { instance_id: 'web-1', node: 'n1' }), undefined);
+    assert.equal(await value(g.metrics, 'gateway_ejected_instances', { service: 'svc' }), 1);
+    const text = (await request(g.url, '/metrics')).text;
+    const rows = parseText(text).find((f) => f.name === 'gateway_upstream_attempts_total')!.metrics.map((s) => `${s.labels!.node}/${s.labels!.outcome}`);
+    assert.deepEqual(rows.sort(), ['n1/ok', 'n2/connect_failure']);
+  });
+
   test('overloaded and unknown services are refusals, counted without a raw name', async () => {
     const up = await upstream(ok);
     const g = await gateway({ proxy: { maxInflight: 0 } });
@@ -393,8 +415,8 @@ describe('the proxy reports each outcome to its observer', () => {
     assert.ok(svc.rps >= 1 && svc.rps <= 10 / 9, `10 requests in the window: ${svc.rps}/s`);
     assert.equal(svc.errorRate, 0);
     assert.equal(typeof svc.p50Ms, 'number');
-    assert.deepEqual(Object.keys(svc.instances).sort(), ['a', 'b']);
-    assert.equal(svc.instances.a.rps, svc.instances.b.rps, 'round robin: 5 each');
-    assert.equal(svc.instances.a.errorRate, 0);
+    assert.deepEqual(Object.keys(svc.instances).sort(), ['n1/a', 'n1/b'], 'keyed by instance key (node/id)');
+    assert.equal(svc.instances['n1/a'].rps, svc.instances['n1/b'].rps, 'round robin: 5 each');
+    assert.equal(svc.instances['n1/a'].errorRate, 0);
   });
 });

@@ -1,21 +1,17 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import type { ConsulState, Instance, ReconcileView, RouteTable } from '@stack/shared';
 import type { ErrorCode } from '../proxy/errors.js';
-import { instanceKey } from '../proxy/instance-meta.js';
 import type { LoadView } from '../balancing/balancer.js';
-import type { AttemptOutcome, AttemptReport, HedgeEvent, ProxyObserver } from './observer.js';
+import type { AttemptReport, HedgeEvent, ProxyObserver } from './observer.js';
 import type { OutlierDetector } from '../balancing/outlier.js';
+import { bucketOf, codeIndex, CODES, LATENCY_BUCKETS, OUTCOMES, zeroOutcomes, type ServiceChildren } from './service-counts.js';
+import { registerSnapshotHistogram } from './snapshot-histogram.js';
+import { registerStateMetrics } from './state-metrics.js';
 
-/** Seconds, 1 ms to 10 s: a proxied request, and a Consul change on its way into the table. */
-export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export { LATENCY_BUCKETS } from './service-counts.js';
 
 /** Where a request for a name the table does not hold is counted: raw names would be unbounded labels. */
 export const UNKNOWN_SERVICE = '(unknown)';
-
-const CODES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
-const OUTCOMES: readonly AttemptOutcome[] = ['ok', 'connect_failure', 'reset', 'timeout', 'error'];
-
-const codeIndex = (status: number) => (status >= 100 && status < 600 ? Math.floor(status / 100) - 1 : 5);
 
 export interface GatewayMetricsDeps {
   table: () => RouteTable;
@@ -27,48 +23,16 @@ export interface GatewayMetricsDeps {
   upgraded?: () => ReadonlyMap<string, number>;
   /** Declared routes: how many, in conflict, tags refused (routes/table.ts). */
   routes?: () => { routes: number; conflicts: number; rejected: number };
-  /** The balancer's view of a service's instances, by instance id (InstancePicker.view). */
+  /** The balancer's view of a service's instances, by instance.key (InstancePicker.view). */
   load?: (instances: readonly Instance[]) => Map<string, LoadView>;
   /** Process metrics (CPU, memory, event loop, GC); off in tests that make many registries. */
   processMetrics?: boolean;
 }
 
 /**
- * A service's counts. The hot path only adds to plain numbers here; prom-client
- * sees them at scrape time (its labelled inc/observe hash the label set on every
- * call, which cost a measurable share of a proxied request).
- */
-interface ServiceChildren {
-  codes: number[];
-  /** Per bucket of LATENCY_BUCKETS (not cumulative), then +Inf. */
-  buckets: number[];
-  sum: number;
-  count: number;
-  retries: number;
-  retriesRefused: number;
-  hedges: Record<HedgeEvent, number>;
-  /** The table's instance list these counts were last matched to. */
-  list: readonly Instance[] | null;
-  instances: Map<string, InstanceChildren>;
-}
-
-interface InstanceChildren {
-  outcomes: Record<AttemptOutcome, number>;
-  ejections: number;
-}
-
-const zeroOutcomes = (): Record<AttemptOutcome, number> => ({ ok: 0, connect_failure: 0, reset: 0, timeout: 0, error: 0 });
-
-/** Index of the first bucket whose bound holds `v` (LATENCY_BUCKETS.length: +Inf). */
-function bucketOf(v: number): number {
-  let i = 0;
-  while (i < LATENCY_BUCKETS.length && v > LATENCY_BUCKETS[i]!) i++;
-  return i;
-}
-
-/**
  * The gateway's Prometheus metrics (prom-client), fed by the proxy's observer
- * callbacks and read from the table, the proxy and discovery at scrape time.
+ * callbacks; state-metrics.ts adds those read from the table, the proxy and
+ * discovery at scrape time.
  * Labels stay bounded: services and instances are those of the current table
  * (label sets of the ones that leave it are removed), other names count as
  * service="(unknown)".
@@ -105,13 +69,13 @@ export class GatewayMetrics implements ProxyObserver {
     new Counter({
       name: 'gateway_upstream_attempts_total',
       help: 'Attempts at an instance by outcome: ok (response headers), connect_failure, reset, timeout, error (an answer that could not be used).',
-      labelNames: ['service', 'instance_id', 'outcome'],
+      labelNames: ['service', 'instance_id', 'node', 'outcome'],
       registers,
       collect() {
         this.reset();
         for (const [service, s] of services())
-          for (const [instance_id, i] of s.instances)
-            for (const outcome of OUTCOMES) if (i.outcomes[outcome] > 0) this.inc({ service, instance_id, outcome }, i.outcomes[outcome]);
+          for (const i of s.instances.values())
+            for (const outcome of OUTCOMES) if (i.outcomes[outcome] > 0) this.inc({ service, instance_id: i.id, node: i.node, outcome }, i.outcomes[outcome]);
       },
     });
     const perService = (name: string, help: string, read: (s: ServiceChildren) => number) =>
@@ -133,11 +97,11 @@ export class GatewayMetrics implements ProxyObserver {
     new Counter({
       name: 'gateway_ejections_total',
       help: 'Instances ejected by passive health after consecutive failures.',
-      labelNames: ['service', 'instance_id'],
+      labelNames: ['service', 'instance_id', 'node'],
       registers,
       collect() {
         this.reset();
-        for (const [service, s] of services()) for (const [instance_id, i] of s.instances) if (i.ejections > 0) this.inc({ service, instance_id }, i.ejections);
+        for (const [service, s] of services()) for (const i of s.instances.values()) if (i.ejections > 0) this.inc({ service, instance_id: i.id, node: i.node }, i.ejections);
       },
     });
     const refusedBy = this.#refusedBy;
@@ -157,126 +121,7 @@ export class GatewayMetrics implements ProxyObserver {
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    const { table, inflight, consul, outliers, load } = deps;
-    if (load) {
-      const instanceGauge = (name: string, help: string, read: (v: LoadView) => number | null) =>
-        new Gauge({
-          name,
-          help,
-          labelNames: ['service', 'instance_id'],
-          registers,
-          collect() {
-            this.reset();
-            for (const [service, list] of table().services)
-              for (const [instance_id, v] of load(list)) {
-                const x = read(v);
-                if (x !== null) this.set({ service, instance_id }, x);
-              }
-          },
-        });
-      instanceGauge('gateway_upstream_score', "The balancer's cost of sending the instance one more request (LB_POLICY; lower gets it): peak_ewma, latency in ms times (requests in flight + 1); least_request, requests in flight.", (v) => v.score);
-      instanceGauge('gateway_upstream_latency_ewma_seconds', "The balancer's peak-EWMA estimate of the instance's time to response headers, decayed to now.", (v) => (v.latencyMs === null ? null : v.latencyMs / 1000));
-      instanceGauge('gateway_upstream_inflight_requests', 'Attempts waiting at the instance or streaming its answer.', (v) => v.inflight);
-    }
-    const sync = () => this.#sync();
-    new Gauge({
-      name: 'gateway_inflight_requests',
-      help: 'Requests being proxied now.',
-      registers,
-      collect() {
-        this.set(inflight());
-      },
-    });
-    new Gauge({
-      name: 'gateway_route_table_version',
-      help: 'Version of the route table; moves on every change.',
-      registers,
-      collect() {
-        this.set(table().version);
-      },
-    });
-    new Gauge({
-      name: 'gateway_routable_instances',
-      help: 'Passing instances in the route table, by service.',
-      labelNames: ['service'],
-      registers,
-      collect() {
-        sync();
-        this.reset();
-        for (const [service, list] of table().services) this.set({ service }, list.length);
-      },
-    });
-    const { upgraded, routes } = deps;
-    if (upgraded)
-      new Gauge({
-        name: 'gateway_upgraded_connections',
-        help: 'Open upgraded (WebSocket) connections, by service.',
-        labelNames: ['service'],
-        registers,
-        collect() {
-          this.reset();
-          for (const service of table().services.keys()) this.set({ service }, 0);
-          for (const [service, n] of upgraded()) this.set({ service }, n);
-        },
-      });
-    if (routes) {
-      const routeGauge = (name: string, help: string, read: (r: { routes: number; conflicts: number; rejected: number }) => number) =>
-        new Gauge({
-          name,
-          help,
-          registers,
-          collect() {
-            this.set(read(routes()));
-          },
-        });
-      routeGauge('gateway_routes', 'Routes services declare in tags (the default /<service>/ routes not counted).', (r) => r.routes);
-      routeGauge('gateway_route_conflicts', 'Declared routes two services claim without weights (the name that sorts first wins).', (r) => r.conflicts);
-      routeGauge('gateway_route_tags_rejected', 'gateway.* tags that could not be read and are ignored (see /_gateway/routes).', (r) => r.rejected);
-    }
-    new Gauge({
-      name: 'gateway_ejected_instances',
-      help: 'Instances ejected by passive health right now, by service.',
-      labelNames: ['service'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [service, list] of table().services) {
-          let n = 0;
-          for (const i of list) if (outliers.isEjected(instanceKey(i))) n++;
-          this.set({ service }, n);
-        }
-      },
-    });
-    const consulGauge = (name: string, help: string, read: (s: ConsulState) => number) =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          this.set(read(consul()));
-        },
-      });
-    consulGauge('gateway_consul_reachable', 'Whether the last Consul call reached an agent (1) or not (0).', (s) => Number(s.reachable));
-    consulGauge('gateway_consul_last_contact_seconds', 'X-Consul-LastContact of the last stale answer: how far behind the leader it may be.', (s) => s.lastContactMs / 1000);
-    consulGauge('gateway_consul_leader_known', 'Whether the answering Consul server knows a raft leader (1) or not (0).', (s) => Number(s.knownLeader));
-    consulGauge('gateway_consul_degraded', 'Whether discovery reports itself degraded (1; the reasons are in /_gateway/health).', (s) => Number(s.degraded));
-    const reconcileCounter = (name: string, help: string, read: (r: ReconcileView) => number) =>
-      new Counter({
-        name,
-        help,
-        registers,
-        collect() {
-          const r = consul().reconcile;
-          this.reset();
-          if (r) this.inc(read(r));
-        },
-      });
-    reconcileCounter('gateway_discovery_reconcile_sweeps_total', 'Passes of the reconciliation: every followed service read once from the leader.', (r) => r.sweeps);
-    reconcileCounter(
-      'gateway_discovery_corrections_total',
-      'Reconciliation reads that changed the table: changes the blocking queries had missed (should stay 0).',
-      (r) => r.corrections,
-    );
+    registerStateMetrics(this.registry, deps, () => this.#sync());
     this.#unknown = this.#serviceChildren();
   }
 
@@ -306,7 +151,7 @@ export class GatewayMetrics implements ProxyObserver {
     // Gone from the table since the attempt began: nothing to count it under.
     const s = this.#services.get(service);
     if (!s) return;
-    const i = s.instances.get(a.inst.id);
+    const i = s.instances.get(a.inst.key);
     if (i) {
       i.outcomes[a.outcome]++;
       if (a.ejected) i.ejections++;
@@ -359,46 +204,9 @@ export class GatewayMetrics implements ProxyObserver {
       if (!s) this.#services.set(service, (s = this.#serviceChildren()));
       if (s.list === list) continue;
       s.list = list;
-      const ids = new Set(list.map((i) => i.id));
-      for (const id of s.instances.keys()) if (!ids.has(id)) s.instances.delete(id);
-      for (const id of ids) if (!s.instances.has(id)) s.instances.set(id, { outcomes: zeroOutcomes(), ejections: 0 });
+      const keys = new Set(list.map((i) => i.key));
+      for (const key of s.instances.keys()) if (!keys.has(key)) s.instances.delete(key);
+      for (const i of list) if (!s.instances.has(i.key)) s.instances.set(i.key, { id: i.id, node: i.node, outcomes: zeroOutcomes(), ejections: 0 });
     }
   }
-}
-
-interface HistogramSeries {
-  labels: Record<string, string>;
-  /** Per bucket (not cumulative), then +Inf. */
-  buckets: readonly number[];
-  sum: number;
-  count: number;
-}
-
-/**
- * A histogram whose counts are kept elsewhere and read at scrape time, in prom-client's
- * exposition (the same lines its Histogram writes: _bucket{le} cumulative, _sum, _count).
- */
-function registerSnapshotHistogram(registry: Registry, o: { name: string; help: string; buckets: readonly number[]; read: () => HistogramSeries[] }): void {
-  const metric = {
-    name: o.name,
-    help: o.help,
-    type: 'histogram',
-    aggregator: 'sum',
-    reset() {},
-    async get() {
-      const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = [];
-      for (const series of o.read()) {
-        let acc = 0;
-        o.buckets.forEach((le, i) => {
-          acc += series.buckets[i]!;
-          values.push({ metricName: `${o.name}_bucket`, labels: { le, ...series.labels }, value: acc });
-        });
-        values.push({ metricName: `${o.name}_bucket`, labels: { le: '+Inf', ...series.labels }, value: series.count });
-        values.push({ metricName: `${o.name}_sum`, labels: series.labels, value: series.sum });
-        values.push({ metricName: `${o.name}_count`, labels: series.labels, value: series.count });
-      }
-      return { name: o.name, help: o.help, type: 'histogram', values, aggregator: 'sum' };
-    },
-  };
-  registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0]);
 }

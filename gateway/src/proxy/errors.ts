@@ -1,45 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import type { Context, Next } from 'koa';
-import { errorBody, type Logger } from '@stack/shared';
+import { ERROR_STATUS, errorBody, sendJsonError, sendKoaJsonError, type ErrorBody, type ErrorCode, type Logger } from '@stack/shared';
 
-export type ErrorCode =
-  | 'bad_request'
-  | 'invalid_service_name'
-  | 'invalid_path'
-  | 'unknown_service'
-  | 'no_route'
-  | 'not_found'
-  | 'method_not_allowed'
-  | 'request_timeout'
-  | 'body_too_large'
-  | 'uri_too_long'
-  | 'no_instance'
-  | 'not_ready'
-  | 'overloaded'
-  | 'upstream_unreachable'
-  | 'upstream_timeout'
-  | 'loop_detected'
-  | 'internal';
-
-const STATUS: Record<ErrorCode, number> = {
-  bad_request: 400,
-  invalid_service_name: 400,
-  invalid_path: 400,
-  unknown_service: 404,
-  no_route: 404,
-  not_found: 404,
-  method_not_allowed: 405,
-  request_timeout: 408,
-  body_too_large: 413,
-  uri_too_long: 414,
-  no_instance: 503,
-  not_ready: 503,
-  overloaded: 503,
-  upstream_unreachable: 502,
-  upstream_timeout: 504,
-  loop_detected: 508,
-  internal: 500,
-};
+export type { ErrorCode };
 
 export interface GatewayErrorOptions {
   service?: string | null;
@@ -60,21 +23,17 @@ export class GatewayError extends Error {
     readonly opts: GatewayErrorOptions = {},
   ) {
     super(message);
-    this.status = STATUS[code];
+    this.status = ERROR_STATUS[code];
     this.service = opts.service ?? null;
   }
 }
 
 const INTERNAL = () => new GatewayError('internal', 'the gateway failed to handle this request');
 
-/** The one body and header set every gateway error gets, on Koa or on the raw proxy path. */
-function answer(e: GatewayError, requestId: string | null): { body: string; headers: Record<string, string> } {
-  const body = JSON.stringify(errorBody(e.status, e.code, e.message, requestId, { service: e.service }));
-  const headers: Record<string, string> = {
-    'content-type': 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-    ...e.opts.headers,
-  };
+/** The body and extra headers of a gateway error; the shared writers add the JSON ones. */
+function answer(e: GatewayError, requestId: string | null): { body: ErrorBody; headers: Record<string, string> } {
+  const body = errorBody(e.status, e.code, e.message, requestId, { service: e.service });
+  const headers: Record<string, string> = { ...e.opts.headers };
   if (e.opts.retryAfterS !== undefined) headers['retry-after'] = String(e.opts.retryAfterS);
   return { body, headers };
 }
@@ -97,9 +56,7 @@ export function sendError(res: ServerResponse, err: unknown, requestId: string, 
     headers['connection'] = 'close';
     res.shouldKeepAlive = false;
   }
-  headers['content-length'] = String(Buffer.byteLength(body));
-  res.writeHead(e.status, headers);
-  res.end(body);
+  sendJsonError(res, e.status, body, headers);
 }
 
 /**
@@ -116,9 +73,7 @@ export function errorMiddleware(log: Logger) {
       if (!(err instanceof GatewayError)) log.error({ err, requestId }, 'unhandled error');
       if (ctx.headerSent || !ctx.writable) return;
       const { body, headers } = answer(e, requestId);
-      ctx.status = e.status;
-      ctx.set(headers);
-      ctx.body = body;
+      sendKoaJsonError(ctx, body, headers);
     }
   };
 }

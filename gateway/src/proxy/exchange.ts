@@ -1,16 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { classifyFailure, errorCode, isRetryable, type AttemptFailure, type Instance, type Logger, type RouteTable } from '@stack/shared';
+import { Attempt, ClientGoneError, HedgeLostError, HeadersTimeoutError, OUTCOME } from './attempt.js';
 import { BodyRelay, ClientBodyError, UpstreamStallError, type BodyLimits } from './body.js';
+import { clientIp, ownAddress } from './client-address.js';
 import type { Deadline, Deadlines, Expiring } from './deadlines.js';
 import { hedgeable, type TryBudget } from '../balancing/hedge.js';
 import { GatewayError, sendError } from './errors.js';
 import { clientResponseHeaders, upstreamRequestHeaders, type RequestHead } from './headers.js';
-import { instanceKey, instanceMeta, type InstanceMeta } from './instance-meta.js';
+import { instanceMeta } from './instance-meta.js';
 import type { OutlierDetector } from '../balancing/outlier.js';
 import type { InstancePicker } from '../balancing/instance-picker.js';
-import type { AttemptOutcome, AttemptReport, ProxyObserver, RetryVerdict } from '../observe/observer.js';
+import type { AttemptOutcome, ProxyObserver } from '../observe/observer.js';
 import type { RetryBudget } from '../balancing/retry-budget.js';
-import type { UpstreamClient, UpstreamHandler } from '../upstream/client.js';
+import type { UpstreamClient } from '../upstream/client.js';
 
 export interface ExchangeOptions {
   /** The longest a request waits for response headers, all its attempts together. */
@@ -45,103 +47,6 @@ export interface ExchangeDeps {
 
 /** Largest whole response body sent as a string with its head (copied once more, so kept small). */
 const STRING_BODY_BYTES = 16 * 1024;
-
-const OUTCOME: Record<AttemptFailure, AttemptOutcome> = { connect: 'connect_failure', reset: 'reset', timeout: 'timeout', invalid_response: 'error', other: 'error' };
-
-/** The client hung up: nothing to answer, nothing to count against the instance. */
-class ClientGoneError extends Error {
-  override readonly name = 'ClientGoneError';
-}
-
-class HeadersTimeoutError extends Error {
-  override readonly name = 'HeadersTimeoutError';
-  readonly code = 'UPSTREAM_HEADERS_TIMEOUT';
-}
-
-/** Another attempt of the same request got its response headers first. */
-class HedgeLostError extends Error {
-  override readonly name = 'HedgeLostError';
-}
-
-/**
- * One request to one instance, as the upstream client's handler: no promise,
- * stream or header object sits between the instance's bytes and the client's
- * socket. Its deadline is the per-try timeout of a hedged request.
- */
-class Attempt implements AttemptReport, UpstreamHandler, Expiring {
-  abort: ((err?: Error) => void) | null = null;
-  /** Per-try timeout (hedgeable requests only). */
-  tryDeadline: Deadline | null = null;
-  /** The request's deadline passed while this attempt waited. */
-  timedOut = false;
-  /** Its per-try timeout passed without response headers. */
-  slow = false;
-  /** Started as a hedge while an earlier attempt was still waiting. */
-  hedge = false;
-  /** Another attempt answered first: this one was abandoned. */
-  lost = false;
-  /** Its end was reported to the balancer (once per attempt). */
-  settled = false;
-  /** Headers reached the client: from here on the answer is this attempt's. */
-  answered = false;
-  over = false;
-  // What the observer is told, filled in once the outcome is known.
-  readonly startedAt = performance.now();
-  outcome: AttemptOutcome = 'ok';
-  status = 0;
-  ms = 0;
-  retry: RetryVerdict = 'none';
-  ejected = false;
-
-  constructor(
-    readonly x: Exchange,
-    readonly inst: Instance,
-    readonly meta: InstanceMeta,
-    readonly body: BodyRelay | null,
-  ) {}
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.abort = abort;
-    if (this.x.clientGone) abort(new ClientGoneError());
-  }
-
-  /** The whole request is out: a request with a body is on the clock from here. */
-  onRequestSent(): void {
-    if (this.over || this.answered) return;
-    this.x.armDeadline();
-  }
-
-  /** The per-try timeout: decided after this turn's I/O, so an answer already in the socket wins over a hedge. */
-  expire(): void {
-    this.tryDeadline = null;
-    if (this.over || this.answered) return;
-    this.slow = true;
-    setImmediate(onTryTimeout, this);
-  }
-
-  onHeaders(status: number, raw: string[], resume: () => void): boolean {
-    this.tryDeadline?.cancel();
-    return this.x.onHeaders(this, status, raw, resume);
-  }
-
-  onData(chunk: Buffer, last: boolean): boolean {
-    return this.x.onData(chunk, last);
-  }
-
-  onComplete(): void {
-    this.over = true;
-    this.x.onComplete();
-  }
-
-  onError(err: Error): void {
-    this.tryDeadline?.cancel();
-    if (this.over) return;
-    this.over = true;
-    this.x.onAttemptError(this, err);
-  }
-}
-
-const onTryTimeout = (a: Attempt) => a.x.onTryTimeout(a);
 
 /**
  * One client request on its way through the proxy: its attempts, then the
@@ -243,7 +148,7 @@ export class Exchange implements Expiring {
       return false;
     }
     const meta = instanceMeta(inst);
-    this.#tried.push(meta.key);
+    this.#tried.push(inst.key);
     this.attempts++;
     this.instance = inst;
     const hasBody = this.head.chunked || this.head.contentLength > 0;
@@ -251,7 +156,7 @@ export class Exchange implements Expiring {
     const attempt = new Attempt(this, inst, meta, body);
     attempt.hedge = hedge;
     this.#live.push(attempt);
-    deps.picker.started(meta.key);
+    deps.picker.started(inst.key);
     if (this.#hedgeable) attempt.tryDeadline = deps.deadlines.add(attempt, deps.tryBudget!.budgetMs(this.service));
     const req = this.req;
     deps.upstream.dispatch(
@@ -281,7 +186,7 @@ export class Exchange implements Expiring {
     if (a.over || a.answered || this.#finished || this.#expired || this.clientGone) return;
     const { deps, service } = this;
     if (this.#retriesSpent >= deps.options.retries) return;
-    if (!(deps.table().services.get(service) ?? []).some((i) => !this.#tried.includes(instanceKey(i)))) return;
+    if (!(deps.table().services.get(service) ?? []).some((i) => !this.#tried.includes(i.key))) return;
     if (!deps.budget.tryRetry()) {
       deps.observer?.hedge?.(service, 'refused');
       return;
@@ -289,13 +194,13 @@ export class Exchange implements Expiring {
     if (!this.#next(true)) return;
     this.#retriesSpent++;
     deps.observer?.hedge?.(service, 'sent');
-    deps.log.debug({ requestId: this.requestId, service, instance: a.inst.id, upstream: a.meta.key, hedge: this.instance?.id }, 'per-try timeout: hedged');
+    deps.log.debug({ requestId: this.requestId, service, instance: a.inst.id, upstream: a.meta.upstream, hedge: this.instance?.id }, 'per-try timeout: hedged');
   }
 
   onHeaders(a: Attempt, status: number, raw: string[], resume: () => void): boolean {
     const { res, deps } = this;
     const now = performance.now();
-    deps.outliers.success(a.meta.key);
+    deps.outliers.success(a.inst.key);
     // An answer is an answer, whatever its status: a 500 on one path says little about the instance (Linkerd counts none).
     // (The per-try budget learns the latency as an observer: recorded here it cost ~3 µs per request in bench:ab.)
     this.#settle(a, now - a.startedAt, false, now);
@@ -400,7 +305,7 @@ export class Exchange implements Expiring {
       !this.#expired &&
       this.#mayRetry(kind) &&
       // Fresh from the table: an instance Consul just dropped is no reason to stop.
-      (deps.table().services.get(service) ?? []).some((i) => !this.#tried.includes(instanceKey(i))) &&
+      (deps.table().services.get(service) ?? []).some((i) => !this.#tried.includes(i.key)) &&
       isRetryable(kind, this.req.method ?? 'GET', bodyStarted) &&
       !(kind === 'timeout' && this.#timeoutRetried);
     const retry = retryable && deps.budget.tryRetry();
@@ -410,7 +315,7 @@ export class Exchange implements Expiring {
     a.ejected = !!ejectedMs;
     this.#report(a, OUTCOME[kind], 0);
     deps.log.warn(
-      { requestId: this.requestId, service, instance: a.inst.id, upstream: a.meta.key, failure: kind, code: errorCode(err), retry, waiting },
+      { requestId: this.requestId, service, instance: a.inst.id, upstream: a.meta.upstream, failure: kind, code: errorCode(err), retry, waiting },
       'upstream attempt failed',
     );
     if (waiting) return;
@@ -442,15 +347,15 @@ export class Exchange implements Expiring {
   #settle(a: Attempt, ms: number | null, failed: boolean, at?: number): void {
     if (a.settled) return;
     a.settled = true;
-    if (ms === null) this.deps.picker.abandoned(a.meta.key);
-    else this.deps.picker.finished(a.meta.key, ms, failed, at);
+    if (ms === null) this.deps.picker.abandoned(a.inst.key);
+    else this.deps.picker.finished(a.inst.key, ms, failed, at);
   }
 
   #countFailure(a: Attempt, kind: Exclude<AttemptFailure, 'other'>): number | null {
     const { deps, service } = this;
-    const pool = (deps.table().services.get(service) ?? []).map(instanceKey);
-    const ejectedMs = deps.outliers.failure(a.meta.key, pool, kind);
-    if (ejectedMs) deps.log.warn({ service, instance: a.inst.id, upstream: a.meta.key, ejectedMs }, 'instance ejected after consecutive failures');
+    const pool = (deps.table().services.get(service) ?? []).map((i) => i.key);
+    const ejectedMs = deps.outliers.failure(a.inst.key, pool, kind);
+    if (ejectedMs) deps.log.warn({ service, instance: a.inst.id, upstream: a.meta.upstream, ejectedMs }, 'instance ejected after consecutive failures');
     return ejectedMs;
   }
 
@@ -490,16 +395,4 @@ export class Exchange implements Expiring {
     this.#deadline = null;
     this.deps.done(this, status);
   }
-}
-
-const plainIp = (ip: string) => (ip.startsWith('::ffff:') ? ip.slice(7) : ip);
-
-export function clientIp(req: IncomingMessage): string {
-  return plainIp(req.socket.remoteAddress ?? '');
-}
-
-/** host:port the client reached the gateway on: X-Forwarded-Host for a request without Host. */
-function ownAddress(req: IncomingMessage): string {
-  const ip = plainIp(req.socket.localAddress ?? '');
-  return `${ip.includes(':') ? `[${ip}]` : ip}:${req.socket.localPort ?? ''}`;
 }

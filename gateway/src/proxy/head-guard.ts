@@ -43,7 +43,7 @@ export function guardHead(socket: Socket, timeoutMs: number): void {
       guard.mark = socket.bytesRead;
       return void guard.timer.refresh();
     }
-    answerAndClose(socket, rawJsonResponse(408, 'request_timeout', `the request head was not received within ${timeoutMs} ms`));
+    answerAndClose(socket, rawJsonResponse('request_timeout', `the request head was not received within ${timeoutMs} ms`));
   }
 }
 

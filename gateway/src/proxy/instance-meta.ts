@@ -3,8 +3,8 @@ import { safeHeaderValue } from './headers.js';
 
 /** What the proxy derives from an instance: worked out once per instance, not per request. */
 export interface InstanceMeta {
-  /** address:port, the key of passive health and of "already tried". */
-  key: string;
+  /** address:port, where the instance is (logs); its identity is instance.key. */
+  upstream: string;
   /** The address as a URL host: an IPv6 one in brackets. */
   host: string;
   /** host:port, the upstream request's Host. */
@@ -21,11 +21,9 @@ export function instanceMeta(i: Instance): InstanceMeta {
   let m = memo.get(i);
   if (m === undefined) {
     const host = i.address.includes(':') ? `[${i.address}]` : i.address;
-    // Flattened once here: a key used as a Map key is hashed once, then never again.
-    m = { key: `${i.address}:${i.port}`, host, authority: `${host}:${i.port}`, headerId: safeHeaderValue(i.id) };
+    // Flattened once here: strings built once per instance, not per request.
+    m = { upstream: `${i.address}:${i.port}`, host, authority: `${host}:${i.port}`, headerId: safeHeaderValue(i.id) };
     memo.set(i, m);
   }
   return m;
 }
-
-export const instanceKey = (i: Instance): string => instanceMeta(i).key;

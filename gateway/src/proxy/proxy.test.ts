@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import type { ServerResponse } from 'node:http';
-import { instanceKey } from './instance-meta.js';
 import { assertErrorBody, deadPort, request, sleep, startHarness, startUpstream, until, type HarnessOptions } from '../testing/harness.js';
 
 // The proxy in-process against real upstream servers on loopback: every
@@ -139,7 +138,7 @@ describe('proxy: answers', () => {
     const h = await harness({ outliers: { consecutiveFailures: 1, maxEjectPercent: 100 } });
     h.setService('svc', [up.instance('a'), other.instance('b')]);
     for (let i = 0; i < 10; i++) await request(h.url, '/svc/');
-    assert.equal(h.outliers.isEjected(instanceKey(up.instance())), false);
+    assert.equal(h.outliers.isEjected(up.instance('a').key), false);
     assert.equal(up.seen.length, 5);
   });
 });
@@ -159,7 +158,7 @@ describe('proxy: the upstream connection', () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
     });
-    return { sockets, instance: { id: 'raw', service: 'svc', address: '127.0.0.1', port, node: 'n1', tags: [] } };
+    return { sockets, instance: { id: 'raw', service: 'svc', address: '127.0.0.1', port, node: 'n1', tags: [], key: 'n1/raw' } };
   }
 
   test('a malformed response (two different Content-Lengths): JSON 502, and the socket is not kept', async () => {
@@ -247,7 +246,7 @@ describe('proxy: retries', () => {
     const up = await upstream(ok());
     const h = await harness({ outliers: { consecutiveFailures: 1000 } });
     const dead = await Promise.all([1, 2, 3].map(async (i) => ({ ...up.instance(`dead${i}`), port: await deadPort(), node: 'gone' })));
-    h.setService('svc', [...dead, { ...up.instance('live'), node: 'alive' }]);
+    h.setService('svc', [...dead, { ...up.instance('live'), node: 'alive', key: 'alive/live' }]);
     for (let i = 0; i < 8; i++) assert.equal((await request(h.url, '/svc/')).status, 200);
     assert.ok(h.done.some((d) => d.attempts === 2), 'some requests met a dead instance first');
     assert.ok(h.done.every((d) => d.attempts <= 2), `attempts: ${h.done.map((d) => d.attempts)}`);
@@ -292,7 +291,7 @@ describe('proxy: retries', () => {
     const res = await request(h.url, '/svc/');
     assertErrorBody(res, 504, 'upstream_timeout', 'svc');
     assert.ok(performance.now() - t0 >= 200);
-    assert.equal(h.outliers.isEjected(instanceKey(up.instance())), true);
+    assert.equal(h.outliers.isEjected(up.instance().key), true);
   });
 });
 
@@ -311,7 +310,7 @@ describe('proxy: clients that leave', () => {
     await until('the upstream socket to close', () => slow.sockets.size === 0, 1_000);
     assert.equal(other.seen.length, 0);
     assert.deepEqual(h.done.map((d) => d.status), [499]);
-    assert.equal(h.outliers.isEjected(instanceKey(slow.instance())), false);
+    assert.equal(h.outliers.isEjected(slow.instance('slow').key), false);
   });
 
   test('a client that leaves while its first attempt fails: no second attempt runs to its timeout', async () => {
@@ -344,7 +343,7 @@ describe('proxy: clients that leave', () => {
     }
     await until('the proxy to let go', () => h.done.length === 3 && h.proxy.inflight() === 0);
     assert.deepEqual(h.done.map((d) => d.status), [499, 499, 499]);
-    assert.equal(h.outliers.isEjected(instanceKey(up.instance())), false);
+    assert.equal(h.outliers.isEjected(up.instance().key), false);
   });
 });
 
@@ -377,7 +376,7 @@ describe('proxy: request bodies', () => {
       assert.equal(res.headers.connection, 'close');
       req.destroy();
     }
-    assert.equal(h.outliers.isEjected(instanceKey(up.instance())), false);
+    assert.equal(h.outliers.isEjected(up.instance().key), false);
   });
 
   test('Content-Length over the limit: 413 at once, the instance never contacted', async () => {
@@ -404,7 +403,7 @@ describe('proxy: request bodies', () => {
     const res = await response;
     assert.equal(res.status, 413);
     await until('the upstream socket to close', () => up.sockets.size === 0, 1_000);
-    assert.equal(h.outliers.isEjected(instanceKey(up.instance())), false);
+    assert.equal(h.outliers.isEjected(up.instance().key), false);
     req.destroy();
   });
 

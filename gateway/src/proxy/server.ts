@@ -123,7 +123,7 @@ export function createGatewayServer(deps: GatewayServerDeps) {
 
   // CONNECT never reaches the request handler; without this Node just drops the socket.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    answerAndClose(socket, rawJsonResponse(405, 'method_not_allowed', 'the gateway does not forward CONNECT', { Allow: ALLOWED_METHODS }));
+    answerAndClose(socket, rawJsonResponse('method_not_allowed', 'the gateway does not forward CONNECT', { Allow: ALLOWED_METHODS }));
   });
 
   if (deps.upgrade) {
@@ -131,7 +131,7 @@ export function createGatewayServer(deps: GatewayServerDeps) {
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       if (refused.has(socket) || stopping) {
         if (refused.has(socket)) return void socket.destroy();
-        return answerAndClose(socket, rawJsonResponse(503, 'not_ready', 'the gateway is shutting down', { 'Retry-After': '1' }));
+        return answerAndClose(socket, rawJsonResponse('not_ready', 'the gateway is shutting down', { 'Retry-After': '1' }));
       }
       if (tunnels(req)) {
         deps.onRequest?.(req);
@@ -153,7 +153,7 @@ export function createGatewayServer(deps: GatewayServerDeps) {
         deps.log.warn({ connections, max: limits.maxConnections }, 'connection limit reached: refusing connections');
       }
       refused.add(socket);
-      answerAndClose(socket, rawJsonResponse(503, 'too_many_connections', 'the gateway has too many open connections; try again shortly', { 'Retry-After': '1' }));
+      answerAndClose(socket, rawJsonResponse('too_many_connections', 'the gateway has too many open connections; try again shortly', { 'Retry-After': '1' }));
     }
   });
 
@@ -177,7 +177,7 @@ export function createGatewayServer(deps: GatewayServerDeps) {
  */
 function plainAfterUpgrade(req: IncomingMessage, socket: Socket, front: (req: IncomingMessage, res: ServerResponse) => void): void {
   if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0)
-    return answerAndClose(socket, rawJsonResponse(400, 'bad_request', 'send a request with a body without an Upgrade header'));
+    return answerAndClose(socket, rawJsonResponse('bad_request', 'send a request with a body without an Upgrade header'));
   const res = new http.ServerResponse(req);
   res.shouldKeepAlive = false;
   res.assignSocket(socket);

@@ -4,6 +4,7 @@ import http from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { request, startHarness, startUpstream, until, type Harness } from '../testing/harness.js';
+import { instanceKey } from '@stack/shared';
 
 /** A real ws server on port 0: hello with its name, then echo. */
 async function wsUpstream(name: string) {
@@ -21,7 +22,7 @@ async function wsUpstream(name: string) {
     port,
     seen,
     wss,
-    instance: (id: string, service: string, tags: string[] = []) => ({ id, service, address: '127.0.0.1', port, node: 'n1', tags }),
+    instance: (id: string, service: string, tags: string[] = []) => ({ id, service, address: '127.0.0.1', port, node: 'n1', tags, key: instanceKey('n1', id) }),
     async close() {
       for (const c of wss.clients) c.terminate();
       server.closeAllConnections();
@@ -204,7 +205,7 @@ describe('WebSocket limits', () => {
     await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
     const port = (raw.address() as AddressInfo).port;
     const gw = await startHarness();
-    gw.setService('raw', [{ id: 'r1', service: 'raw', address: '127.0.0.1', port, node: 'n1', tags: [] }]);
+    gw.setService('raw', [{ id: 'r1', service: 'raw', address: '127.0.0.1', port, node: 'n1', tags: [], key: instanceKey('n1', 'r1') }]);
     try {
       const client = net.connect(gw.port, '127.0.0.1');
       client.write('GET /raw/ HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');

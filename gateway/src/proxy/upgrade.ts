@@ -2,7 +2,7 @@ import http, { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { answerAndClose, rawJsonResponse, requestIdFrom, type Instance, type Logger, type RouteTable } from '@stack/shared';
 import { GatewayError } from './errors.js';
-import { clientIp } from './exchange.js';
+import { clientIp } from './client-address.js';
 import { releaseHead } from './head-guard.js';
 import { safeHeaderValue, scanRequestHeaders, upstreamRequestHeaders, type RequestHead } from './headers.js';
 import { instanceMeta } from './instance-meta.js';
@@ -70,7 +70,7 @@ export function createUpgrades(deps: UpgradeDeps) {
     const headers: Record<string, string> = { ...e.opts.headers };
     if (e.opts.retryAfterS !== undefined) headers['Retry-After'] = String(e.opts.retryAfterS);
     if (requestId) headers['X-Request-Id'] = requestId;
-    answerAndClose(socket, rawJsonResponse(e.status, e.code, e.message, headers));
+    answerAndClose(socket, rawJsonResponse(e.code, e.message, headers));
   };
 
   function handle(req: IncomingMessage, socket: Socket, early: Buffer): void {

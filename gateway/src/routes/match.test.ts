@@ -1,12 +1,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { emptyTable, setService, type Instance, type RouteTable } from '@stack/shared';
+import { emptyTable, type Instance, instanceKey, type RouteTable, setService } from '@stack/shared';
 import { parseRoute } from '../proxy/route.js';
 import { matchRoute, normalHost, resolveRoute, stripPrefix } from './match.js';
 import { buildRoutes, RouteBuilder } from './table.js';
 
 const inst = (service: string, tags: string[], n = 1): Instance[] =>
-  Array.from({ length: n }, (_, i) => ({ id: `${service}-${i}`, service, address: '10.0.0.1', port: 8000 + i, node: 'n1', tags }));
+  Array.from({ length: n }, (_, i) => ({ id: `${service}-${i}`, service, address: '10.0.0.1', port: 8000 + i, node: 'n1', tags, key: instanceKey('n1', `${service}-${i}`) }));
 
 function tableOf(services: Record<string, string[] | [string[], number]>): RouteTable {
   let t = emptyTable;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { createLogger, emptyTable, setService, type ConsulState, type Instance, type RouteTable } from '@stack/shared';
+import { type ConsulState, createLogger, emptyTable, type Instance, instanceKey, type RouteTable, setService } from '@stack/shared';
 import { createApp } from '../admin/app.js';
 import type { LbPolicy } from '../balancing/balancer.js';
 import { TRY_BUDGET_DEFAULTS, TryBudget, type TryBudgetOptions } from '../balancing/hedge.js';
@@ -174,7 +174,7 @@ export async function startUpstream(handler: (req: IncomingMessage, res: ServerR
     sockets,
     port,
     instance(id = `up-${port}`, service = 'svc'): Instance {
-      return { id, service, address: '127.0.0.1', port, node: 'n1', tags: [] };
+      return { id, service, address: '127.0.0.1', port, node: 'n1', tags: [], key: instanceKey('n1', id) };
     },
     async close() {
       server.closeAllConnections();

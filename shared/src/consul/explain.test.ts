@@ -6,6 +6,7 @@ import { decideServiceAnswer, identityKey } from './service-answer.js';
 import { TrackedService } from './tracked-service.js';
 import type { QueryMeta } from './meta.js';
 import { createLogger } from '../logger.js';
+import { instanceKey } from './instances.js';
 
 const NOW = Date.parse('2024-05-01T12:00:00.000Z');
 
@@ -19,7 +20,7 @@ const entry = (id: string, checks: HealthCheck[] = [serf(), svcCheck(id)], o: { 
   Service: { ID: id, Service: 'web', Address: o.address ?? '10.0.0.1', Port: o.port ?? 3000 },
   Checks: checks,
 });
-const inst = (id: string, o: { node?: string; port?: number } = {}): Instance => ({ id, service: 'web', address: '10.0.0.1', port: o.port ?? 3000, node: o.node ?? 'n1', tags: [] });
+const inst = (id: string, o: { node?: string; port?: number } = {}): Instance => ({ id, service: 'web', address: '10.0.0.1', port: o.port ?? 3000, node: o.node ?? 'n1', tags: [], key: instanceKey(o.node ?? 'n1', id) });
 
 const base = (over: Partial<ExplainInput>): ExplainInput => ({
   before: undefined,

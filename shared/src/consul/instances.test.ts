@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   agentLostInstances,
+  instanceKey,
   isValidServiceName,
   routableInstances,
   routableServiceNames,
@@ -82,14 +83,17 @@ function entry(over: {
   };
 }
 
-const inst = (over: Partial<Instance> = {}): Instance => ({
-  id: 'web-1',
-  service: 'service-web',
-  address: '10.0.1.1',
-  port: 8080,
-  node: 'node-1',
-  tags: ['v1'],
-  ...over,
+const inst = (over: Partial<Instance> = {}): Instance => {
+  const i = { id: 'web-1', service: 'service-web', address: '10.0.1.1', port: 8080, node: 'node-1', tags: ['v1'], ...over };
+  return { ...i, key: over.key ?? instanceKey(i.node, i.id) };
+};
+
+describe('instance key', () => {
+  test('node/id: the same service id on two nodes is two instances', () => {
+    const two = routableInstances([entry(), entry({ node: 'node-2' })]);
+    assert.deepEqual(two.map((i) => i.key), ['node-1/web-1', 'node-2/web-1']);
+    assert.equal(instanceKey('node-1', 'web-1'), 'node-1/web-1');
+  });
 });
 
 describe('routableInstances', () => {

@@ -8,6 +8,16 @@ export interface Instance {
   port: number;
   node: string;
   tags: string[];
+  /** The instance's one identity (instanceKey): what the gateway keys per-instance state by. */
+  key: string;
+}
+
+/**
+ * An instance's identity: Consul's service id is unique per node (agent), so
+ * node/id is unique in the datacenter; the same id on two nodes is two instances.
+ */
+export function instanceKey(node: string, id: string): string {
+  return `${node}/${id}`;
 }
 
 /** The parts of a check in a /v1/health/service/<name> entry we read (Name, Output, Notes: for explain.ts). */
@@ -70,11 +80,11 @@ export function judgeEntries(entries: readonly HealthEntry[]): EntryVerdict[] {
     if (!address || !Number.isInteger(port) || port < 1 || port > 65535) (problems ??= []).push({ kind: 'address' });
     const node = e.Node?.Node ?? '';
     if (!problems) {
-      const key = `${node}/${svc.ID}`;
+      const key = instanceKey(node, svc.ID);
       if (seen.has(key)) problems = [{ kind: 'duplicate' }];
       else seen.add(key);
     }
-    const instance = { id: svc.ID, service: svc.Service, address, port, node, tags: svc.Tags ?? [] };
+    const instance = { id: svc.ID, service: svc.Service, address, port, node, tags: svc.Tags ?? [], key: instanceKey(node, svc.ID) };
     out.push({ entry: e, instance, problems: problems ?? NO_PROBLEMS });
   }
   return out;

@@ -2,13 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideServiceAnswer, removesAny } from './service-answer.js';
 import type { HealthEntry, Instance } from './instances.js';
+import { instanceKey } from './instances.js';
 
 const entry = (id: string, status = 'passing', port = 3000, serf = 'passing'): HealthEntry => ({
   Node: { Node: 'n1', Address: '10.0.0.1' },
   Service: { ID: id, Service: 'web', Address: '10.0.0.1', Port: port },
   Checks: [{ CheckID: 'serfHealth', Status: serf }, { CheckID: `service:${id}`, Status: status, ServiceID: id }],
 });
-const inst = (id: string, port = 3000): Instance => ({ id, service: 'web', address: '10.0.0.1', port, node: 'n1', tags: [] });
+const inst = (id: string, port = 3000): Instance => ({ id, service: 'web', address: '10.0.0.1', port, node: 'n1', tags: [], key: instanceKey('n1', id) });
 const ids = (d: ReturnType<typeof decideServiceAnswer>) => (d.action === 'apply' ? d.instances.map((i) => i.id) : d.action);
 
 const cases: Array<[what: string, before: Instance[] | undefined, entries: HealthEntry[], distrust: string | null, holdMs: number, expected: string | string[]]> = [

@@ -42,7 +42,7 @@ namespace Dashboard {
   }
 
   function instanceRow(body: Node, i: InstanceJSON, s: ServiceStatsJSON | null, now: number): void {
-    const is = instStats(s, i.id);
+    const is = instStats(s, i.key);
     const ejectedMs = i.ejectedUntil ? Date.parse(i.ejectedUntil) : 0;
     const row = add(body, h('tr', ejectedMs > now ? 'ejected' : ''));
     row.dataset.instance = i.id;

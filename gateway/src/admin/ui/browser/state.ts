@@ -64,7 +64,7 @@ namespace Dashboard {
     return own(st.stats ? st.stats.services : undefined, name);
   }
 
-  export function instStats(svc: ServiceStatsJSON | null, id: string): InstanceStatsJSON | null {
-    return own(svc ? svc.instances : undefined, id);
+  export function instStats(svc: ServiceStatsJSON | null, key: string): InstanceStatsJSON | null {
+    return own(svc ? svc.instances : undefined, key);
   }
 }

@@ -23,6 +23,8 @@ declare namespace Dashboard {
   }
 
   export interface InstanceJSON {
+    /** The instance's identity: node/id (two nodes may use one service id). */
+    key: string;
     id: string;
     address: string;
     port: number;
@@ -60,6 +62,7 @@ declare namespace Dashboard {
   }
 
   export interface ServiceStatsJSON extends WindowJSON {
+    /** By instance key (node/id). */
     instances: Record<string, InstanceStatsJSON>;
   }
 

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RoundRobin } from './picker.js';
+import { RoundRobin } from './round-robin.js';
 
 const picks = <T>(rr: RoundRobin, key: string, items: readonly T[], n: number, skip?: (x: T) => boolean) =>
   Array.from({ length: n }, () => rr.pick(key, items, skip));
