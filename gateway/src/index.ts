@@ -1,7 +1,7 @@
-import { ConsulPool, createLogger, createShutdown, Discovery, readOnce, type HealthEntry } from '@stack/shared';
+import { ConsulPool, consulStatus, createLogger, createShutdown, Discovery, readService } from '@stack/shared';
 import { createAccessLog } from './observe/access-log.js';
 import { createApp } from './admin/app.js';
-import { ConsulServers, consulStatusSource } from './admin/consul-servers.js';
+import { ConsulServers } from './admin/consul-servers.js';
 import { DASHBOARD_DEFAULTS as DASH } from './admin/dashboard.js';
 import { EventFeed } from './admin/events.js';
 import { createExplainer, exclusionReason } from './admin/explain.js';
@@ -75,7 +75,7 @@ const events = new EventFeed({
 discovery.on('change', (table) => events.tableChanged(table));
 discovery.once('synced', () => events.synced(discovery.table.services.size));
 const sse = new SseHub(events, { max: DASH.maxStreams, heartbeatMs: DASH.heartbeatMs, retryMs: DASH.retryMs });
-const consulServers = new ConsulServers(() => consulStatusSource(pool.current().client), {
+const consulServers = new ConsulServers(() => consulStatus(pool), {
   intervalMs: DASH.serversIntervalMs,
   idleMs: DASH.serversIdleMs,
   wanted: () => sse.size > 0,
@@ -151,7 +151,7 @@ const explainer = createExplainer({
   table: () => discovery.table,
   synced: () => discovery.synced,
   tracked: (name) => discovery.serviceView(name),
-  read: (name) => readOnce<HealthEntry[]>(pool, (client, o) => client.health.service({ ...o, service: name } as never)),
+  read: (name) => readService(pool, name, false),
   ejection: (key) => outliers.ejection(key),
   exclusion: (name) => exclusionReason(name, config),
   staleAfterMs: config.CONSUL_STALE_AFTER_MS,

@@ -18,10 +18,11 @@ export {
 } from './consul/explain.js';
 export type { TrackedServiceView } from './consul/tracked-service.js';
 export { distrust } from './consul/trust.js';
-export { readOnce, ReadError } from './consul/read.js';
+export { ReadError } from './consul/read.js';
+export { readService } from './consul/service-reader.js';
 export { describeConsulError } from './consul/errors.js';
 export type { QueryMeta } from './consul/meta.js';
-export { ConsulPool } from './consul/pool.js';
+export { ConsulPool, consulStatus, type ConsulStatusReads } from './consul/pool.js';
 export { Discovery, type DiscoveryOptions, type ConsulState, type DiscoveryState, type ReconcileView } from './consul/discovery.js';
 export { emptyTable, setService, tableToJSON, type RouteTable } from './table.js';
 export { RoundRobin } from './picker.js';

@@ -1,16 +1,15 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type Consul from 'consul';
 import { FakeConsul } from '../../../test/lib/fake-consul.js';
 import { memoryLog, until } from '../../../test/lib/memory-log.js';
 import { parseConsulAddrs } from './addresses.js';
 import { BlockingQuery } from './blocking.js';
 import type { ConsulError } from './errors.js';
 import type { QueryMeta } from './meta.js';
-import { ConsulPool } from './pool.js';
+import { ConsulPool, endpoints } from './pool.js';
 
 
-const list = (client: Consul, o: Record<string, unknown>) => client.catalog.service.list(o as never);
+const list = endpoints.catalogServices();
 const opts = { name: 'catalog', waitMs: 1000, backoffBaseMs: 10, backoffMaxMs: 50 };
 
 describe('BlockingQuery', () => {

@@ -1,12 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type Consul from 'consul';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
 import type { ConsulAddress } from './addresses.js';
 import { deliver } from './emit.js';
 import { classifyConsulError } from './errors.js';
 import { readMeta, type Response } from './meta.js';
-import type { ConsulPool } from './pool.js';
+import type { Call, ConsulPool } from './pool.js';
 import { TokenBucket } from './rate-limit.js';
 
 export interface BlockingQueryOptions {
@@ -18,8 +17,6 @@ export interface BlockingQueryOptions {
   backoffMaxMs: number;
   log: Logger;
 }
-
-type Call = (client: Consul, opts: Record<string, unknown>) => Promise<unknown>;
 
 // Three answers back to back go out at once; past that, at most ten a second.
 const BURST = 3;

@@ -1,4 +1,3 @@
-import type Consul from 'consul';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
 import { BlockingQuery } from './blocking.js';
@@ -6,7 +5,7 @@ import { EmptyHold, isSuspiciousEmpty } from './empty-hold.js';
 import { describeConsulError, type ConsulError } from './errors.js';
 import { routableServiceNames } from './instances.js';
 import type { QueryMeta } from './meta.js';
-import type { ConsulPool } from './pool.js';
+import { endpoints, type ConsulPool } from './pool.js';
 import { readOnce, ReadError } from './read.js';
 import { distrust } from './trust.js';
 
@@ -32,7 +31,7 @@ export interface CatalogFollowerSink {
 }
 
 type Catalog = Record<string, string[]>;
-const listCatalog = (client: Consul, o: Record<string, unknown>) => client.catalog.service.list(o as never);
+const listCatalog = endpoints.catalogServices();
 
 /**
  * Follows /v1/catalog/services for the gateway: the names to route. A name

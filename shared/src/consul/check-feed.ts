@@ -1,4 +1,3 @@
-import type Consul from 'consul';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
 import { BlockingQuery } from './blocking.js';
@@ -6,7 +5,7 @@ import { diffChecks, mergeNotPassing, snapshotChecks, type CheckChanges, type Ch
 import type { ConsulError } from './errors.js';
 import { checkKey, feedFilter, type FeedCheck, type FeedView } from './feed-patch.js';
 import type { QueryMeta } from './meta.js';
-import type { ConsulPool } from './pool.js';
+import { endpoints, type ConsulPool } from './pool.js';
 import { readOnce, ReadError } from './read.js';
 
 export interface CheckFeedOptions {
@@ -25,8 +24,6 @@ export interface CheckFeedSink {
 // Checks named in the feed's filter besides the non-passing ones: enough for
 // the usual few failing; past it, a check that leaves the list is read instead.
 const WATCH_MAX = 64;
-const healthState = (filter?: () => string) => (client: Consul, o: Record<string, unknown>) =>
-  client.health.state({ ...o, state: 'any', ...(filter ? { filter: filter() } : {}) } as never);
 
 /**
  * Which services' checks changed, from two reads of /v1/health/state/any
@@ -68,7 +65,7 @@ export class CheckFeed {
     // check change, since its index is that of all checks), and the ones that were not
     // passing last time by name: one now listed passing passes, one not listed went.
     const filter = () => feedFilter(this.#watch, WATCH_MAX);
-    this.#query = new BlockingQuery<CheckEntry[]>(pool, healthState(filter), { ...opts, name: 'health state', log });
+    this.#query = new BlockingQuery<CheckEntry[]>(pool, endpoints.healthState(filter), { ...opts, name: 'health state', log });
     this.#query.on('ok', (meta: QueryMeta) => sink.answered(meta));
     this.#query.on('error', (e: ConsulError, agent: string, attempt: number) => sink.failed(e, agent, 'health state', attempt));
     this.#query.on('data', (body: CheckEntry[], meta: QueryMeta) => {
@@ -113,7 +110,7 @@ export class CheckFeed {
     this.#full.timer = undefined;
     this.#full.running = true;
     this.#full.again = false;
-    void readOnce<CheckEntry[]>(this.pool, healthState()).then(
+    void readOnce<CheckEntry[]>(this.pool, endpoints.healthState()).then(
       ({ body, meta }) => {
         if (this.#stopped) return;
         this.#full.attempt = 0;

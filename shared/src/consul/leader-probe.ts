@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { ConsulError } from './errors.js';
 import type { QueryMeta } from './meta.js';
-import type { ConsulPool } from './pool.js';
+import { endpoints, type ConsulPool } from './pool.js';
 import { readOnce, ReadError } from './read.js';
 
 export interface LeaderProbeSink {
@@ -47,7 +47,7 @@ export class LeaderProbe {
 
   async #once(): Promise<void> {
     try {
-      const { meta } = await readOnce(this.pool, (client, o) => client.catalog.service.nodes({ ...o, service: 'consul' } as never));
+      const { meta } = await readOnce(this.pool, endpoints.serviceNodes('consul'));
       this.#failures = 0;
       if (!this.#stopped) this.#call(() => this.sink.answered(meta));
     } catch (err) {

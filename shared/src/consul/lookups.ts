@@ -1,10 +1,9 @@
-import type Consul from 'consul';
 import type { Logger } from 'pino';
 import { BlockingQuery } from './blocking.js';
 import type { ConsulError } from './errors.js';
 import type { HealthEntry, Instance } from './instances.js';
 import type { QueryMeta } from './meta.js';
-import type { ConsulPool } from './pool.js';
+import { endpoints, type Call, type ConsulPool } from './pool.js';
 import { readOnce, ReadError } from './read.js';
 import { TrackedService } from './tracked-service.js';
 
@@ -72,9 +71,7 @@ export class ServiceLookups {
     if (existing) return existing;
     let resolveFirst!: () => void;
     const first = new Promise<void>((r) => (resolveFirst = r));
-    const call = (client: Consul, o: Record<string, unknown>) =>
-      // All entries, not ?passing: the checks tell a dead instance from a lost agent.
-      client.health.service({ ...o, service: name } as never);
+    const call = endpoints.healthService(name);
     const query = new BlockingQuery<HealthEntry[]>(this.pool, call, { ...this.opts, name: `service ${name}`, log: this.log });
     const tracked = new TrackedService(name, { staleAfterMs: this.opts.staleAfterMs, holdFloorMs: this.opts.emptyConfirmMs }, {
       current: () => this.sink.current(key),
@@ -98,7 +95,7 @@ export class ServiceLookups {
   }
 
   /** A read from the leader, for an answer that would take instances away but could not be trusted. */
-  #confirm(key: string, l: Lookup, call: (client: Consul, o: Record<string, unknown>) => Promise<unknown>): void {
+  #confirm(key: string, l: Lookup, call: Call): void {
     void readOnce<HealthEntry[]>(this.pool, call, true).then(
       ({ body, meta }) => {
         if (this.#lookups.get(key) !== l) return;

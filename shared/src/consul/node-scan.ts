@@ -1,10 +1,9 @@
-import type Consul from 'consul';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
 import type { ConsulError } from './errors.js';
 import type { HealthEntry } from './instances.js';
 import type { QueryMeta } from './meta.js';
-import type { ConsulPool } from './pool.js';
+import { endpoints, type ConsulPool } from './pool.js';
 import { readOnce, ReadError } from './read.js';
 
 /** One instance as a node's catalog lists it. */
@@ -37,8 +36,6 @@ export interface NodeScanSink {
 // Nodes read at once: with the long polls and the service reads, discovery's
 // connections to its agent stay bounded whatever the catalog's size.
 const CONCURRENCY = 3;
-
-const listNodes = (client: Consul, o: Record<string, unknown>) => client.catalog.node.list(o as never);
 
 /**
  * Which services' instances changed, when the catalog's index moved: each
@@ -124,7 +121,7 @@ export class NodeScan {
   }
 
   async #read(index: bigint, fresh: boolean): Promise<{ services: NodeService[]; nodes: Set<string> }> {
-    const list = await readOnce<Array<{ Node?: string }>>(this.pool, listNodes, fresh);
+    const list = await readOnce<Array<{ Node?: string }>>(this.pool, endpoints.catalogNodes(), fresh);
     this.sink.answered(list.meta);
     if (!fresh && list.meta.index < index) return this.#read(index, true); // a server behind the change
     const nodes = [...new Set((Array.isArray(list.body) ? list.body : []).map((n) => n?.Node ?? '').filter((n) => n !== ''))];
@@ -134,7 +131,7 @@ export class NodeScan {
     const worker = async () => {
       while (next < nodes.length && !this.#stopped) {
         const node = nodes[next++]!;
-        const r = await readOnce<NodeAnswer | null>(this.pool, (client, o) => client.catalog.node.services({ ...(o as object), node } as never), fresh);
+        const r = await readOnce<NodeAnswer | null>(this.pool, endpoints.nodeServices(node), fresh);
         read.add(node);
         for (const s of Object.values(r.body?.Services ?? {}))
           if (s?.ID && s.Service) services.push({ node, id: s.ID, service: s.Service.toLowerCase(), modify: Number(s.ModifyIndex ?? 0) });

@@ -1,10 +1,7 @@
 import { EventEmitter } from 'node:events';
-import type Consul from 'consul';
 import { classifyConsulError, type ConsulError } from './errors.js';
 import { readMeta, type QueryMeta, type Response } from './meta.js';
-import type { ConsulPool } from './pool.js';
-
-type Call = (client: Consul, opts: Record<string, unknown>) => Promise<unknown>;
+import type { Call, ConsulPool } from './pool.js';
 
 // A plain read answers in milliseconds; past this the agent is stuck.
 const READ_TIMEOUT_MS = 5_000;

@@ -3,7 +3,7 @@ import { backoffDelay } from '../backoff.js';
 import { classifyConsulError, type ConsulError } from './errors.js';
 import type { HealthEntry } from './instances.js';
 import type { QueryMeta } from './meta.js';
-import type { ConsulPool } from './pool.js';
+import { endpoints, type ConsulPool } from './pool.js';
 import { readOnce, ReadError } from './read.js';
 
 export interface ServiceReaderOptions {
@@ -20,7 +20,7 @@ export interface ServiceReaderSink {
 
 /** One plain read of /v1/health/service/<name>: ?stale, or from the leader when `fresh`. */
 export function readService(pool: ConsulPool, name: string, fresh: boolean): Promise<{ body: HealthEntry[]; meta: QueryMeta }> {
-  return readOnce<HealthEntry[]>(pool, (client, o) => client.health.service({ ...(o as object), service: name } as never), fresh);
+  return readOnce<HealthEntry[]>(pool, endpoints.healthService(name), fresh);
 }
 
 interface Want {
