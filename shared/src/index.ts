@@ -19,7 +19,7 @@ export {
 export type { TrackedServiceView } from './consul/tracked-service.js';
 export { distrust } from './consul/trust.js';
 export { ReadError } from './consul/read.js';
-export { readService } from './consul/service-reader.js';
+export { readService } from './consul/read.js';
 export { describeConsulError } from './consul/errors.js';
 export type { QueryMeta } from './consul/meta.js';
 export { ConsulPool, consulStatus, type ConsulStatusReads } from './consul/pool.js';

@@ -1,12 +1,11 @@
 import type { Logger } from 'pino';
-import { backoffDelay } from '../backoff.js';
 import { BlockingQuery } from './blocking.js';
 import { EmptyHold, isSuspiciousEmpty } from './empty-hold.js';
 import { describeConsulError, type ConsulError } from './errors.js';
 import { routableServiceNames } from './instances.js';
 import type { QueryMeta } from './meta.js';
 import { endpoints, type ConsulPool } from './pool.js';
-import { readOnce, ReadError } from './read.js';
+import { Reader } from './read.js';
 import { distrust } from './trust.js';
 
 export interface CatalogFollowerOptions {
@@ -32,6 +31,7 @@ export interface CatalogFollowerSink {
 
 type Catalog = Record<string, string[]>;
 const listCatalog = endpoints.catalogServices();
+const CATALOG = 'catalog';
 
 /**
  * Follows /v1/catalog/services for the gateway: the names to route. A name
@@ -48,8 +48,8 @@ export class CatalogFollower {
   #lastIndex: bigint | undefined;
   #answered = false;
   #hold: EmptyHold<string[]>;
-  #confirm: { timer?: NodeJS.Timeout; attempt: number; generation: number } = { attempt: 0, generation: 0 };
-  #stopped = false;
+  /** Reads the catalog from the leader, to confirm a removal an untrusted answer suggested. */
+  #leader: Reader<Catalog>;
 
   constructor(
     private readonly pool: ConsulPool,
@@ -61,6 +61,13 @@ export class CatalogFollower {
       log.warn('consul still has no services: dropping the last table');
       this.#apply(names);
     });
+    this.#leader = new Reader<Catalog>(pool, { concurrency: 1, ...opts }, () => listCatalog, {
+      answer: (_key, body, meta) => {
+        sink.answered(meta);
+        this.#answer(body ?? {}, meta);
+      },
+      failed: (_key, e, agent, attempt) => sink.failed(e, agent, 'catalog (from the leader)', attempt),
+    }, log);
     this.#query = new BlockingQuery<Catalog>(pool, listCatalog, { ...opts, name: 'catalog', log });
     this.#query.on('ok', (meta: QueryMeta) => sink.answered(meta));
     this.#query.on('error', (e: ConsulError, agent: string, attempt: number) => {
@@ -71,8 +78,7 @@ export class CatalogFollower {
       sink.failed(e, agent, 'catalog', attempt);
     });
     this.#query.on('data', (body: Catalog, meta: QueryMeta) => {
-      this.#confirm.generation += 1; // a newer answer supersedes any confirmation under way
-      if (this.#confirm.timer) clearTimeout(this.#confirm.timer);
+      this.#leader.forget(CATALOG); // a newer answer supersedes any confirmation under way
       this.#answer(body ?? {}, meta);
     });
   }
@@ -92,10 +98,9 @@ export class CatalogFollower {
   }
 
   stop(): void {
-    this.#stopped = true;
     this.#query.stop();
+    this.#leader.stop();
     this.#hold.cancel();
-    if (this.#confirm.timer) clearTimeout(this.#confirm.timer);
   }
 
   #answer(body: Catalog, meta: QueryMeta): void {
@@ -112,7 +117,7 @@ export class CatalogFollower {
       this.log.info({ gone, why, agent: meta.agent }, 'consul answer drops services but cannot be trusted yet: asking the leader');
       if (added.length > 0) this.#apply([...this.#names, ...added].sort());
       this.#answered = true;
-      this.#confirmWithLeader();
+      this.#leader.request(CATALOG, CATALOG, { fresh: true });
       this.sink.progressed();
       return;
     }
@@ -133,28 +138,5 @@ export class CatalogFollower {
     const changed = names.length !== this.#names.length || names.some((n, i) => n !== this.#names[i]);
     this.#names = names;
     if (changed) this.sink.names(names);
-  }
-
-  /** Reads the catalog from the leader (no ?stale), retrying with backoff until a newer answer makes it moot. */
-  #confirmWithLeader(): void {
-    const generation = this.#confirm.generation;
-    void readOnce<Catalog>(this.pool, listCatalog, true).then(
-      ({ body, meta }) => {
-        if (this.#stopped || generation !== this.#confirm.generation) return;
-        this.#confirm.attempt = 0;
-        this.sink.answered(meta);
-        this.#answer(body ?? {}, meta);
-      },
-      (err: ReadError) => {
-        if (this.#stopped || generation !== this.#confirm.generation) return;
-        this.#confirm.attempt += 1;
-        this.sink.failed(err.consul, err.agent, 'catalog (from the leader)', this.#confirm.attempt);
-        this.#confirm.timer = setTimeout(
-          () => this.#confirmWithLeader(),
-          backoffDelay(this.#confirm.attempt - 1, this.opts.backoffBaseMs, this.opts.backoffMaxMs),
-        );
-        this.#confirm.timer.unref();
-      },
-    );
   }
 }

@@ -3,8 +3,8 @@ import { BlockingQuery } from './blocking.js';
 import type { ConsulError } from './errors.js';
 import type { HealthEntry, Instance } from './instances.js';
 import type { QueryMeta } from './meta.js';
-import { endpoints, type Call, type ConsulPool } from './pool.js';
-import { readOnce, ReadError } from './read.js';
+import { endpoints, type ConsulPool } from './pool.js';
+import { Reader } from './read.js';
 import { TrackedService } from './tracked-service.js';
 
 export interface LookupOptions {
@@ -22,6 +22,9 @@ export interface LookupSink {
   failed(error: ConsulError, agent: string, what: string, attempt: number): void;
 }
 
+// Leader reads in flight at once (each confirms one service).
+const LEADER_READS = 3;
+
 interface Lookup {
   query: BlockingQuery<HealthEntry[]>;
   tracked: TrackedService;
@@ -38,6 +41,8 @@ interface Lookup {
  */
 export class ServiceLookups {
   #lookups = new Map<string, Lookup>();
+  /** Reads from the leader, for an answer that would take instances away but could not be trusted. */
+  #leader: Reader<HealthEntry[]>;
   #stopped = false;
 
   constructor(
@@ -45,7 +50,18 @@ export class ServiceLookups {
     private readonly opts: LookupOptions,
     private readonly sink: LookupSink,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.#leader = new Reader<HealthEntry[]>(pool, { concurrency: LEADER_READS, ...opts }, endpoints.healthService, {
+      answer: (key, body, meta) => {
+        const l = this.#lookups.get(key);
+        if (!l) return;
+        sink.answered(meta);
+        l.tracked.answer(Array.isArray(body) ? body : [], meta);
+      },
+      // No leader to ask: keep what is routed; the read is retried with backoff.
+      failed: (key, e, agent, attempt) => sink.failed(e, agent, `service ${this.#lookups.get(key)?.tracked.name ?? key} (from the leader)`, attempt),
+    }, log);
+  }
 
   /** Resolves once `name`'s first answer is in the table, or after timeoutMs with whatever is known. */
   async lookup(name: string, timeoutMs: number): Promise<void> {
@@ -59,6 +75,7 @@ export class ServiceLookups {
 
   stop(): void {
     this.#stopped = true;
+    this.#leader.stop();
     for (const l of this.#lookups.values()) {
       l.query.stop();
       l.tracked.stop();
@@ -76,7 +93,7 @@ export class ServiceLookups {
     const tracked = new TrackedService(name, { staleAfterMs: this.opts.staleAfterMs, holdFloorMs: this.opts.emptyConfirmMs }, {
       current: () => this.sink.current(key),
       apply: (instances) => this.sink.apply(key, instances),
-      confirm: () => this.#confirm(key, l, call),
+      confirm: () => this.#leader.request(key, name, { fresh: true }),
     }, this.log);
     const l: Lookup = { query, tracked, first };
     query.on('ok', (meta: QueryMeta) => this.sink.answered(meta));
@@ -92,21 +109,5 @@ export class ServiceLookups {
     this.#lookups.set(key, l);
     query.start();
     return l;
-  }
-
-  /** A read from the leader, for an answer that would take instances away but could not be trusted. */
-  #confirm(key: string, l: Lookup, call: Call): void {
-    void readOnce<HealthEntry[]>(this.pool, call, true).then(
-      ({ body, meta }) => {
-        if (this.#lookups.get(key) !== l) return;
-        this.sink.answered(meta);
-        l.tracked.answer(Array.isArray(body) ? body : [], meta);
-      },
-      (err: ReadError) => {
-        // No leader to ask: keep what is routed; the next answer of the blocking query tries again.
-        if (this.#lookups.get(key) !== l) return;
-        this.sink.failed(err.consul, err.agent, `service ${l.tracked.name} (from the leader)`, 1);
-      },
-    );
   }
 }

@@ -5,13 +5,13 @@ import { describeConsulError, type ConsulError } from './errors.js';
 import type { FeedView } from './feed-patch.js';
 import type { Instance } from './instances.js';
 import type { QueryMeta } from './meta.js';
-import type { ConsulPool } from './pool.js';
+import { endpoints, type ConsulPool } from './pool.js';
 import type { HealthEntry } from './instances.js';
 import { NodeScan } from './node-scan.js';
 import { decideServiceAnswer } from './service-answer.js';
 import { sameInstances } from './instances.js';
 import { Reconciler, type ReconcileView } from './reconcile.js';
-import { readService, ServiceReader } from './service-reader.js';
+import { readService, Reader } from './read.js';
 import { TrackedService, type TrackedServiceView } from './tracked-service.js';
 import { distrust } from './trust.js';
 
@@ -64,7 +64,7 @@ const READ_CONCURRENCY = 3;
 export class ServiceSync {
   #tracked = new Map<string, TrackedService>();
   #feed: CheckFeed;
-  #reader: ServiceReader;
+  #reader: Reader<HealthEntry[]>;
   #feedFailure: ConsulError | undefined;
   /** Highest index of the check feed's answers applied (its own, for trust.ts). */
   #feedSeen = 0n;
@@ -86,11 +86,13 @@ export class ServiceSync {
     private readonly sink: ServiceSyncSink,
     private readonly log: Logger,
   ) {
-    this.#reader = new ServiceReader(
+    this.#reader = new Reader<HealthEntry[]>(
       pool,
       { concurrency: READ_CONCURRENCY, backoffBaseMs: opts.backoffBaseMs, backoffMaxMs: opts.backoffMaxMs },
+      endpoints.healthService,
       {
-        answer: (key, entries, meta, minIndex) => {
+        answer: (key, body, meta, minIndex) => {
+          const entries = Array.isArray(body) ? body : [];
           sink.answered(meta);
           this.#confirming.delete(key);
           const t = this.#tracked.get(key);
