@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
 import { BlockingQuery } from './blocking.js';
 import { diffChecks, mergeNotPassing, snapshotChecks, type CheckChanges, type CheckEntry, type CheckSnapshot } from './check-diff.js';
+import { guard } from './emit.js';
 import type { ConsulError } from './errors.js';
 import { checkKey, feedFilter, type FeedCheck, type FeedView } from './feed-patch.js';
 import type { QueryMeta } from './meta.js';
@@ -153,11 +154,7 @@ export class CheckFeed {
   }
 
   #guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.log.error({ err }, 'bug: handling the health state threw; consul is not at fault');
-    }
+    guard(this.log, 'handling the health state', {}, fn, undefined);
   }
 }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { emptyTable, retainServices, setService, type RouteTable } from '../table.js';
 import { CatalogFollower } from './catalog-follower.js';
 import { ConsulStatus, type ConsulState } from './consul-status.js';
+import { guard } from './emit.js';
 import type { ConsulError } from './errors.js';
 import type { Instance } from './instances.js';
 import { LeaderProbe } from './leader-probe.js';
@@ -192,11 +193,7 @@ export class Discovery extends EventEmitter {
 
   /** A listener's bug stays the listener's: logged, never taken for a Consul failure. */
   #emit(event: string, ...args: unknown[]): void {
-    try {
-      this.emit(event, ...args);
-    } catch (err) {
-      this.log.error({ err, event }, `bug: a discovery '${event}' listener threw; consul is not at fault`);
-    }
+    guard(this.log, `a discovery '${event}' listener`, { event }, () => this.emit(event, ...args), false);
   }
 
   #checkSynced(): void {

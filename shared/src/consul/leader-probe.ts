@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { guard } from './emit.js';
 import type { ConsulError } from './errors.js';
 import type { QueryMeta } from './meta.js';
 import { endpoints, type ConsulPool } from './pool.js';
@@ -49,19 +50,11 @@ export class LeaderProbe {
     try {
       const { meta } = await readOnce(this.pool, endpoints.serviceNodes('consul'));
       this.#failures = 0;
-      if (!this.#stopped) this.#call(() => this.sink.answered(meta));
+      if (!this.#stopped) guard(this.log, 'handling a leader probe answer', {}, () => this.sink.answered(meta), undefined);
     } catch (err) {
       this.#failures += 1;
-      if (!this.#stopped && err instanceof ReadError) this.#call(() => this.sink.failed(err.consul, err.agent, this.#failures));
+      if (!this.#stopped && err instanceof ReadError) guard(this.log, 'handling a leader probe answer', {}, () => this.sink.failed(err.consul, err.agent, this.#failures), undefined);
     }
     if (!this.#stopped) this.#schedule(this.intervalMs);
-  }
-
-  #call(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.log.error({ err }, 'bug: handling a leader probe answer threw; consul is not at fault');
-    }
   }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
+import { logBug } from './emit.js';
 import type { ConsulError } from './errors.js';
 import type { HealthEntry } from './instances.js';
 import type { QueryMeta } from './meta.js';
@@ -105,7 +106,7 @@ export class NodeScan {
       const e = err instanceof ReadError ? err : undefined;
       this.#attempt += 1;
       if (e) this.sink.failed(e.consul, e.agent, 'node scan', this.#attempt);
-      else this.log.error({ err }, 'bug: the node scan threw; consul is not at fault');
+      else logBug(this.log, 'the node scan', {}, err);
       // Without it a change without checks could go unseen: try again (unless asked again meanwhile).
       if (this.#again === 0n) {
         this.#timer = setTimeout(() => this.scan(index), backoffDelay(this.#attempt - 1, this.opts.backoffBaseMs, this.opts.backoffMaxMs));

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
+import { guard } from './emit.js';
 import { classifyConsulError, type ConsulError } from './errors.js';
 import type { HealthEntry } from './instances.js';
 import { readMeta, type QueryMeta, type Response } from './meta.js';
@@ -158,7 +159,7 @@ export class Reader<T> {
       const { body, meta } = await readOnce<T>(this.pool, this.endpoint(want.name), want.fresh);
       if (forgotten()) return;
       this.#attempts.delete(key);
-      this.#call(() => this.sink.answer(key, body, meta, want.minIndex));
+      guard(this.log, 'handling an answer', { key }, () => this.sink.answer(key, body, meta, want.minIndex), undefined);
     } catch (err) {
       if (forgotten()) return;
       const { consul, agent } = err instanceof ReadError ? err : new ReadError(classifyConsulError(err), '');
@@ -173,7 +174,7 @@ export class Reader<T> {
         timer.unref();
         this.#retries.set(key, timer);
       }
-      this.#call(() => this.sink.failed(key, consul, agent, attempt));
+      guard(this.log, 'handling a failed read', { key }, () => this.sink.failed(key, consul, agent, attempt), undefined);
     } finally {
       this.#inflight.delete(key);
       if (this.#generation.get(key) === generation) this.#generation.delete(key);
@@ -185,13 +186,5 @@ export class Reader<T> {
     const timer = this.#retries.get(key);
     if (timer) clearTimeout(timer);
     this.#retries.delete(key);
-  }
-
-  #call(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.log.error({ err }, 'bug: handling a service answer threw; consul is not at fault');
-    }
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { guard } from './emit.js';
 import type { HealthEntry } from './instances.js';
 import type { QueryMeta } from './meta.js';
 
@@ -123,12 +124,7 @@ export class Reconciler {
   }
 
   #guard(service: string, fn: () => boolean): boolean {
-    try {
-      return fn();
-    } catch (err) {
-      this.log.error({ err, service }, 'bug: applying a reconciliation answer threw; consul is not at fault');
-      return false;
-    }
+    return guard(this.log, 'applying a reconciliation answer', { service }, fn, false);
   }
 
   #sleep(ms: number): Promise<void> {
