@@ -16,13 +16,10 @@ export {
   type Ejection,
   type EjectionView,
 } from './consul/explain.js';
-export type { TrackedServiceView } from './consul/tracked-service.js';
-export { distrust } from './consul/trust.js';
-export { ReadError } from './consul/read.js';
-export { readService } from './consul/read.js';
-export { describeConsulError } from './consul/errors.js';
-export type { QueryMeta } from './consul/meta.js';
-export { ConsulPool, consulStatus, type ConsulStatusReads } from './consul/pool.js';
+export type { TrackedServiceView } from './consul/service.js';
+export { distrust } from './consul/instances.js';
+export { ConsulPool, consulStatus, describeConsulError, ReadError, type ConsulAddress, type ConsulStatusReads, type QueryMeta } from './consul/agents.js';
+export { readService } from './consul/reads.js';
 export { Discovery, type DiscoveryOptions, type ConsulState, type DiscoveryState, type ReconcileView } from './consul/discovery.js';
 export { emptyTable, setService, tableToJSON, type RouteTable } from './table.js';
 export { RoundRobin } from './picker.js';
@@ -56,5 +53,4 @@ export {
 export { errorBody, sendJsonError, type ErrorBody } from './error-body.js';
 export { createShutdown, type ShutdownOptions } from './shutdown.js';
 export { clientGone, isClientAbort } from './client-abort.js';
-export type { ConsulAddress } from './consul/addresses.js';
 export { escapeHtml } from './html.js';

@@ -1,6 +1,5 @@
-import { parseConsulAddrs } from '../../shared/src/consul/addresses.js';
+import { ConsulPool, parseConsulAddrs } from '../../shared/src/consul/agents.js';
 import { Discovery, type DiscoveryOptions } from '../../shared/src/consul/discovery.js';
-import { ConsulPool } from '../../shared/src/consul/pool.js';
 import { FakeConsul } from './fake-consul.js';
 import { memoryLog } from './memory-log.js';
 

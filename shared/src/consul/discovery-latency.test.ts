@@ -2,9 +2,8 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeConsul } from '../../../test/lib/fake-consul.js';
 import { memoryLog, until } from '../../../test/lib/memory-log.js';
-import { parseConsulAddrs } from './addresses.js';
+import { ConsulPool, parseConsulAddrs } from './agents.js';
 import { Discovery, type DiscoveryOptions } from './discovery.js';
-import { ConsulPool } from './pool.js';
 
 // Discovery's 'applied' hook (service, ms): a change Consul showed for a
 // service already routed, timed from its answer to the table holding it.

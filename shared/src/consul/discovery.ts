@@ -1,18 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { emptyTable, retainServices, setService, type RouteTable } from '../table.js';
-import { CatalogFollower } from './catalog-follower.js';
-import { ConsulStatus, type ConsulState } from './consul-status.js';
-import { guard } from './emit.js';
-import type { ConsulError } from './errors.js';
+import { emptyTable, retainServices, type RouteTable, setService } from '../table.js';
+import { type ConsulError, type ConsulPool, guard, type QueryMeta } from './agents.js';
+import { type ConsulState, ConsulStatus, LeaderProbe } from './health.js';
 import type { Instance } from './instances.js';
-import { LeaderProbe } from './leader-probe.js';
-import { ServiceLookups } from './lookups.js';
-import type { QueryMeta } from './meta.js';
-import type { ConsulPool } from './pool.js';
-import { ServiceSync } from './service-sync.js';
-import type { ReconcileView } from './reconcile.js';
-import type { TrackedServiceView } from './tracked-service.js';
+import type { ReconcileView } from './reads.js';
+import { ServiceLookups, type TrackedServiceView } from './service.js';
+import { ServiceSync } from './sync.js';
+import { CatalogFollower } from './watch.js';
 
 export type { ConsulState };
 export type DiscoveryState = ConsulState & { reconcile: ReconcileView };
@@ -46,13 +41,16 @@ const REASONS_LISTED = 5;
 /**
  * The Consul side of routing, folded into one immutable RouteTable. It never
  * calls Consul on behalf of a request, and on any Consul trouble it keeps the
- * last good table and says so in state(). A facade over one module per job:
+ * last good table and says so in state(). A facade over one module per stage:
  *
- * - catalog-follower.ts + service-sync.ts: follow every service in the catalog
- *   (the gateway), over a handful of connections whatever the catalog's size;
- * - lookups.ts: on-demand lookups of single services (web-service's /call);
- * - consul-status.ts: Consul's own health, for /_gateway/health;
- * - tracked-service.ts + empty-hold.ts: what an answer may change (trust, holds).
+ * - agents.ts: the agents, their failover and every HTTP call to Consul;
+ * - watch.ts + sync.ts: follow every service in the catalog (the gateway),
+ *   over a handful of connections whatever the catalog's size (changes.ts
+ *   decides what changed, reads.ts reads it);
+ * - service.ts: one service's answers into the table, and the watches of
+ *   single services (web-service's /call);
+ * - instances.ts: what an answer makes routable (trust, holds);
+ * - health.ts: Consul's own health, for /_gateway/health.
  *
  * Events: 'change' (table) whenever the table changed; 'synced' once;
  * 'applied' (service key, ms): a change Consul showed for a service already

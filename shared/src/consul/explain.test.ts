@@ -2,9 +2,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkView, explainInstance, explainService, truncateOutput, OUTPUT_MAX, type Ejection, type ExplainInput } from './explain.js';
 import { routableInstances, type HealthCheck, type HealthEntry, type Instance } from './instances.js';
-import { decideServiceAnswer, identityKey } from './service-answer.js';
-import { TrackedService } from './tracked-service.js';
-import type { QueryMeta } from './meta.js';
+import { decideServiceAnswer, identityKey } from './instances.js';
+import { TrackedService } from './service.js';
+import type { QueryMeta } from './agents.js';
 import { createLogger } from '../logger.js';
 
 const NOW = Date.parse('2024-05-01T12:00:00.000Z');

@@ -1,9 +1,9 @@
 import { byIdThenNode, judgeEntries, type EntryProblem, type EntryVerdict, type HealthCheck, type Instance } from './instances.js';
-import { decideServiceAnswer, identityKey, type ServiceAnswer, type ServiceDecision } from './service-answer.js';
+import { decideServiceAnswer, identityKey, type ServiceAnswer, type ServiceDecision } from './instances.js';
 
 /**
  * Why an instance does or does not get traffic: the routability rules
- * (instances.ts, service-answer.ts) read back as reasons. Pure: the gateway
+ * (instances.ts: judgeEntries, decideServiceAnswer) read back as reasons. Pure: the gateway
  * gathers the inputs (a Consul answer, its table, its holds and ejections) and
  * renders the result (gateway/src/admin/explain.ts).
  */
@@ -113,7 +113,7 @@ export interface ExplainInput extends ServiceAnswer {
 export type ExplainDecision = ServiceDecision['action'] | 'excluded';
 
 export interface ServiceExplain {
-  /** What the gateway does with this answer (service-answer.ts), or 'excluded'. */
+  /** What the gateway does with this answer (decideServiceAnswer, instances.ts), or 'excluded'. */
   decision: ExplainDecision;
   /** Instances routable (ejected ones included). */
   routable: number;

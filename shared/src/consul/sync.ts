@@ -1,19 +1,10 @@
 import type { Logger } from 'pino';
-import type { CheckChanges } from './check-diff.js';
-import { CheckFeed } from './check-feed.js';
-import { describeConsulError, type ConsulError } from './errors.js';
-import type { FeedView } from './feed-patch.js';
-import type { Instance } from './instances.js';
-import type { QueryMeta } from './meta.js';
-import { endpoints, type ConsulPool } from './pool.js';
-import type { HealthEntry } from './instances.js';
-import { NodeScan } from './node-scan.js';
-import { decideServiceAnswer } from './service-answer.js';
-import { sameInstances } from './instances.js';
-import { Reconciler, type ReconcileView } from './reconcile.js';
-import { readService, Reader } from './read.js';
-import { TrackedService, type TrackedServiceView } from './tracked-service.js';
-import { distrust } from './trust.js';
+import { type ConsulError, type ConsulPool, describeConsulError, endpoints, type QueryMeta } from './agents.js';
+import type { CheckChanges, FeedView } from './changes.js';
+import { decideServiceAnswer, distrust, type HealthEntry, type Instance, sameInstances } from './instances.js';
+import { Reader, readService, Reconciler, type ReconcileView } from './reads.js';
+import { TrackedService, type TrackedServiceView } from './service.js';
+import { CheckFeed, NodeScan } from './watch.js';
 
 export interface ServiceSyncOptions {
   waitMs: number;
@@ -50,15 +41,15 @@ const READ_CONCURRENCY = 3;
  * Keeps the instances of a set of services current with a bounded number of
  * connections, however many services there are:
  *
- * - the check feed (check-feed.ts) says whose checks changed; a change of
- *   known checks is applied from the feed's answer itself (feed-patch.ts: no
+ * - the check feed (CheckFeed, watch.ts) says whose checks changed; a change of
+ *   known checks is applied from the feed's answer itself (patchEntries, changes.ts: no
  *   read, so a check passing is routed as soon as Consul answers);
- * - a catalog change makes the node scan (node-scan.ts) say whose instances
+ * - a catalog change makes the node scan (NodeScan) say whose instances
  *   changed: registrations and deregistrations, with or without checks;
  * - the rest is read with plain reads, a few at a time, each carrying the
  *   index of the change that caused it (a read older than that is confirmed
  *   with the leader), or read from the leader when that index is unknown;
- * - the reconciliation (reconcile.ts) reads every service from the leader now
+ * - the reconciliation (Reconciler, reads.ts) reads every service from the leader now
  *   and then, and counts what the above missed.
  */
 export class ServiceSync {
@@ -66,7 +57,7 @@ export class ServiceSync {
   #feed: CheckFeed;
   #reader: Reader<HealthEntry[]>;
   #feedFailure: ConsulError | undefined;
-  /** Highest index of the check feed's answers applied (its own, for trust.ts). */
+  /** Highest index of the check feed's answers applied (its own, for distrust). */
   #feedSeen = 0n;
   #scan: NodeScan;
   #stopped = false;
@@ -188,7 +179,7 @@ export class ServiceSync {
 
   /**
    * The catalog's index moved to `index`: each node's services say which
-   * instances changed (node-scan.ts: registrations and deregistrations, with
+   * instances changed (NodeScan, watch.ts: registrations and deregistrations, with
    * checks or without, changed addresses or tags), and only those services are
    * read. Check status changes come from the check feed's blocking query.
    */
@@ -200,7 +191,7 @@ export class ServiceSync {
   /**
    * The catalog's index went back: a lagging server answered, or a snapshot
    * was restored. Read everything again; what would be taken away is
-   * confirmed with the leader first (tracked-service.ts).
+   * confirmed with the leader first (TrackedService, service.ts).
    */
   resync(): void {
     this.log.info({ services: this.#tracked.size }, "the catalog's index went back: reading every service again");
@@ -291,7 +282,7 @@ export class ServiceSync {
    * Brings the changed services up to date: from the feed's answer itself
    * when it settles them (known instances whose checks changed status), by a
    * read otherwise. The feed's answers follow the same trust rules as reads:
-   * one that can't be trusted (trust.ts, judged against the feed's own last
+   * one that can't be trusted (distrust, judged against the feed's own last
    * index) may add instances, and what it would take away waits for a read
    * from the leader.
    */
