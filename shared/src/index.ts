@@ -2,23 +2,24 @@ export { createLogger, type Logger } from './logger.js';
 export { ConfigError, parseEnv, intVar, listVar, boolVar, logLevelVar } from './env.js';
 export { backoffDelay } from './backoff.js';
 export { externalAddresses, primaryAddress, type AddressInfo } from './network.js';
-export { isValidServiceName, type Instance } from './consul/instances.js';
-export type { HealthEntry } from './consul/instances.js';
 export {
-  explainService,
-  explainInstance,
-  type ExplainInput,
-  type ServiceExplain,
-  type InstanceExplain,
-  type Reason,
-  type ReasonCode,
-  type CheckView,
-  type Ejection,
-  type EjectionView,
-} from './consul/explain.js';
+  byIdThenNode,
+  decideServiceAnswer,
+  distrust,
+  identityKey,
+  isValidServiceName,
+  judgeEntries,
+  routableInstances,
+  type EntryProblem,
+  type EntryVerdict,
+  type HealthCheck,
+  type HealthEntry,
+  type Instance,
+  type ServiceAnswer,
+  type ServiceDecision,
+} from './consul/instances.js';
 export type { TrackedServiceView } from './consul/service.js';
-export { distrust } from './consul/instances.js';
-export { ConsulPool, consulStatus, describeConsulError, ReadError, type ConsulAddress, type ConsulStatusReads, type QueryMeta } from './consul/agents.js';
+export { ConsulAgents, consulStatus, describeConsulError, ReadError, type ConsulAddress, type ConsulStatusReads, type QueryMeta } from './consul/agents.js';
 export { readService } from './consul/reads.js';
 export { Discovery, type DiscoveryOptions, type ConsulState, type DiscoveryState, type ReconcileView } from './consul/discovery.js';
 export { emptyTable, setService, tableToJSON, type RouteTable } from './table.js';

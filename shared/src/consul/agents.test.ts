@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { after, describe, test } from 'node:test';
 import { FakeConsul } from '../../../test/lib/fake-consul.js';
 import { memoryLog, until } from '../../../test/lib/memory-log.js';
-import { BlockingQuery, classifyConsulError, type ConsulAddress, type ConsulError, ConsulPool, consulStatus, deliver, describeConsulError, endpoints, guard, parseConsulAddrs, type QueryMeta, TokenBucket } from './agents.js';
+import { BlockingQuery, classifyConsulError, type ConsulAddress, type ConsulError, ConsulAgents, consulStatus, deliver, describeConsulError, endpoints, guard, parseConsulAddrs, type QueryMeta, TokenBucket } from './agents.js';
 
 describe('CONSUL_HTTP_ADDR', () => {
   const addr = (host: string, port: number, secure: boolean, url: string): ConsulAddress => ({ host, port, secure, url });
@@ -146,16 +146,16 @@ describe('what a failed call means', () => {
 
 describe('consulStatus', () => {
   const fakes: FakeConsul[] = [];
-  const pools: ConsulPool[] = [];
+  const pools: ConsulAgents[] = [];
   after(async () => {
     for (const p of pools) p.close();
     await Promise.all(fakes.map((f) => f.close()));
   });
 
-  async function agents(n: number): Promise<{ fs: FakeConsul[]; pool: ConsulPool }> {
+  async function agents(n: number): Promise<{ fs: FakeConsul[]; pool: ConsulAgents }> {
     const fs = await Promise.all(Array.from({ length: n }, () => new FakeConsul().start()));
     fakes.push(...fs);
-    const pool = new ConsulPool(parseConsulAddrs(fs.map((f) => f.addr).join(',')));
+    const pool = new ConsulAgents(parseConsulAddrs(fs.map((f) => f.addr).join(',')));
     pools.push(pool);
     return { fs, pool };
   }
@@ -242,7 +242,7 @@ describe('the blocking query', () => {
 
   describe('BlockingQuery', () => {
     const fakes: FakeConsul[] = [];
-    const pools: ConsulPool[] = [];
+    const pools: ConsulAgents[] = [];
     const queries: BlockingQuery<unknown>[] = [];
     after(async () => {
       for (const q of queries) q.stop();
@@ -252,11 +252,11 @@ describe('the blocking query', () => {
     async function setup(agents = 1) {
       const fs = await Promise.all(Array.from({ length: agents }, () => new FakeConsul().start()));
       fakes.push(...fs);
-      const pool = new ConsulPool(parseConsulAddrs(fs.map((f) => f.addr).join(',')));
+      const pool = new ConsulAgents(parseConsulAddrs(fs.map((f) => f.addr).join(',')));
       pools.push(pool);
       return { fs, pool };
     }
-    function query(pool: ConsulPool, log = memoryLog().log) {
+    function query(pool: ConsulAgents, log = memoryLog().log) {
       const q = new BlockingQuery<Record<string, string[]>>(pool, list, { ...opts, log });
       queries.push(q);
       return q;

@@ -52,7 +52,7 @@ function parseOne(entry: string): ConsulAddress {
 
 /**
  * What a failed Consul call means for discovery. Only trouble reaching
- * Consul moves the pool to the next agent: a 403 or a 400 is a
+ * Consul moves the preference to the next agent: a 403 or a 400 is a
  * misconfiguration that every agent answers the same way, and a cluster
  * without a leader is the same cluster whichever agent we ask.
  */
@@ -175,13 +175,13 @@ export const endpoints = {
  * preferred agent; a failure reaching it moves the preference to the next one,
  * so all queries fail over together instead of each finding out on its own.
  */
-export class ConsulPool {
+export class ConsulAgents {
   readonly clients: Consul[];
   #preferred = 0;
 
   /** `token`: the ACL token sent on every call (X-Consul-Token); none means Consul's anonymous token. */
   constructor(readonly addresses: readonly ConsulAddress[], token?: string) {
-    if (addresses.length === 0) throw new Error('ConsulPool needs at least one address');
+    if (addresses.length === 0) throw new Error('ConsulAgents needs at least one address');
     this.clients = addresses.map((a) => {
       const agent = new (a.secure ? https : http).Agent({ keepAlive: true, maxFreeSockets: IDLE_SOCKETS });
       return new Consul({ host: a.host, port: a.port, secure: a.secure, agent, ...(token ? { defaults: { token } } : {}) });
@@ -212,10 +212,10 @@ export interface ConsulStatusReads {
 }
 
 /** The status reads through the preferred agent (at the time of each read), each bounded by `timeoutMs`. */
-export function consulStatus(pool: ConsulPool, timeoutMs = 2_000): ConsulStatusReads {
+export function consulStatus(agents: ConsulAgents, timeoutMs = 2_000): ConsulStatusReads {
   return {
-    leader: () => pool.current().client.status.leader({ timeout: timeoutMs } as never),
-    peers: () => pool.current().client.status.peers({ timeout: timeoutMs } as never),
+    leader: () => agents.current().client.status.leader({ timeout: timeoutMs } as never),
+    peers: () => agents.current().client.status.peers({ timeout: timeoutMs } as never),
   };
 }
 
@@ -238,17 +238,17 @@ export class ReadError extends Error {
  * One non-blocking read from the preferred agent: ?stale by default (any
  * server answers), or `fresh` (no ?stale: the leader answers, so a removal a
  * stale answer suggested can be confirmed). A failure reaching the agent moves
- * the pool to the next one, as a blocking query's would.
+ * the preference to the next one, as a blocking query's would.
  */
-export async function readOnce<T>(pool: ConsulPool, call: Call, fresh = false): Promise<{ body: T; meta: QueryMeta }> {
-  const { client, index, address } = pool.current();
+export async function readOnce<T>(agents: ConsulAgents, call: Call, fresh = false): Promise<{ body: T; meta: QueryMeta }> {
+  const { client, index, address } = agents.current();
   try {
     const ctx = Object.assign(new EventEmitter(), { includeResponse: true });
     const [res, body] = (await call(client, { ...(fresh ? {} : { stale: true }), timeout: READ_TIMEOUT_MS, ctx })) as [Response, T];
     return { body, meta: readMeta(res, address.url, fresh) };
   } catch (err) {
     const e = classifyConsulError(err);
-    if (e.failover) pool.reportFailure(index);
+    if (e.failover) agents.reportFailure(index);
     throw new ReadError(e, address.url);
   }
 }
@@ -337,7 +337,7 @@ const PER_SECOND = 10;
  * A Consul blocking query that runs until stop(), following the rules of
  * Consul's blocking-query docs: block on the last X-Consul-Index, start over
  * from 0 when the index goes back, never block on 0, rate-limit the loop.
- * A failure reaching Consul moves the pool to the next agent and retries
+ * A failure reaching Consul moves the preference to the next agent and retries
  * after a jittered backoff; a misconfiguration (403, 400) stays on the same
  * agent and is retried at the slowest pace.
  *
@@ -356,7 +356,7 @@ export class BlockingQuery<T> extends EventEmitter {
   #bucket = new TokenBucket(BURST, PER_SECOND);
 
   constructor(
-    private readonly pool: ConsulPool,
+    private readonly agents: ConsulAgents,
     private readonly call: Call,
     private readonly opts: BlockingQueryOptions,
   ) {
@@ -384,7 +384,7 @@ export class BlockingQuery<T> extends EventEmitter {
     while (!this.#stopped) {
       await this.#sleep(this.#bucket.take());
       if (this.#stopped) return;
-      const { client, index: agentIndex, address } = this.pool.current();
+      const { client, index: agentIndex, address } = this.agents.current();
       // Another agent may ask another server: start over rather than block on an index it may not have.
       if (lastAgent && lastAgent !== address) cursor = 0n;
       lastAgent = address;
@@ -404,15 +404,15 @@ export class BlockingQuery<T> extends EventEmitter {
         if (this.#stopped) return;
         failures += 1;
         const e = classifyConsulError(err);
-        if (e.failover) this.pool.reportFailure(agentIndex);
+        if (e.failover) this.agents.reportFailure(agentIndex);
         deliver(this, log, name, 'error', e, address.url, failures);
         // Failing over to a fresh agent is immediate the first time round;
         // a misconfiguration will not fix itself soon: retry at the slowest pace.
         const delay = !e.retryable
           ? this.opts.backoffMaxMs
-          : e.failover && failures < this.pool.clients.length
+          : e.failover && failures < this.agents.clients.length
             ? 0
-            : backoffDelay(failures - this.pool.clients.length, this.opts.backoffBaseMs, this.opts.backoffMaxMs);
+            : backoffDelay(failures - this.agents.clients.length, this.opts.backoffBaseMs, this.opts.backoffMaxMs);
         await this.#sleep(delay);
         continue;
       }

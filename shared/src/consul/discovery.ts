@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { emptyTable, retainServices, type RouteTable, setService } from '../table.js';
-import { type ConsulError, type ConsulPool, guard, type QueryMeta } from './agents.js';
+import { type ConsulError, type ConsulAgents, guard, type QueryMeta } from './agents.js';
 import { type ConsulState, ConsulStatus, LeaderProbe } from './health.js';
 import type { Instance } from './instances.js';
 import type { ReconcileView } from './reads.js';
-import { ServiceLookups, type TrackedServiceView } from './service.js';
+import { ServiceWatches, type TrackedServiceView } from './service.js';
 import { ServiceSync } from './sync.js';
 import { CatalogFollower } from './watch.js';
 
@@ -63,7 +63,7 @@ export class Discovery extends EventEmitter {
   #catalog: CatalogFollower | undefined;
   #sync: ServiceSync | undefined;
   #probe: LeaderProbe | undefined;
-  #lookups: ServiceLookups | undefined;
+  #watches: ServiceWatches | undefined;
   /** Keys /call looked up: kept in the table whatever the catalog says. */
   #looked = new Set<string>();
   #catalogNames = new Set<string>();
@@ -71,7 +71,7 @@ export class Discovery extends EventEmitter {
   #stopped = false;
 
   constructor(
-    private readonly pool: ConsulPool,
+    private readonly agents: ConsulAgents,
     private readonly opts: DiscoveryOptions,
     private readonly log: Logger,
   ) {
@@ -98,7 +98,7 @@ export class Discovery extends EventEmitter {
     const status = this.#status;
     const answered = (meta: QueryMeta, what?: string) => status.answered(meta, what);
     const progressed = () => this.#checkSynced();
-    this.#sync = new ServiceSync(this.pool, this.opts, {
+    this.#sync = new ServiceSync(this.agents, this.opts, {
       current: (key) => this.#table.services.get(key),
       apply: (key, instances) => this.#setService(key, instances),
       answered: (meta) => answered(meta),
@@ -106,7 +106,7 @@ export class Discovery extends EventEmitter {
       progressed,
       applied: (key, ms) => this.#emit('applied', key, ms),
     }, this.log);
-    this.#catalog = new CatalogFollower(this.pool, this.opts, {
+    this.#catalog = new CatalogFollower(this.agents, this.opts, {
       names: (names) => {
         this.#catalogNames = new Set(names.map((n) => n.toLowerCase()));
         this.#sync!.follow(names);
@@ -118,7 +118,7 @@ export class Discovery extends EventEmitter {
       failed: (e, agent, what, attempt) => status.failed(e, agent, what, attempt, what === 'catalog'),
       progressed,
     }, this.log);
-    this.#probe = new LeaderProbe(this.pool, this.opts.probeIntervalMs, {
+    this.#probe = new LeaderProbe(this.agents, this.opts.probeIntervalMs, {
       answered: (meta) => answered(meta),
       failed: (e, agent, attempt) => status.failed(e, agent, 'leader probe', attempt),
     }, this.log);
@@ -135,13 +135,13 @@ export class Discovery extends EventEmitter {
   async watchService(name: string, timeoutMs: number): Promise<void> {
     if (this.#stopped) return;
     this.#looked.add(name.toLowerCase());
-    this.#lookups ??= new ServiceLookups(this.pool, this.opts, {
+    this.#watches ??= new ServiceWatches(this.agents, this.opts, {
       current: (key) => this.#table.services.get(key),
       apply: (key, instances) => this.#setService(key, instances),
       answered: (meta) => this.#status.answered(meta),
       failed: (e: ConsulError, agent, what, attempt) => this.#status.failed(e, agent, what, attempt),
     }, this.log);
-    await this.#lookups.lookup(name, timeoutMs);
+    await this.#watches.watch(name, timeoutMs);
   }
 
   /**
@@ -174,7 +174,7 @@ export class Discovery extends EventEmitter {
     this.#catalog?.stop();
     this.#sync?.stop();
     this.#probe?.stop();
-    this.#lookups?.stop();
+    this.#watches?.stop();
   }
 
   #setService(key: string, instances: Instance[]): void {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { type ConsulError, type ConsulPool, describeConsulError, endpoints, guard, type QueryMeta, ReadError, readOnce } from './agents.js';
+import { type ConsulError, type ConsulAgents, describeConsulError, endpoints, guard, type QueryMeta, ReadError, readOnce } from './agents.js';
 
 /**
  * Consul's own health, for /_gateway/health: tracked from every answer and
@@ -112,7 +112,7 @@ export class LeaderProbe {
   #stopped = false;
 
   constructor(
-    private readonly pool: ConsulPool,
+    private readonly agents: ConsulAgents,
     private readonly intervalMs: number,
     private readonly sink: LeaderProbeSink,
     private readonly log: Logger,
@@ -136,7 +136,7 @@ export class LeaderProbe {
 
   async #once(): Promise<void> {
     try {
-      const { meta } = await readOnce(this.pool, endpoints.serviceNodes('consul'));
+      const { meta } = await readOnce(this.agents, endpoints.serviceNodes('consul'));
       this.#failures = 0;
       if (!this.#stopped) guard(this.log, 'handling a leader probe answer', {}, () => this.sink.answered(meta), undefined);
     } catch (err) {

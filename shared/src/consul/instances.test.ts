@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { agentLostInstances, type CheckSchedule, decideServiceAnswer, distrust, durationMs, EmptyHold, type HealthEntry, holdMsFor, type Instance, isSuspiciousEmpty, isValidServiceName, removesAny, routableInstances, routableServiceNames, sameInstances } from './instances.js';
+import { agentLostInstances, type CheckSchedule, decideServiceAnswer, distrust, durationMs, EmptyHold, type HealthEntry, holdMsFor, identityKey, type Instance, isSuspiciousEmpty, isValidServiceName, removesAny, routableInstances, routableServiceNames, sameInstances } from './instances.js';
 
 describe('routable instances', () => {
   describe('isValidServiceName', () => {
@@ -374,4 +374,10 @@ describe('holding a sudden empty answer', () => {
       assert.equal(h.window, null);
     });
   });
+});
+
+test('identityKey separates node, id, address and port', () => {
+  const inst = (id: string, o: { node?: string; port?: number } = {}): Instance => ({ id, service: 'web', address: '10.0.0.1', port: o.port ?? 3000, node: o.node ?? 'n1', tags: [] });
+  assert.notEqual(identityKey(inst('a')), identityKey(inst('a', { port: 3001 })));
+  assert.notEqual(identityKey(inst('a')), identityKey(inst('a', { node: 'n2' })));
 });

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
-import { type Call, classifyConsulError, type ConsulError, type ConsulPool, endpoints, guard, type QueryMeta, ReadError, readOnce } from './agents.js';
+import { type Call, classifyConsulError, type ConsulError, type ConsulAgents, endpoints, guard, type QueryMeta, ReadError, readOnce } from './agents.js';
 import type { HealthEntry } from './instances.js';
 
 /**
@@ -13,8 +13,8 @@ import type { HealthEntry } from './instances.js';
 // ---------------------------------------------------------------- reads, and the confirmation with the leader
 
 /** One plain read of /v1/health/service/<name>: ?stale, or from the leader when `fresh`. */
-export function readService(pool: ConsulPool, name: string, fresh: boolean): Promise<{ body: HealthEntry[]; meta: QueryMeta }> {
-  return readOnce<HealthEntry[]>(pool, endpoints.healthService(name), fresh);
+export function readService(agents: ConsulAgents, name: string, fresh: boolean): Promise<{ body: HealthEntry[]; meta: QueryMeta }> {
+  return readOnce<HealthEntry[]>(agents, endpoints.healthService(name), fresh);
 }
 
 export interface ReaderOptions {
@@ -60,7 +60,7 @@ export class Reader<T> {
   #stopped = false;
 
   constructor(
-    private readonly pool: ConsulPool,
+    private readonly agents: ConsulAgents,
     private readonly opts: ReaderOptions,
     private readonly endpoint: (name: string) => Call,
     private readonly sink: ReaderSink<T>,
@@ -129,7 +129,7 @@ export class Reader<T> {
     const generation = this.#generation.get(key);
     const forgotten = () => this.#stopped || this.#generation.get(key) !== generation;
     try {
-      const { body, meta } = await readOnce<T>(this.pool, this.endpoint(want.name), want.fresh);
+      const { body, meta } = await readOnce<T>(this.agents, this.endpoint(want.name), want.fresh);
       if (forgotten()) return;
       this.#attempts.delete(key);
       guard(this.log, 'handling an answer', { key }, () => this.sink.answer(key, body, meta, want.minIndex), undefined);

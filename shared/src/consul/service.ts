@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { BlockingQuery, type ConsulError, type ConsulPool, describeConsulError, endpoints, type QueryMeta } from './agents.js';
+import { BlockingQuery, type ConsulError, type ConsulAgents, describeConsulError, endpoints, type QueryMeta } from './agents.js';
 import { checkKey, type FeedView, patchEntries } from './changes.js';
 import { decideServiceAnswer, distrust, EmptyHold, type HealthEntry, holdMsFor, type Instance } from './instances.js';
 import { Reader } from './reads.js';
@@ -259,7 +259,7 @@ export class TrackedService {
 
 // ---------------------------------------------------------------- /call's watches of single services
 
-export interface LookupOptions {
+export interface ServiceWatchOptions {
   waitMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
@@ -267,7 +267,7 @@ export interface LookupOptions {
   emptyConfirmMs: number;
 }
 
-export interface LookupSink {
+export interface ServiceWatchSink {
   current(key: string): readonly Instance[] | undefined;
   apply(key: string, instances: Instance[]): void;
   answered(meta: QueryMeta): void;
@@ -277,7 +277,7 @@ export interface LookupSink {
 // Leader reads in flight at once (each confirms one service).
 const LEADER_READS = 3;
 
-interface Lookup {
+interface Watch {
   query: BlockingQuery<HealthEntry[]>;
   tracked: TrackedService;
   /** Resolves once the first answer is in the table (or Consul refused the read). */
@@ -285,38 +285,38 @@ interface Lookup {
 }
 
 /**
- * On-demand lookups, for web-service's /call: one blocking query per service
+ * Long-lived watches of single services, for web-service's /call: one blocking query per service
  * asked for, kept for the life of the process. Few services and exact
  * (a service's own index moves only when that service changes), which is why
  * /call keeps them instead of the gateway's health-state feed; the caller
  * bounds how many (CALL_MAX_SERVICES).
  */
-export class ServiceLookups {
-  #lookups = new Map<string, Lookup>();
+export class ServiceWatches {
+  #watches = new Map<string, Watch>();
   /** Reads from the leader, for an answer that would take instances away but could not be trusted. */
   #leader: Reader<HealthEntry[]>;
   #stopped = false;
 
   constructor(
-    private readonly pool: ConsulPool,
-    private readonly opts: LookupOptions,
-    private readonly sink: LookupSink,
+    private readonly agents: ConsulAgents,
+    private readonly opts: ServiceWatchOptions,
+    private readonly sink: ServiceWatchSink,
     private readonly log: Logger,
   ) {
-    this.#leader = new Reader<HealthEntry[]>(pool, { concurrency: LEADER_READS, ...opts }, endpoints.healthService, {
+    this.#leader = new Reader<HealthEntry[]>(agents, { concurrency: LEADER_READS, ...opts }, endpoints.healthService, {
       answer: (key, body, meta) => {
-        const l = this.#lookups.get(key);
+        const l = this.#watches.get(key);
         if (!l) return;
         sink.answered(meta);
         l.tracked.answer(Array.isArray(body) ? body : [], meta);
       },
       // No leader to ask: keep what is routed; the read is retried with backoff.
-      failed: (key, e, agent, attempt) => sink.failed(e, agent, `service ${this.#lookups.get(key)?.tracked.name ?? key} (from the leader)`, attempt),
+      failed: (key, e, agent, attempt) => sink.failed(e, agent, `service ${this.#watches.get(key)?.tracked.name ?? key} (from the leader)`, attempt),
     }, log);
   }
 
   /** Resolves once `name`'s first answer is in the table, or after timeoutMs with whatever is known. */
-  async lookup(name: string, timeoutMs: number): Promise<void> {
+  async watch(name: string, timeoutMs: number): Promise<void> {
     if (this.#stopped) return;
     const l = this.#start(name.toLowerCase(), name);
     if (l.tracked.seen) return;
@@ -328,26 +328,26 @@ export class ServiceLookups {
   stop(): void {
     this.#stopped = true;
     this.#leader.stop();
-    for (const l of this.#lookups.values()) {
+    for (const l of this.#watches.values()) {
       l.query.stop();
       l.tracked.stop();
     }
-    this.#lookups.clear();
+    this.#watches.clear();
   }
 
-  #start(key: string, name: string): Lookup {
-    const existing = this.#lookups.get(key);
+  #start(key: string, name: string): Watch {
+    const existing = this.#watches.get(key);
     if (existing) return existing;
     let resolveFirst!: () => void;
     const first = new Promise<void>((r) => (resolveFirst = r));
     const call = endpoints.healthService(name);
-    const query = new BlockingQuery<HealthEntry[]>(this.pool, call, { ...this.opts, name: `service ${name}`, log: this.log });
+    const query = new BlockingQuery<HealthEntry[]>(this.agents, call, { ...this.opts, name: `service ${name}`, log: this.log });
     const tracked = new TrackedService(name, { staleAfterMs: this.opts.staleAfterMs, holdFloorMs: this.opts.emptyConfirmMs }, {
       current: () => this.sink.current(key),
       apply: (instances) => this.sink.apply(key, instances),
       confirm: () => this.#leader.request(key, name, { fresh: true }),
     }, this.log);
-    const l: Lookup = { query, tracked, first };
+    const l: Watch = { query, tracked, first };
     query.on('ok', (meta: QueryMeta) => this.sink.answered(meta));
     query.on('data', (body: HealthEntry[], meta: QueryMeta) => {
       tracked.answer(Array.isArray(body) ? body : [], meta);
@@ -358,7 +358,7 @@ export class ServiceLookups {
       this.sink.failed(e, agent, `service ${name}`, attempt);
       if (!e.retryable) resolveFirst(); // waiting longer will not help
     });
-    this.#lookups.set(key, l);
+    this.#watches.set(key, l);
     query.start();
     return l;
   }

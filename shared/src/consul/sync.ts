@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { type ConsulError, type ConsulPool, describeConsulError, endpoints, type QueryMeta } from './agents.js';
+import { type ConsulError, type ConsulAgents, describeConsulError, endpoints, type QueryMeta } from './agents.js';
 import type { CheckChanges, FeedView } from './changes.js';
 import { decideServiceAnswer, distrust, type HealthEntry, type Instance, sameInstances } from './instances.js';
 import { Reader, readService, Reconciler, type ReconcileView } from './reads.js';
@@ -72,13 +72,13 @@ export class ServiceSync {
   #generation = new Map<string, number>();
 
   constructor(
-    pool: ConsulPool,
+    agents: ConsulAgents,
     private readonly opts: ServiceSyncOptions,
     private readonly sink: ServiceSyncSink,
     private readonly log: Logger,
   ) {
     this.#reader = new Reader<HealthEntry[]>(
-      pool,
+      agents,
       { concurrency: READ_CONCURRENCY, backoffBaseMs: opts.backoffBaseMs, backoffMaxMs: opts.backoffMaxMs },
       endpoints.healthService,
       {
@@ -110,8 +110,8 @@ export class ServiceSync {
       },
       log,
     );
-    this.#reconciler = this.#newReconciler(pool);
-    this.#scan = new NodeScan(pool, opts, {
+    this.#reconciler = this.#newReconciler(agents);
+    this.#scan = new NodeScan(agents, opts, {
       entries: () => [...this.#tracked].map(([key, t]) => [key, t.entries] as [string, readonly HealthEntry[] | undefined]),
       changed: (services) => {
         this.#readScanned(services);
@@ -120,7 +120,7 @@ export class ServiceSync {
       answered: (meta) => sink.answered(meta),
       failed: (error, agent, what, attempt) => sink.failed(error, agent, what, attempt),
     }, log);
-    this.#feed = new CheckFeed(pool, opts, {
+    this.#feed = new CheckFeed(agents, opts, {
       changes: (changes, feed) => {
         this.#readChanged(changes, feed);
         sink.progressed();
@@ -238,7 +238,7 @@ export class ServiceSync {
     this.#noticed.clear();
   }
 
-  #newReconciler(pool: ConsulPool): Reconciler {
+  #newReconciler(agents: ConsulAgents): Reconciler {
     const sent = new Map<string, number>();
     return new Reconciler(this.opts.reconcileIntervalMs, {
       services: () => [...this.#tracked].map(([key, t]) => ({ key, name: t.name })),
@@ -246,7 +246,7 @@ export class ServiceSync {
       read: async (name) => {
         const key = name.toLowerCase();
         sent.set(key, this.#generation.get(key) ?? 0);
-        const r = await readService(pool, name, true);
+        const r = await readService(agents, name, true);
         this.sink.answered(r.meta);
         return r;
       },

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
-import { BlockingQuery, type ConsulError, type ConsulPool, describeConsulError, endpoints, guard, logBug, type QueryMeta, ReadError, readOnce } from './agents.js';
+import { BlockingQuery, type ConsulError, type ConsulAgents, describeConsulError, endpoints, guard, logBug, type QueryMeta, ReadError, readOnce } from './agents.js';
 import { type CheckChanges, type CheckEntry, type CheckSnapshot, diffChecks, diffInstances, feedFilter, feedView, type FeedView, mergeNotPassing, type NodeService, notPassingOnly, snapshotChecks } from './changes.js';
 import { distrust, EmptyHold, type HealthEntry, isSuspiciousEmpty, routableServiceNames } from './instances.js';
 import { Reader } from './reads.js';
@@ -58,7 +58,7 @@ export class CatalogFollower {
   #leader: Reader<Catalog>;
 
   constructor(
-    private readonly pool: ConsulPool,
+    private readonly agents: ConsulAgents,
     private readonly opts: CatalogFollowerOptions,
     private readonly sink: CatalogFollowerSink,
     private readonly log: Logger,
@@ -67,14 +67,14 @@ export class CatalogFollower {
       log.warn('consul still has no services: dropping the last table');
       this.#apply(names);
     });
-    this.#leader = new Reader<Catalog>(pool, { concurrency: 1, ...opts }, () => listCatalog, {
+    this.#leader = new Reader<Catalog>(agents, { concurrency: 1, ...opts }, () => listCatalog, {
       answer: (_key, body, meta) => {
         sink.answered(meta);
         this.#answer(body ?? {}, meta);
       },
       failed: (_key, e, agent, attempt) => sink.failed(e, agent, 'catalog (from the leader)', attempt),
     }, log);
-    this.#query = new BlockingQuery<Catalog>(pool, listCatalog, { ...opts, name: 'catalog', log });
+    this.#query = new BlockingQuery<Catalog>(agents, listCatalog, { ...opts, name: 'catalog', log });
     this.#query.on('ok', (meta: QueryMeta) => sink.answered(meta));
     this.#query.on('error', (e: ConsulError, agent: string, attempt: number) => {
       if (!e.retryable && attempt === 1) {
@@ -197,7 +197,7 @@ export class CheckFeed {
   #stopped = false;
 
   constructor(
-    private readonly pool: ConsulPool,
+    private readonly agents: ConsulAgents,
     private readonly opts: CheckFeedOptions,
     private readonly sink: CheckFeedSink,
     private readonly log: Logger,
@@ -206,7 +206,7 @@ export class CheckFeed {
     // check change, since its index is that of all checks), and the ones that were not
     // passing last time by name: one now listed passing passes, one not listed went.
     const filter = () => feedFilter(this.#watch, WATCH_MAX);
-    this.#query = new BlockingQuery<CheckEntry[]>(pool, endpoints.healthState(filter), { ...opts, name: 'health state', log });
+    this.#query = new BlockingQuery<CheckEntry[]>(agents, endpoints.healthState(filter), { ...opts, name: 'health state', log });
     this.#query.on('ok', (meta: QueryMeta) => sink.answered(meta));
     this.#query.on('error', (e: ConsulError, agent: string, attempt: number) => sink.failed(e, agent, 'health state', attempt));
     this.#query.on('data', (body: CheckEntry[], meta: QueryMeta) => {
@@ -251,7 +251,7 @@ export class CheckFeed {
     this.#full.timer = undefined;
     this.#full.running = true;
     this.#full.again = false;
-    void readOnce<CheckEntry[]>(this.pool, endpoints.healthState()).then(
+    void readOnce<CheckEntry[]>(this.agents, endpoints.healthState()).then(
       ({ body, meta }) => {
         if (this.#stopped) return;
         this.#full.attempt = 0;
@@ -344,7 +344,7 @@ export class NodeScan {
   #idle: Array<() => void> = [];
 
   constructor(
-    private readonly pool: ConsulPool,
+    private readonly agents: ConsulAgents,
     private readonly opts: { backoffBaseMs: number; backoffMaxMs: number },
     private readonly sink: NodeScanSink,
     private readonly log: Logger,
@@ -406,7 +406,7 @@ export class NodeScan {
   }
 
   async #read(index: bigint, fresh: boolean): Promise<{ services: NodeService[]; nodes: Set<string> }> {
-    const list = await readOnce<Array<{ Node?: string }>>(this.pool, endpoints.catalogNodes(), fresh);
+    const list = await readOnce<Array<{ Node?: string }>>(this.agents, endpoints.catalogNodes(), fresh);
     this.sink.answered(list.meta);
     if (!fresh && list.meta.index < index) return this.#read(index, true); // a server behind the change
     const nodes = [...new Set((Array.isArray(list.body) ? list.body : []).map((n) => n?.Node ?? '').filter((n) => n !== ''))];
@@ -416,7 +416,7 @@ export class NodeScan {
     const worker = async () => {
       while (next < nodes.length && !this.#stopped) {
         const node = nodes[next++]!;
-        const r = await readOnce<NodeAnswer | null>(this.pool, endpoints.nodeServices(node), fresh);
+        const r = await readOnce<NodeAnswer | null>(this.agents, endpoints.nodeServices(node), fresh);
         read.add(node);
         for (const s of Object.values(r.body?.Services ?? {}))
           if (s?.ID && s.Service) services.push({ node, id: s.ID, service: s.Service.toLowerCase(), modify: Number(s.ModifyIndex ?? 0) });

@@ -1,11 +1,22 @@
-import { byIdThenNode, judgeEntries, type EntryProblem, type EntryVerdict, type HealthCheck, type Instance } from './instances.js';
-import { decideServiceAnswer, identityKey, type ServiceAnswer, type ServiceDecision } from './instances.js';
+import {
+  byIdThenNode,
+  decideServiceAnswer,
+  identityKey,
+  judgeEntries,
+  type EntryProblem,
+  type EntryVerdict,
+  type HealthCheck,
+  type Instance,
+  type ServiceAnswer,
+  type ServiceDecision,
+} from '@stack/shared';
+import type { Ejection } from '../balancing/outlier.js';
 
 /**
- * Why an instance does or does not get traffic: the routability rules
- * (instances.ts: judgeEntries, decideServiceAnswer) read back as reasons. Pure: the gateway
- * gathers the inputs (a Consul answer, its table, its holds and ejections) and
- * renders the result (gateway/src/admin/explain.ts).
+ * Why an instance does or does not get traffic: shared's routability rules
+ * (judgeEntries, decideServiceAnswer) read back as reasons. Pure: explain.ts
+ * gathers the inputs (a Consul answer, the table, holds and ejections) and
+ * renders the result.
  */
 export type ReasonCode =
   /** Every check passes: routed. */
@@ -58,18 +69,6 @@ export interface Reason {
   detail: string;
   /** The check the reason is about, for the check_* , node_* and *_maintenance codes. */
   check?: CheckView;
-}
-
-/** The gateway's passive-health state of an instance it ejected (gateway/src/balancing/outlier.ts). */
-export interface Ejection {
-  /** When it was ejected and until when (ms since the epoch). */
-  since: number;
-  until: number;
-  /** Consecutive failures that ejected it, and how many of each kind (connect, reset, timeout). */
-  failures: number;
-  kinds: Readonly<Record<string, number>>;
-  /** Ejections in a row (each doubles the time, up to the maximum). */
-  ejections: number;
 }
 
 export interface EjectionView {
