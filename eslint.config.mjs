@@ -32,4 +32,12 @@ export default tseslint.config(
       eqeqeq: ['error', 'always', { null: 'ignore' }],
     },
   },
+  {
+    // consul-acl/ is the one-shot ACL provisioner (its own workspace and image): the services never
+    // import it, so the gateway's and web-service's images do not carry it.
+    files: ['shared/**/*.ts', 'gateway/**/*.ts', 'web-service/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['@stack/consul-acl', '@stack/consul-acl/*', '**/consul-acl/**'], message: 'consul-acl is a CLI of its own, not a library' }] }],
+    },
+  },
 );

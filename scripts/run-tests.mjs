@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
 const suites = {
-  unit: { dirs: ['shared/src', 'gateway/src', 'web-service/src', 'test/lib'], concurrency: 2 },
+  unit: { dirs: ['shared/src', 'gateway/src', 'web-service/src', 'consul-acl/src', 'test/lib'], concurrency: 2 },
   integration: { dirs: ['test/integration'], concurrency: 1 },
   e2e: { dirs: ['test/e2e'], concurrency: 1 },
   // The integration files whose paths depend on the Consul version (docs/consul-versions.md):

@@ -11,11 +11,16 @@
 //   - change -> routed latency for each kind of single change: an instance added and removed
 //     with a passing check and without any check, and an address change (re-registered on
 //     another port); RSS after them
+// --nodes N spreads the instances over N nodes, as registrator on N hosts would: the agent's own
+// node (agent API, where every change is made) and N-1 nodes registered through the catalog API.
+// With --nodes 1 (the default, and the worst case for discovery's node scan) every instance sits
+// on the agent's node, so a change there costs one read of all of them: `agentNodeRead` reports
+// how long Consul alone takes to answer that read (the floor of a change found by the node scan).
 // Everything it starts it stops; the whole run is bounded by --deadline-s.
 //
 //   npm run build -w shared
 //   node scripts/scale-discovery.mjs [--services 500] [--instances 4] [--changes 60]
-//        [--adds 10] [--sync-timeout-s 30] [--rest-s 10] [--deadline-s 240]
+//        [--adds 10] [--nodes 1] [--sync-timeout-s 30] [--rest-s 10] [--deadline-s 240]
 //        [--shared shared/dist/index.js] [--json]
 import { spawn, spawnSync, fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -34,6 +39,7 @@ const { values: args } = parseArgs({
     instances: { type: 'string', default: '4' },
     changes: { type: 'string', default: '60' },
     adds: { type: 'string', default: '10' },
+    nodes: { type: 'string', default: '1' },
     'sync-timeout-s': { type: 'string', default: '30' },
     'rest-s': { type: 'string', default: '10' },
     'deadline-s': { type: 'string', default: '240' },
@@ -56,7 +62,8 @@ async function runChild(addr, sharedPath, probes) {
   const shared = await import(pathToFileURL(resolve(sharedPath)).href);
   const { z } = await import('zod');
   const config = shared.parseEnv(z.object(shared.discoveryEnv), { CONSUL_HTTP_ADDR: addr });
-  const agents = new shared.ConsulAgents(config.CONSUL_HTTP_ADDR);
+  // ConsulPool: its name before issue #22, so that --shared can point at an older build to compare with.
+  const agents = new (shared.ConsulAgents ?? shared.ConsulPool)(config.CONSUL_HTTP_ADDR);
   const discovery = new shared.Discovery(agents, shared.discoveryOptions(config, ['consul']), shared.createLogger('scale', args['log-level']));
   const last = new Map();
   const instances = (t) => [...t.services.values()].reduce((n, l) => n + l.length, 0);
@@ -108,7 +115,9 @@ async function main() {
     void runCleanup().then(() => process.exit(2));
   }, Number(args['deadline-s']) * 1000);
 
-  const report = { services: S, instancesPerService: I, consul: consulVersion(), node: process.version, shared: args.shared };
+  const N = Number(args.nodes);
+  if (!Number.isInteger(N) || N < 1) throw new Error(`--nodes must be a whole number >= 1, got ${args.nodes}`);
+  const report = { services: S, instancesPerService: I, nodes: N, consul: consulVersion(), node: process.version, shared: args.shared };
   try {
     const consul = await startConsul();
     cleanup.push(() => consul.stop());
@@ -116,28 +125,40 @@ async function main() {
     cleanup.push(async () => agent.destroy());
     const api = (method, path, body) => request(agent, consul.port, method, path, body);
 
-    log(`consul ${report.consul} -dev on 127.0.0.1:${consul.port}; registering ${S} x ${I} instances`);
+    log(`consul ${report.consul} -dev on 127.0.0.1:${consul.port}; registering ${S} x ${I} instances on ${N} node(s)`);
     const t0 = Date.now();
     const name = (s) => `svc-${String(s).padStart(4, '0')}`;
-    const jobs = [];
-    for (let s = 0; s < S; s++) for (let i = 0; i < I; i++) jobs.push([s, i]);
-    await inParallel(jobs, 8, ([s, i]) =>
-      api('PUT', '/v1/agent/service/register', {
-        ID: `${name(s)}-${i}`,
-        Name: name(s),
-        Address: '127.0.0.1',
-        Port: 20000 + i,
-        Check: { CheckID: `check-${name(s)}-${i}`, TTL: '1h', Status: 'passing' },
-      }),
-    );
-    await waitFor('catalog to list every service', async () => Object.keys(JSON.parse(await api('GET', '/v1/catalog/services'))).length >= S, 60_000);
-    report.registerMs = Date.now() - t0;
-    agent.destroy(); // the measurement counts the child's connections only; ours are gone
-    log(`registered in ${report.registerMs} ms`);
-
     // Two different services, inside the catalog at any --services >= 2.
     const probe = name(Math.min(7, S - 1));
     const addTo = name(S >= 12 ? 11 : Math.max(0, S - 2));
+    const jobs = [];
+    for (let s = 0; s < S; s++) for (let i = 0; i < I; i++) jobs.push([s, i]);
+    // Node 0 is the agent's (its checks are TTL checks the flips drive); the probe lives there.
+    const nodeOf = (s, i) => (name(s) === probe ? 0 : (s * I + i) % N);
+    await inParallel(jobs, 8, ([s, i]) => {
+      const svc = { ID: `${name(s)}-${i}`, Name: name(s), Address: '127.0.0.1', Port: 20000 + i };
+      const k = nodeOf(s, i);
+      if (k === 0) return api('PUT', '/v1/agent/service/register', { ...svc, Check: { CheckID: `check-${name(s)}-${i}`, TTL: '1h', Status: 'passing' } });
+      return api('PUT', '/v1/catalog/register', {
+        Node: `host-${k}`,
+        Address: `127.0.1.${k % 250}`,
+        Service: { ID: svc.ID, Service: svc.Name, Address: svc.Address, Port: svc.Port },
+        Check: { CheckID: `check-${name(s)}-${i}`, Name: 'service check', Status: 'passing', ServiceID: svc.ID },
+      });
+    });
+    await waitFor('catalog to list every service', async () => Object.keys(JSON.parse(await api('GET', '/v1/catalog/services'))).length >= S, 60_000);
+    report.registerMs = Date.now() - t0;
+    // What one read of the agent's node costs Consul (the node scan's read for a change there).
+    const nodeReads = [];
+    let onNode = 0;
+    for (let k = 0; k < 7; k++) {
+      const t = now();
+      onNode = Object.keys(JSON.parse(await api('GET', `/v1/catalog/node/${consul.node}?stale`)).Services ?? {}).length;
+      nodeReads.push(now() - t);
+    }
+    report.agentNodeRead = { services: onNode, ...summary(nodeReads) };
+    agent.destroy(); // the measurement counts the child's connections only; ours are gone
+    log(`registered in ${report.registerMs} ms; one read of the agent's node (${onNode} services): median ${report.agentNodeRead.median} ms`);
     const child = fork(fileURLToPath(import.meta.url), ['--child', `127.0.0.1:${consul.port}`, '--shared', args.shared, '--probe-services', `${probe},${addTo}`, '--log-level', args['log-level']], {
       stdio: ['ignore', args['log-level'] === 'warn' ? 'ignore' : 'inherit', 'inherit', 'ipc'],
     });
@@ -202,6 +223,9 @@ async function main() {
     // added and removed with a passing check and without any check (registrator's default), and
     // an instance re-registered on another port (an address change).
     const kinds = { addWithCheck: [], removeWithCheck: [], addWithoutCheck: [], removeWithoutCheck: [], addressChange: [] };
+    // With --nodes > 1, also changes on another node, picked at random each time (so not the one
+    // the last change was on): what a change costs when the node scan has to look for it.
+    if (N > 1) Object.assign(kinds, { addOnOtherNode: [], removeOnOtherNode: [] });
     const timed = async (list, call, pred) => {
       inbox.drop((m) => m.type === 'probe');
       const t = now();
@@ -222,6 +246,13 @@ async function main() {
       await timed(kinds.removeWithCheck, () => api('PUT', `/v1/agent/service/deregister/${withCheck}`), lacks(withCheck));
       await timed(kinds.addWithoutCheck, () => register(without, 23000 + k, false), has(without, 23000 + k));
       await timed(kinds.removeWithoutCheck, () => api('PUT', `/v1/agent/service/deregister/${without}`), lacks(without));
+      if (N > 1) {
+        const other = `${addTo}-other-${k}`;
+        const h = 1 + Math.floor(Math.random() * (N - 1));
+        const service = { ID: other, Service: addTo, Address: '127.0.0.1', Port: 24000 + k };
+        await timed(kinds.addOnOtherNode, () => api('PUT', '/v1/catalog/register', { Node: `host-${h}`, Address: `127.0.1.${h % 250}`, Service: service }), has(other, 24000 + k));
+        await timed(kinds.removeOnOtherNode, () => api('PUT', '/v1/catalog/deregister', { Node: `host-${h}`, ServiceID: other }), lacks(other));
+      }
     }
     report.changeToRoutedMs = Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, summary(v)]));
     const end = await stats(child, inbox);
@@ -336,6 +367,11 @@ function consulBin() {
   return process.env.CONSUL_BIN || 'consul';
 }
 
+function hasGrpcTls() {
+  const m = /v1\.(\d+)\./.exec(consulVersion());
+  return m !== null && Number(m[1]) >= 14;
+}
+
 function consulVersion() {
   const r = spawnSync(consulBin(), ['version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) throw new Error(`no consul binary (tried "${consulBin()}"); set CONSUL_BIN`);
@@ -349,7 +385,9 @@ async function startConsul() {
   let output = '';
   const proc = spawn(consulBin(), ['agent', '-dev', '-bind', '127.0.0.1', '-client', '127.0.0.1', '-http-port', String(port),
     '-dns-port', '-1', '-grpc-port', '-1', '-serf-lan-port', String(lan), '-serf-wan-port', String(wan),
-    '-server-port', String(server), '-node', `scale-${port}`, '-log-level', 'warn', '-data-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '-server-port', String(server), '-node', `scale-${port}`, '-log-level', 'warn', '-data-dir', dir,
+    // 1.14+ also listens for gRPC over TLS on 8503 in dev mode: off, so two runs (or a test agent) can't collide.
+    ...(hasGrpcTls() ? ['-hcl', 'ports { grpc_tls = -1 }'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   const take = (b) => (output = (output + b).slice(-5000));
   proc.stdout.on('data', take);
   proc.stderr.on('data', take);
@@ -370,7 +408,7 @@ async function startConsul() {
     await stop();
     throw err;
   }
-  return { port, stop };
+  return { port, stop, node: `scale-${port}` };
 }
 
 

@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '@stack/shared';
 import { describeConfig, loadConfig } from './config.js';
+import { documentedDefaults } from '../../test/lib/readme.js';
 
 describe('loadConfig: defaults', () => {
   const c = loadConfig({});
@@ -133,4 +134,12 @@ describe('describeConfig', () => {
     assert.deepEqual([...d.excluded].sort(), ['consul', 'gateway', 'x']);
     assert.ok(Array.isArray(d.excluded));
   });
+});
+
+describe('the README documents the real defaults', () => {
+  // Setting a variable to the default the README gives it must change nothing.
+  const documented = documentedDefaults('gateway');
+  test('the table documents defaults (the parser found them)', () => assert.ok(documented.length >= 30, `${documented.length} found`));
+  for (const { name, value } of documented)
+    test(`${name} = ${value}`, () => assert.deepEqual(loadConfig({ [name]: value }), loadConfig({}), `README's default for ${name} is not the real one`));
 });

@@ -11,6 +11,11 @@ import { createShutdown, type ShutdownOptions } from './shutdown.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `fn` every 5 ms until it is true; fails after `ms`. */
+async function until(what: string, fn: () => boolean, ms = 3_000): Promise<void> {
+  for (const end = Date.now() + ms; !fn(); await sleep(5)) if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+}
+
 interface Harness {
   server: http.Server;
   port: number;
@@ -65,18 +70,20 @@ function get(port: number, path = '/', agent: http.Agent | false = false): Promi
 }
 
 test('drain hook at once, serves through the grace, finishes in-flight requests, then onStopped', async () => {
-  const h = await harness({ graceMs: 200 });
-  const slow = get(h.port, '/wait?ms=400');
-  await sleep(50);
+  const h = await harness({ graceMs: 400 });
+  const arrived = new Promise((r) => h.server.once('request', r));
+  const slow = get(h.port, '/wait?ms=600');
+  await arrived; // in flight when the stop begins
   const t0 = Date.now();
   const done = h.shutdown('SIGTERM');
   assert.deepEqual(h.events, ['draining'], 'onDraining runs synchronously');
-  await sleep(50);
   assert.equal(await get(h.port), 'ok', 'still answering during the grace');
   assert.equal(await slow, 'ok', 'the in-flight request completes');
   await done;
   const took = Date.now() - t0;
-  assert.ok(took >= 200 && took < 900, `took ${took} ms`);
+  // Done when the slow request is (600 ms after it arrived), not before the grace; waiting for
+  // the timeout anyway (the bug) would be 400 + 1000 = 1400.
+  assert.ok(took >= 400 && took < 1_300, `took ${took} ms`);
   assert.deepEqual(h.events, ['draining', 'stopped']);
   assert.equal(await get(h.port), 'refused', 'no longer listening');
   assert.deepEqual(h.exits, []);
@@ -95,15 +102,16 @@ test('idle keep-alive connections close at once, busy ones as soon as they go id
   assert.equal(sockets.length, 2);
   const closedAt: number[] = [];
   for (const s of sockets) s!.once('close', () => closedAt.push(Date.now()));
+  const arrived = new Promise((r) => h.server.once('request', r));
   const busy = get(h.port, '/wait?ms=300', agent);
-  await sleep(20);
+  await arrived; // the request is in flight: its connection is busy, not idle
   const t0 = Date.now();
   await h.shutdown('SIGTERM');
   assert.equal(await busy, 'ok');
   const took = Date.now() - t0;
-  assert.ok(took < 700, `server closed after ${took} ms, not at the 5 s timeout`);
-  await sleep(50); // the client sees its side close a moment later
-  assert.equal(closedAt.length, 2);
+  // 300 ms of work; left until the 5 s timeout (the bug) it would be 5000.
+  assert.ok(took < 2_500, `server closed after ${took} ms, not at the 5 s timeout`);
+  await until('the client sees both sockets close', () => closedAt.length === 2);
   agent.destroy();
 });
 
@@ -133,7 +141,6 @@ test('a second signal exits(1) at once', async () => {
 
 test('a hung stop hook hits the backstop: exit(1) at grace + timeout + backstop', async () => {
   let exitedAt = 0;
-  const t0 = Date.now();
   const h = await harness({
     graceMs: 50,
     timeoutMs: 100,
@@ -141,11 +148,12 @@ test('a hung stop hook hits the backstop: exit(1) at grace + timeout + backstop'
     onStopped: () => new Promise(() => {}),
     exit: () => void (exitedAt = Date.now()),
   });
+  const t0 = Date.now();
   void h.shutdown('SIGTERM');
-  await sleep(500);
+  await until('the backstop fired', () => exitedAt > 0);
   const at = exitedAt - t0;
-  assert.ok(exitedAt > 0, 'backstop fired');
-  assert.ok(at >= 300 && at < 450, `backstop after ${at} ms`);
+  // Not before 50 + 100 + 150 ms; the default backstop (2000 ms, the option ignored) would be 2150.
+  assert.ok(at >= 300 && at < 1_500, `backstop after ${at} ms`);
   assert.ok(h.lines.some((l) => l.level === 60 && l.msg === 'shutdown did not finish in time; exiting'));
 });
 

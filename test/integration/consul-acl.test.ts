@@ -10,7 +10,7 @@ import { startGateway, type ServiceProcess } from '../lib/procs.js';
 import { waitFor } from '../lib/ports.js';
 import { routedIds } from '../lib/gateway.js';
 
-// consul-acl-init (shared/src/consul/acl) against a real Consul agent with ACLs on and default deny,
+// consul-acl-init (consul-acl/) against a real Consul agent with ACLs on and default deny,
 // as the compose stack runs it: bootstrap, policies, one token per role, the agent's own token;
 // then what each token may and may not do, and that a second run changes nothing.
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -18,7 +18,7 @@ const ACL = { acl: { enabled: true, default_policy: 'deny', down_policy: 'extend
 // (no enable_token_persistence: a -dev agent would write acl-tokens.json into the working directory)
 
 function runInit(env: Record<string, string>, args: string[] = []): Promise<{ code: number | null; out: string }> {
-  const entry = join(root, 'shared/dist/consul/acl/main.js');
+  const entry = join(root, 'consul-acl/dist/main.js');
   if (!existsSync(entry)) throw new Error(`${entry} is missing: run "npm run build" first`);
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [entry, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -11,7 +11,8 @@ import { seededRandom } from '../lib/divergence.js';
 
 // An invariant, not a scenario: while a seeded random script changes a real
 // Consul (registrations with and without checks, checks failing and passing,
-// address changes, maintenance, deregistrations), a watcher compares the
+// address changes, maintenance, deregistrations, on the agent's node and on
+// other nodes registered through the catalog, nodes deregistered whole), a watcher compares the
 // table with Consul's own answer (/v1/health/service/<name>?passing) every
 // 50 ms. Every divergence must close within BOUND_MS, and the reconciliation
 // (a leader read of every service every second here) must never find
@@ -70,15 +71,30 @@ describe('discovery under random churn against a real Consul', () => {
     const lines: Array<{ msg: string; level: number }> = [];
     d = new Discovery(pool, discoveryOptions(config, ['consul']), pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) }));
 
-    // Instances: id -> { service, check: 'none' | TTL check status, port }
-    const live = new Map<string, { service: string; check: 'none' | 'passing' | 'critical'; port: number }>();
+    // Instances: id -> { service, check: 'none' | check status, port, node (another node's name; none: the agent's) }
+    type Check = 'none' | 'passing' | 'critical';
+    const live = new Map<string, { service: string; check: Check; port: number; node?: string }>();
     let next = 0;
-    const register = async (id: string, service: string, check: 'none' | 'passing' | 'critical', port: number) => {
+    const register = async (id: string, service: string, check: Check, port: number) => {
       await call('PUT', '/v1/agent/service/register', {
         ID: id, Name: service, Address: '127.0.0.1', Port: port,
         ...(check === 'none' ? {} : { Check: { CheckID: `check-${id}`, TTL: '1h', Status: check } }),
       });
       live.set(id, { service, check, port });
+    };
+    // On another node, through the catalog (as an external service would be): no agent, no serfHealth.
+    const OTHER_NODES = ['c-host-1', 'c-host-2', 'c-host-3'];
+    const registerOn = async (node: string, id: string, service: string, check: Check, port: number) => {
+      await call('PUT', '/v1/catalog/register', {
+        Node: node, Address: '127.0.0.1', Service: { ID: id, Service: service, Address: '127.0.0.1', Port: port },
+        ...(check === 'none' ? {} : { Check: { CheckID: `check-${id}`, Name: 'churn', Status: check, ServiceID: id } }),
+      });
+      live.set(id, { service, check, port, node });
+    };
+    const deregister = async (id: string) => {
+      const node = live.get(id)?.node;
+      await (node ? call('PUT', '/v1/catalog/deregister', { Node: node, ServiceID: id }) : call('PUT', `/v1/agent/service/deregister/${id}`));
+      live.delete(id);
     };
     for (const s of SERVICES) await register(`${s}-${next++}`, s, s === 'c-bare' ? 'none' : 'passing', 20_000 + next);
     d.watchCatalog();
@@ -87,17 +103,23 @@ describe('discovery under random churn against a real Consul', () => {
     const steps: Record<string, number> = {};
     const step = async () => {
       const ids = [...live.keys()];
-      const kind = pick(['add', 'add', 'remove', 'flip', 'flip', 'move', 'maint', 'burst']);
+      const kind = pick(['add', 'add', 'remove', 'flip', 'flip', 'move', 'maint', 'burst', 'elsewhere', 'elsewhere', 'node-gone']);
       steps[kind] = (steps[kind] ?? 0) + 1;
       if (kind === 'add' || ids.length < 2) {
         const service = pick(SERVICES);
         await register(`${service}-${next++}`, service, service === 'c-bare' ? 'none' : pick(['none', 'passing', 'critical'] as const), 20_000 + next);
       } else if (kind === 'remove') {
-        const id = pick(ids);
-        await call('PUT', `/v1/agent/service/deregister/${id}`);
-        live.delete(id);
+        await deregister(pick(ids));
+      } else if (kind === 'elsewhere') {
+        const service = pick(SERVICES);
+        await registerOn(pick(OTHER_NODES), `${service}-${next++}`, service, pick(['none', 'passing', 'critical'] as const), 20_000 + next);
+      } else if (kind === 'node-gone') {
+        // A whole node deregistered: every instance on it goes at once, with no check of its own changing.
+        const node = pick(OTHER_NODES);
+        await call('PUT', '/v1/catalog/deregister', { Node: node });
+        for (const [id, inst] of live) if (inst.node === node) live.delete(id);
       } else if (kind === 'flip') {
-        const withCheck = ids.filter((id) => live.get(id)!.check !== 'none');
+        const withCheck = ids.filter((id) => live.get(id)!.check !== 'none' && !live.get(id)!.node);
         if (withCheck.length === 0) return;
         const id = pick(withCheck);
         const inst = live.get(id)!;
@@ -106,9 +128,11 @@ describe('discovery under random churn against a real Consul', () => {
       } else if (kind === 'move') {
         const id = pick(ids);
         const inst = live.get(id)!;
-        await register(id, inst.service, inst.check, inst.port + 1000); // re-registered on another port
+        // Re-registered on another port.
+        await (inst.node ? registerOn(inst.node, id, inst.service, inst.check, inst.port + 1000) : register(id, inst.service, inst.check, inst.port + 1000));
       } else if (kind === 'maint') {
-        const id = pick(ids);
+        const id = pick(ids.filter((i) => !live.get(i)!.node));
+        if (id === undefined) return;
         await call('PUT', `/v1/agent/service/maintenance/${id}?enable=true&reason=churn`);
         await sleep(rnd() * 100);
         await call('PUT', `/v1/agent/service/maintenance/${id}?enable=false`);
@@ -118,7 +142,7 @@ describe('discovery under random churn against a real Consul', () => {
         await Promise.all([
           register(`${service}-${next++}`, service, 'none', 20_000 + next),
           register(`${pick(SERVICES)}-${next++}`, 'c-api', 'passing', 20_000 + next),
-          ids.length > 3 ? call('PUT', `/v1/agent/service/deregister/${ids[0]}`).then(() => void live.delete(ids[0]!)) : Promise.resolve(),
+          ids.length > 3 ? deregister(ids[0]!) : Promise.resolve(),
         ]);
       }
     };

@@ -88,7 +88,7 @@ export class ComposeStack {
 
   /** The management token, the way README.md tells people to get it (for the UI). */
   async managementToken(): Promise<string> {
-    const { stdout } = await this.compose(['run', '--rm', '--no-deps', '-T', 'consul-acl-init', 'node', 'shared/dist/consul/acl/main.js', 'management-token'], { timeoutMs: 60_000 });
+    const { stdout } = await this.compose(['run', '--rm', '--no-deps', '-T', 'consul-acl-init', 'node', 'consul-acl/dist/main.js', 'management-token'], { timeoutMs: 60_000 });
     const token = stdout.trim().split('\n').pop()!.trim();
     if (!/^[0-9a-f-]{36}$/.test(token)) throw new Error(`no management token from consul-acl-init: ${stdout}`);
     return token;

@@ -165,13 +165,18 @@ describe('createCaller', () => {
   });
 
   test('the timeout covers the whole call: a retry gets only what is left', async () => {
-    const slowReset = await upstream('sr', (req) => void setTimeout(() => req.socket.destroy(), 150));
-    const hang = await upstream('h', () => {});
-    const c = caller(directory({ svc: [slowReset, hang] }), { timeoutMs: 250 });
+    // The first attempt uses half the budget, so a retry given a whole timeout of its own
+    // (the bug) would end at 300 + 600 = 900 ms at the earliest: 250 ms of room for a
+    // loaded machine above the 600 ms a correct caller takes.
+    const slowReset = await upstream('sr', (req) => void setTimeout(() => req.socket.destroy(), 300));
+    let retried = 0;
+    const hang = await upstream('h', () => void (retried += 1));
+    const c = caller(directory({ svc: [slowReset, hang] }), { timeoutMs: 600 });
     const t0 = Date.now();
     await rejectsWith(c.call(req('svc')), 504, 'upstream_timeout');
     const took = Date.now() - t0;
-    assert.ok(took >= 240 && took < 400, `took ${took} ms, not 150 + 250`);
+    assert.equal(retried, 1, 'the reset was retried on the other instance');
+    assert.ok(took >= 590 && took < 850, `took ${took} ms, not 300 + 600`);
     c.close();
   });
 

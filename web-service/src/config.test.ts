@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError } from '@stack/shared';
 import { describeConfig, loadConfig } from './config.js';
+import { documentedDefaults } from '../../test/lib/readme.js';
 
 test('defaults', () => {
   const c = loadConfig({});
@@ -98,3 +99,9 @@ test('every bad variable is reported at once', () => {
     (err: unknown) => err instanceof ConfigError && /PORT=/.test(err.message) && /CALL_TIMEOUT_MS=/.test(err.message),
   );
 });
+
+// Setting a variable to the default the README gives it must change nothing.
+const documented = documentedDefaults('web-service');
+test('the README documents defaults (the parser found them)', () => assert.ok(documented.length >= 12, `${documented.length} found`));
+for (const { name, value } of documented)
+  test(`README: ${name} = ${value}`, () => assert.deepEqual(loadConfig({ [name]: value }), loadConfig({}), `README's default for ${name} is not the real one`));

@@ -71,6 +71,8 @@ test('SIGTERM: health 503 during the grace, in-flight request completes, exit 0'
   assert.ok(took < grace + 3000, `took ${took} ms`);
   const msgs = svc.logs.map((l) => l.msg);
   assert.ok(msgs.includes('draining: /health answers 503') && msgs.includes('stopped'), String(msgs));
+  // The sleep before SIGTERM only gives the request time to arrive: check it did, or this tested a fresh request.
+  assert.equal(svc.logs.find((l) => l.msg === 'shutting down: draining')?.inFlight, 1, 'the slow request was in flight when the stop began');
 });
 
 test('a request outliving SHUTDOWN_TIMEOUT_MS is cut and the process still exits 0', async () => {
@@ -86,6 +88,8 @@ test('a request outliving SHUTDOWN_TIMEOUT_MS is cut and the process still exits
   assert.equal(code, 0);
   assert.ok(at - t0 < 2000, `took ${at - t0} ms`);
   assert.equal(await slow, 'cut');
+  // Cut by the timeout, not refused because it arrived after the server closed: 'cut' alone can't tell.
+  assert.ok(svc.logs.some((l) => /outlived the shutdown timeout/.test(String(l.msg)) && l.inFlight === 1), 'the request was cut in flight');
 });
 
 test('a second signal exits at once, with 1', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type CheckEntry, checkKey, diffChecks, diffInstances, type FeedCheck, feedFilter, type FeedView, mergeNotPassing, type NodeService, patchEntries, snapshotChecks } from './changes.js';
+import { type CheckEntry, checkKey, diffChecks, diffInstances, diffNode, type FeedCheck, feedFilter, type FeedView, mergeNotPassing, type NodeService, patchEntries, snapshotChecks } from './changes.js';
 import { type HealthEntry, routableInstances } from './instances.js';
 
 describe('check changes', () => {
@@ -218,4 +218,25 @@ describe('node scan comparison', () => {
       assert.deepEqual(Object.fromEntries(diffInstances(entries, found, new Set(scanned))), want);
     });
   }
+
+  test('diffNode: a node gone from the node list takes its instances with it (read from the leader)', () => {
+    const out = new Map<string, bigint>();
+    diffNode(known, 'n2', [], out);
+    assert.deepEqual(Object.fromEntries(out), { web: 0n });
+  });
+
+  test('diffNode: a node read on its own reports only its own changes', () => {
+    const out = new Map<string, bigint>();
+    diffNode(known, 'n1', [inCatalog('n1', 'web-1', 10), inCatalog('n1', 'web-3', 30)], out);
+    assert.deepEqual(Object.fromEntries(out), { web: 30n });
+    const none = new Map<string, bigint>();
+    diffNode(known, 'n2', [inCatalog('n2', 'web-2', 11)], none);
+    assert.equal(none.size, 0);
+  });
+
+  test('diffNode: an unknown node with an instance of a followed service is a change; of a service not followed, none', () => {
+    const out = new Map<string, bigint>();
+    diffNode(known, 'n9', [inCatalog('n9', 'web-9', 40), inCatalog('n9', 'db-1', 41, 'db')], out);
+    assert.deepEqual(Object.fromEntries(out), { web: 40n });
+  });
 });

@@ -296,46 +296,77 @@ export interface NodeService {
   modify: number;
 }
 
+/** The parts of /v1/catalog/node/<node> we read. */
+export interface NodeAnswer {
+  Services?: Record<string, { ID?: string; Service?: string; ModifyIndex?: number }> | null;
+}
+
+/** A node's answer as the instances on it. */
+export function nodeServices(node: string, body: NodeAnswer | null): NodeService[] {
+  const out: NodeService[] = [];
+  for (const s of Object.values(body?.Services ?? {}))
+    if (s?.ID && s.Service) out.push({ node, id: s.ID, service: s.Service.toLowerCase(), modify: Number(s.ModifyIndex ?? 0) });
+  return out;
+}
+
+type Entries = Iterable<[key: string, entries: readonly HealthEntry[] | undefined]>;
+
+/**
+ * Adds to `out` the services whose instances on `node` (`found`, the node's
+ * whole answer) differ from the entries the table was built from: the highest
+ * ModifyIndex among new or changed instances (a read older than that is
+ * behind), or 0n when one went (its index is unknown: read from the leader).
+ * Pure, for table-driven tests. A service not read yet is left to its first
+ * read; an instance whose catalog ModifyIndex is lower than the entry's is a
+ * catalog answer behind the table, not a change. The entries are taken as
+ * they are when the node answers: a service's first read may have landed
+ * while the node was read.
+ */
+export function diffNode(entries: Entries, node: string, found: readonly NodeService[], out: Map<string, bigint>): void {
+  const note = (key: string, at: bigint) => {
+    const was = out.get(key);
+    out.set(key, was === 0n || at <= 0n ? 0n : was !== undefined && was > at ? was : at);
+  };
+  const inCatalog = new Map<string, Map<string, number>>();
+  for (const s of found) {
+    let ids = inCatalog.get(s.service);
+    if (!ids) inCatalog.set(s.service, (ids = new Map()));
+    ids.set(s.id, s.modify);
+  }
+  for (const [key, list] of entries) {
+    if (!list) continue;
+    const catalog = inCatalog.get(key);
+    const known = new Set<string>();
+    for (const e of list) {
+      if ((e.Node?.Node ?? '') !== node || !e.Service?.ID) continue;
+      known.add(e.Service.ID);
+      const modify = catalog?.get(e.Service.ID);
+      if (modify === undefined) note(key, 0n);
+      else if (modify > Number(e.Service.ModifyIndex ?? 0)) note(key, BigInt(modify));
+    }
+    for (const [id, modify] of catalog ?? []) if (!known.has(id)) note(key, BigInt(modify > 0 ? modify : 0));
+  }
+}
+
+/** The nodes the entries' instances sit on. */
+export function nodesOf(entries: Entries): Set<string> {
+  const out = new Set<string>();
+  for (const [, list] of entries) for (const e of list ?? []) if (e.Node?.Node) out.add(e.Node.Node);
+  return out;
+}
+
 /**
  * The services whose instances in the catalog (`found`, from the nodes in
- * `scanned`) differ from the entries the table was built from. Pure, for
- * table-driven tests. A service not read yet is left to its first read; an
- * instance whose catalog ModifyIndex is lower than the entry's is a catalog
- * answer behind the table, not a change.
+ * `scanned`) differ from the entries the table was built from: diffNode over
+ * every scanned node. A node that could not be read takes nothing away.
  */
 export function diffInstances(
   entries: Iterable<[key: string, entries: readonly HealthEntry[] | undefined]>,
   found: readonly NodeService[],
   scanned: ReadonlySet<string>,
 ): Map<string, bigint> {
-  const bySvc = new Map<string, Map<string, number>>();
-  for (const s of found) {
-    let m = bySvc.get(s.service);
-    if (!m) bySvc.set(s.service, (m = new Map()));
-    m.set(`${s.node}\u0000${s.id}`, s.modify);
-  }
+  const list = [...entries];
   const out = new Map<string, bigint>();
-  const note = (key: string, at: bigint) => {
-    const was = out.get(key);
-    out.set(key, was === 0n || at <= 0n ? 0n : was !== undefined && was > at ? was : at);
-  };
-  for (const [key, list] of entries) {
-    if (!list) continue;
-    const inCatalog = bySvc.get(key) ?? new Map<string, number>();
-    const known = new Map<string, number>();
-    for (const e of list) {
-      const node = e.Node?.Node ?? '';
-      const id = e.Service?.ID ?? '';
-      if (node && id) known.set(`${node}\u0000${id}`, Number(e.Service?.ModifyIndex ?? 0));
-    }
-    for (const [inst, modify] of inCatalog) {
-      const had = known.get(inst);
-      if (had === undefined || modify > had) note(key, BigInt(modify > 0 ? modify : 0));
-    }
-    for (const inst of known.keys()) {
-      const node = inst.slice(0, inst.indexOf('\u0000'));
-      if (scanned.has(node) && !inCatalog.has(inst)) note(key, 0n);
-    }
-  }
+  for (const node of scanned) diffNode(list, node, found.filter((s) => s.node === node), out);
   return out;
 }

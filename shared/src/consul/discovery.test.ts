@@ -4,7 +4,7 @@ import { FakeConsul } from '../../../test/lib/fake-consul.js';
 import { until } from '../../../test/lib/memory-log.js';
 import { scriptedDiscovery, scriptedOptions } from '../../../test/lib/scripted-discovery.js';
 import type { RouteTable } from '../table.js';
-import type { DiscoveryOptions } from './discovery.js';
+import type { Discovery, DiscoveryOptions } from './discovery.js';
 
 // The wiring of Discovery against a scripted Consul (test/lib/fake-consul.ts):
 // the paths only a faulty Consul takes, which a real one will not reproduce on
@@ -15,6 +15,24 @@ const options = scriptedOptions;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ids = (t: RouteTable, service: string) => t.services.get(service)?.map((i) => i.id);
+
+// Discovery's two blocking queries, as the scripted Consul records them.
+const FEED = '/v1/health/state/any';
+const CATALOG = '/v1/catalog/services';
+
+/**
+ * Discovery's blocking query on `path` asked again with an index of `index` or
+ * later: it has handled every answer up to the one at `index` (Consul's
+ * blocking protocol sends the last answer's index, and an answer is handled
+ * before the query asks again). What must precede a step is awaited with this,
+ * never with a sleep.
+ */
+const askedPast = (fake: FakeConsul, path: string, index: number) =>
+  fake.requests.some((r) => r.path === path && Number(r.query.get('index') ?? -1) >= index);
+
+/** The entry of instance `id` in what discovery last read (or patched) for `service`. */
+const entry = (d: Discovery, service: string, id: string) =>
+  d.serviceView(service)?.entries?.find((e) => e.Service?.ID === id);
 
 describe('Discovery against a scripted Consul', () => {
   let cleanup: Array<() => Promise<void> | void> = [];
@@ -59,11 +77,16 @@ describe('Discovery against a scripted Consul', () => {
     d.watchCatalog();
     await until('synced', () => d.synced);
     fake.register({ id: 'web-3', service: 'web', status: 'critical' });
-    await sleep(300); // seen failing (and not routed)
+    const failingAt = fake.index;
+    await until('web-3 seen failing', () =>
+      askedPast(fake, FEED, failingAt) && askedPast(fake, CATALOG, failingAt) && entry(d, 'web', 'web-3')?.Checks?.some((c) => c.Status === 'critical'));
+    assert.equal(ids(d.table, 'web')?.includes('web-3'), false, 'not routed while failing');
     fake.setStatus('web-3', 'passing');
+    const passedAt = fake.index;
     await until('web-3 routed', () => ids(d.table, 'web')?.includes('web-3'));
-    await sleep(300); // every read settled: the service's index is past web-3's check write
-    fake.deregister('web-2'); // while passing: only the full health state read shows it
+    // Every answer up to the pass handled: the deregistration below is a change of its own, not part of an earlier one.
+    await until('the pass handled', () => askedPast(fake, FEED, passedAt));
+    fake.deregister('web-2'); // while passing: no check that is not passing shows it
     await until('web-2 gone', () => !ids(d.table, 'web')?.includes('web-2'), 2000);
   });
 
@@ -83,7 +106,9 @@ describe('Discovery against a scripted Consul', () => {
     fake.register({ id: 'web-2', service: 'web', node: 'n2' });
     d.watchCatalog();
     await until('synced', () => d.synced);
-    await sleep(50);
+    // Start-up settled: both blocking queries parked at the last write, so no read they cause is still to come.
+    const startedAt = fake.index;
+    await until('start-up settled', () => askedPast(fake, FEED, startedAt) && askedPast(fake, CATALOG, startedAt));
     const reads = () => fake.requests.filter((r) => r.path === '/v1/health/service/web').length;
     const before = reads();
     fake.setStatus('web-2', 'critical');
@@ -108,7 +133,12 @@ describe('Discovery against a scripted Consul', () => {
     let routedAgain = false;
     d.on('change', (t: RouteTable) => (routedAgain ||= ids(t, 'web')?.includes('web-2') === true));
     fake.deregister('web-2'); // its check leaves the non-passing list: gone, not passing
-    await sleep(300);
+    const goneAt = fake.index;
+    // Past the point where it would have been routed again: the feed's answer that no longer
+    // lists its check handled (a patch taking that for passing routes it right then), and a
+    // read since the deregistration applied.
+    await until('the deregistration handled', () =>
+      askedPast(fake, FEED, goneAt) && askedPast(fake, CATALOG, goneAt) && d.serviceView('web')?.entries !== undefined && entry(d, 'web', 'web-2') === undefined);
     assert.equal(routedAgain, false);
     assert.deepEqual(ids(d.table, 'web'), ['web-1']);
   });
@@ -164,7 +194,11 @@ describe('Discovery against a scripted Consul', () => {
     await until('holding', () => d.state().reasons.length > 0);
     fake.register({ id: 'web-2', service: 'web' });
     await until('web-2 routed', () => ids(d.table, 'web')?.join() === 'web-2');
-    await sleep(options.emptyConfirmMs + 50);
+    assert.equal(d.state().reasons.some((r) => r.startsWith('holding last table')), false, 'the hold ended with the answer that lists services');
+    // Past the hold's deadline: a timer started after the hold's, for as long, fires after it
+    // however loaded the machine (Node runs timers in deadline order). A hold left running
+    // would have applied the empty answer by then.
+    await sleep(options.emptyConfirmMs);
     assert.deepEqual(ids(d.table, 'web'), ['web-2'], 'the held empty answer was never applied');
     assert.ok(mem.has(/transient/));
   });
@@ -178,9 +212,14 @@ describe('Discovery against a scripted Consul', () => {
     fake.setStatus('web-1', 'critical');
     await until('held', () => d.state().reasons.some((r) => r.startsWith('holding the last instances of web')));
     assert.deepEqual(ids(d.table, 'web'), ['web-1']);
+    const hold = d.serviceView('web')?.hold;
+    assert.ok(hold, 'the hold is in the service view');
     fake.setStatus('web-1', 'passing');
     await until('hold cancelled', () => d.state().reasons.length === 0);
-    await sleep(options.emptyConfirmMs + 50);
+    assert.equal(d.serviceView('web')?.hold, null);
+    // Past the hold's deadline (a timer started after the hold's, for as long, fires after it):
+    // a hold left running would have emptied the service by then.
+    await sleep(hold.until - hold.since);
     assert.deepEqual(ids(d.table, 'web'), ['web-1']);
     fake.setStatus('web-1', 'critical');
     await until('believed after the hold', () => ids(d.table, 'web')?.length === 0, 2000);
@@ -202,12 +241,23 @@ describe('Discovery against a scripted Consul', () => {
     fake.register({ id: 'web-1', service: 'web' });
     const older = fake.snapshot();
     fake.register({ id: 'api-1', service: 'api' });
+    const apiAt = fake.index;
     d.watchCatalog();
     await until('synced with api', () => d.synced && d.table.services.has('api'));
+    let apiDropped = false;
+    d.on('change', (t: RouteTable) => (apiDropped ||= fake.stale.frozen !== undefined && !ids(t, 'api')?.length));
     fake.stale = { frozen: older }; // ?stale reads now come from a server behind
     fake.register({ id: 'web-2', service: 'web', status: null }); // wakes the blocking queries
+    // The stale catalog answer is handled before the leader is asked: had it dropped api, it would have by now.
     await until('the leader asked', () => fake.requests.some((r) => r.path === '/v1/catalog/services' && !r.query.has('stale')));
-    await sleep(100);
+    assert.equal(apiDropped, false, 'api never dropped on a lagging answer');
+    // Then api's stale read confirmed by the leader, and web-2 (only the leader knows it) read from the leader.
+    await until('api confirmed by the leader', () => {
+      const v = d.serviceView('api');
+      return v !== undefined && v.untrusted === null && v.index >= BigInt(apiAt);
+    });
+    await until('web-2 read from the leader', () => ids(d.table, 'web')?.includes('web-2'));
+    assert.equal(apiDropped, false, 'api never dropped on a lagging answer');
     assert.ok(d.table.services.has('api'), 'api still routed');
     assert.ok(mem.has(/drops services but cannot be trusted yet/));
     fake.stale = {};
@@ -221,11 +271,16 @@ describe('Discovery against a scripted Consul', () => {
     fake.register({ id: 'web-2', service: 'web' });
     d.watchCatalog();
     await until('synced', () => d.synced);
+    let takenAway = false;
+    d.on('change', (t: RouteTable) => (takenAway ||= fake.noLeader && !ids(t, 'web')?.includes('web-2')));
     fake.stale = { lastContactMs: 5000 };
     fake.noLeader = true;
     fake.setStatus('web-2', 'critical');
-    await until('a read from the leader tried', () => fake.requests.some((r) => r.path === '/v1/health/service/web' && !r.query.has('stale')));
-    await sleep(150);
+    // The stale answer is handled before the leader is asked, and each failed leader read before it is retried:
+    // three reads tried mean the answer and two failed confirmations were handled.
+    const leaderReads = () => fake.requests.filter((r) => r.path === '/v1/health/service/web' && !r.query.has('stale')).length;
+    await until('the leader read tried three times', () => leaderReads() >= 3);
+    assert.equal(takenAway, false, 'not taken away on a stale answer');
     assert.deepEqual(ids(d.table, 'web'), ['web-1', 'web-2'], 'not taken away on a stale answer');
     assert.ok(mem.has(/cannot be trusted yet/));
     assert.ok(d.state().reasons.includes('answers are 5000 ms stale'));
@@ -333,7 +388,7 @@ describe('Discovery against a scripted Consul', () => {
     fake.clearFailures();
     await d.watchService('web', 2000);
     assert.deepEqual(ids(d.table, 'web'), ['web-1']);
-    await sleep(20);
+    await new Promise(setImmediate); // process warnings are emitted on the next tick: all delivered by now
     assert.deepEqual(warnings.map((w) => w.name), []);
     assert.equal(d.synced, false, 'on-demand lookups alone never make the gateway synced');
   });

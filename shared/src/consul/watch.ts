@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
 import { BlockingQuery, type ConsulError, type ConsulAgents, describeConsulError, endpoints, guard, logBug, type QueryMeta, ReadError, readOnce } from './agents.js';
-import { type CheckChanges, type CheckEntry, type CheckSnapshot, diffChecks, diffInstances, feedFilter, feedView, type FeedView, mergeNotPassing, type NodeService, notPassingOnly, snapshotChecks } from './changes.js';
+import { type CheckChanges, type CheckEntry, type CheckSnapshot, diffChecks, diffNode, feedFilter, feedView, type FeedView, mergeNotPassing, type NodeAnswer, nodeServices, nodesOf, notPassingOnly, snapshotChecks } from './changes.js';
 import { distrust, EmptyHold, type HealthEntry, isSuspiciousEmpty, routableServiceNames } from './instances.js';
 import { Reader } from './reads.js';
 
@@ -300,11 +300,6 @@ export class CheckFeed {
 
 // ---------------------------------------------------------------- the node scan: whose instances changed
 
-/** The parts of /v1/catalog/node/<node> we read. */
-interface NodeAnswer {
-  Services?: Record<string, { ID?: string; Service?: string; ModifyIndex?: number }> | null;
-}
-
 export interface NodeScanSink {
   /** The entries behind each followed service's table row (undefined: not read yet). */
   entries(): Iterable<[key: string, entries: readonly HealthEntry[] | undefined]>;
@@ -321,6 +316,8 @@ export interface NodeScanSink {
 // Nodes read at once: with the long polls and the service reads, discovery's
 // connections to its agent stay bounded whatever the catalog's size.
 const CONCURRENCY = 3;
+// Nodes remembered as recently changed, read first by the next scan.
+const RECENT = 8;
 
 /**
  * Which services' instances changed, when the catalog's index moved: each
@@ -330,10 +327,15 @@ const CONCURRENCY = 3;
  * check, a changed address or tags, several services changed at once. Only
  * those services are read again, never all of them.
  *
- * A service write moves the nodes table's index, so a node list read behind
- * the catalog index `C` that caused the scan came from a server without the
- * change: the scan then reads from the leader. Coalesces: a scan asked for
- * while one runs runs once more afterwards, for the highest index asked.
+ * A change is reported as soon as its node is read, not after the last node:
+ * the nodes where changes were found last are read first (churn comes in
+ * runs: a host being deployed to, a flapping service), the other known nodes
+ * next, together with the node list, which adds new nodes and says which are
+ * gone (their instances with them). A service write moves the nodes table's
+ * index, so a node list read behind the catalog index `C` that caused the scan
+ * came from a server without the change: the scan then reads everything from
+ * the leader. Coalesces: a scan asked for while one runs runs once more
+ * afterwards, for the highest index asked.
  */
 export class NodeScan {
   #running = false;
@@ -342,6 +344,10 @@ export class NodeScan {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #idle: Array<() => void> = [];
+  /** Nodes where changes were found, most recent first. */
+  #recent: string[] = [];
+  /** The nodes of the last node list. */
+  #nodes: string[] = [];
 
   constructor(
     private readonly agents: ConsulAgents,
@@ -377,14 +383,8 @@ export class NodeScan {
 
   async #run(index: bigint): Promise<void> {
     try {
-      const found = await this.#read(index, false);
-      if (this.#stopped) return;
+      await this.#sweep(index, false);
       this.#attempt = 0;
-      const changed = diffInstances(this.sink.entries(), found.services, found.nodes);
-      if (changed.size > 0) {
-        this.log.debug({ index: String(index), services: [...changed.keys()] }, 'node scan: instances changed');
-        this.sink.changed(changed);
-      }
     } catch (err) {
       if (this.#stopped) return;
       const e = err instanceof ReadError ? err : undefined;
@@ -405,24 +405,57 @@ export class NodeScan {
     }
   }
 
-  async #read(index: bigint, fresh: boolean): Promise<{ services: NodeService[]; nodes: Set<string> }> {
-    const list = await readOnce<Array<{ Node?: string }>>(this.agents, endpoints.catalogNodes(), fresh);
-    this.sink.answered(list.meta);
-    if (!fresh && list.meta.index < index) return this.#read(index, true); // a server behind the change
-    const nodes = [...new Set((Array.isArray(list.body) ? list.body : []).map((n) => n?.Node ?? '').filter((n) => n !== ''))];
-    const services: NodeService[] = [];
+  /** Reads every node (`fresh`: from the leader), reporting each node's changes as it answers. */
+  async #sweep(index: bigint, fresh: boolean): Promise<void> {
+    const queue = [...new Set([...this.#recent, ...this.#nodes])];
+    const queued = new Set(queue);
     const read = new Set<string>();
-    let next = 0;
+    let listed: Set<string> | undefined;
+    let behind = false;
+    const listing = readOnce<Array<{ Node?: string }>>(this.agents, endpoints.catalogNodes(), fresh).then((list) => {
+      this.sink.answered(list.meta);
+      if (!fresh && list.meta.index < index) return void (behind = true); // a server behind the change
+      const names = [...new Set((Array.isArray(list.body) ? list.body : []).map((n) => n?.Node ?? '').filter((n) => n !== ''))];
+      listed = new Set(names);
+      this.#nodes = names;
+      for (const n of names) if (!queued.has(n)) queued.add(n), queue.push(n);
+    });
+    const take = (): string | undefined => {
+      while (queue.length > 0) {
+        const node = queue.shift()!;
+        if (!read.has(node) && (listed === undefined || listed.has(node))) return node;
+      }
+      return undefined;
+    };
     const worker = async () => {
-      while (next < nodes.length && !this.#stopped) {
-        const node = nodes[next++]!;
-        const r = await readOnce<NodeAnswer | null>(this.agents, endpoints.nodeServices(node), fresh);
+      while (!behind && !this.#stopped) {
+        const node = take();
+        if (node === undefined) {
+          if (listed !== undefined) return;
+          await listing; // the list may add nodes
+          continue;
+        }
         read.add(node);
-        for (const s of Object.values(r.body?.Services ?? {}))
-          if (s?.ID && s.Service) services.push({ node, id: s.ID, service: s.Service.toLowerCase(), modify: Number(s.ModifyIndex ?? 0) });
+        const r = await readOnce<NodeAnswer | null>(this.agents, endpoints.nodeServices(node), fresh);
+        if (this.#stopped || behind) return;
+        const changed = new Map<string, bigint>();
+        diffNode(this.sink.entries(), node, nodeServices(node, r.body), changed);
+        this.#report(node, changed, index);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, nodes.length) }, worker));
-    return { services, nodes: read };
+    await Promise.all([listing, ...Array.from({ length: CONCURRENCY }, worker)]);
+    if (this.#stopped) return;
+    if (behind) return this.#sweep(index, true);
+    const gone = new Map<string, bigint>();
+    const entries = [...this.sink.entries()];
+    for (const node of nodesOf(entries)) if (!listed!.has(node)) diffNode(entries, node, [], gone);
+    this.#report(undefined, gone, index);
+  }
+
+  #report(node: string | undefined, changed: Map<string, bigint>, index: bigint): void {
+    if (changed.size === 0) return;
+    if (node !== undefined) this.#recent = [node, ...this.#recent.filter((n) => n !== node)].slice(0, RECENT);
+    this.log.debug({ index: String(index), node, services: [...changed.keys()] }, 'node scan: instances changed');
+    this.sink.changed(changed);
   }
 }

@@ -1,14 +1,13 @@
 import { z } from 'zod';
-import { ConfigError, intVar, listVar, logLevelVar, parseEnv } from '../../env.js';
-import { createLogger } from '../../logger.js';
+import { ConfigError, createLogger, intVar, listVar, logLevelVar, parseEnv } from '@stack/shared';
 import { ConsulAclApi } from './api.js';
 import { provision, ProvisionError } from './provision.js';
 import { FileTokenStore } from './store.js';
 
 /**
  * consul-acl-init: the compose stack's one-shot ACL provisioning (README "Stack security").
- *   node shared/dist/consul/acl/main.js            provision (idempotent), then exit 0
- *   node shared/dist/consul/acl/main.js management-token   print the management token (for the UI)
+ *   node consul-acl/dist/main.js                     provision (idempotent), then exit 0
+ *   node consul-acl/dist/main.js management-token    print the management token (for the UI)
  */
 const addr = (v: string) => (/^https?:\/\//.test(v) ? v : `http://${v}`).replace(/\/+$/, '');
 const schema = z.object({

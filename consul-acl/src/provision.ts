@@ -1,4 +1,4 @@
-import type { Logger } from 'pino';
+import type { Logger } from '@stack/shared';
 import { agentPolicy, isRoleToken, rolePolicies, type AclPolicySpec, type RoleSpec, type StackAclOptions } from './policies.js';
 import { ConsulApiError, type AclPolicy, type AclToken, type ConsulAclApi } from './api.js';
 
