@@ -150,7 +150,7 @@ export class Reader<T> {
       guard(this.log, 'handling a failed read', { key }, () => this.sink.failed(key, consul, agent, attempt), undefined);
     } finally {
       this.#inflight.delete(key);
-      if (this.#generation.get(key) === generation) this.#generation.delete(key);
+      this.#generation.delete(key); // only ever tags the one read in flight per key
       if (!this.#stopped) this.#pump();
     }
   }
