@@ -62,8 +62,9 @@ async function runChild(addr, sharedPath, probes) {
   const shared = await import(pathToFileURL(resolve(sharedPath)).href);
   const { z } = await import('zod');
   const config = shared.parseEnv(z.object(shared.discoveryEnv), { CONSUL_HTTP_ADDR: addr });
-  const pool = new shared.ConsulPool(config.CONSUL_HTTP_ADDR);
-  const discovery = new shared.Discovery(pool, shared.discoveryOptions(config, ['consul']), shared.createLogger('scale', args['log-level']));
+  // ConsulPool: its name before issue #22, so that --shared can point at an older build to compare with.
+  const agents = new (shared.ConsulAgents ?? shared.ConsulPool)(config.CONSUL_HTTP_ADDR);
+  const discovery = new shared.Discovery(agents, shared.discoveryOptions(config, ['consul']), shared.createLogger('scale', args['log-level']));
   const last = new Map();
   const instances = (t) => [...t.services.values()].reduce((n, l) => n + l.length, 0);
   // Reports each change of a probed service's instance count, timestamped at once.
@@ -90,7 +91,7 @@ async function runChild(addr, sharedPath, probes) {
       process.send({ type: 'stats', services: t.services.size, instances: instances(t), synced: discovery.synced, rss: mem.rss, heapUsed: mem.heapUsed, state: discovery.state() });
     } else if (m.type === 'stop') {
       discovery.stop();
-      pool.close();
+      agents.close();
       process.exit(0);
     }
   });

@@ -1,7 +1,7 @@
-import { ConsulPool, createLogger, createShutdown, Discovery, readOnce, type HealthEntry } from '@stack/shared';
+import { ConsulAgents, consulStatus, createLogger, createShutdown, Discovery, readService } from '@stack/shared';
 import { createAccessLog } from './observe/access-log.js';
 import { createApp } from './admin/app.js';
-import { ConsulServers, consulStatusSource } from './admin/consul-servers.js';
+import { ConsulServers } from './admin/consul-servers.js';
 import { DASHBOARD_DEFAULTS as DASH } from './admin/dashboard.js';
 import { dashboardScript } from './admin/ui/script.js';
 import { EventFeed } from './admin/events.js';
@@ -35,8 +35,8 @@ try {
 const log = createLogger('gateway', config.LOG_LEVEL);
 log.info({ config: describeConfig(config) }, 'effective configuration');
 
-const pool = new ConsulPool(config.CONSUL_HTTP_ADDR, config.consulToken);
-const discovery = new Discovery(pool, gatewayDiscoveryOptions(config), createLogger('gateway.discovery', config.LOG_LEVEL));
+const agents = new ConsulAgents(config.CONSUL_HTTP_ADDR, config.consulToken);
+const discovery = new Discovery(agents, gatewayDiscoveryOptions(config), createLogger('gateway.discovery', config.LOG_LEVEL));
 const outliers = new OutlierDetector({
   consecutiveFailures: config.EJECT_AFTER_FAILURES,
   baseEjectMs: config.EJECT_BASE_MS,
@@ -76,7 +76,7 @@ const events = new EventFeed({
 discovery.on('change', (table) => events.tableChanged(table));
 discovery.once('synced', () => events.synced(discovery.table.services.size));
 const sse = new SseHub(events, { max: DASH.maxStreams, heartbeatMs: DASH.heartbeatMs, retryMs: DASH.retryMs });
-const consulServers = new ConsulServers(() => consulStatusSource(pool.current().client), {
+const consulServers = new ConsulServers(() => consulStatus(agents), {
   intervalMs: DASH.serversIntervalMs,
   idleMs: DASH.serversIdleMs,
   wanted: () => sse.size > 0,
@@ -152,7 +152,7 @@ const explainer = createExplainer({
   table: () => discovery.table,
   synced: () => discovery.synced,
   tracked: (name) => discovery.serviceView(name),
-  read: (name) => readOnce<HealthEntry[]>(pool, (client, o) => client.health.service({ ...o, service: name } as never)),
+  read: (name) => readService(agents, name, false),
   ejection: (key) => outliers.ejection(key),
   exclusion: (name) => exclusionReason(name, config),
   staleAfterMs: config.CONSUL_STALE_AFTER_MS,
@@ -219,7 +219,7 @@ const shutdown = createShutdown({
     discovery.stop();
     events.stop();
     consulServers.stop();
-    pool.close();
+    agents.close();
     await upstream.close().catch(() => undefined);
     access?.flush();
   },

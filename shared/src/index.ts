@@ -1,26 +1,26 @@
 export { createLogger, type Logger } from './logger.js';
 export { ConfigError, parseEnv, intVar, listVar, boolVar, logLevelVar } from './env.js';
 export { backoffDelay } from './backoff.js';
-export { instanceKey, isValidServiceName, type Instance } from './consul/instances.js';
-export type { HealthEntry } from './consul/instances.js';
 export {
-  explainService,
-  explainInstance,
-  type ExplainInput,
-  type ServiceExplain,
-  type InstanceExplain,
-  type Reason,
-  type ReasonCode,
-  type CheckView,
-  type Ejection,
-  type EjectionView,
-} from './consul/explain.js';
-export type { TrackedServiceView } from './consul/tracked-service.js';
-export { distrust } from './consul/trust.js';
-export { readOnce, ReadError } from './consul/read.js';
-export { describeConsulError } from './consul/errors.js';
-export type { QueryMeta } from './consul/meta.js';
-export { ConsulPool } from './consul/pool.js';
+  byIdThenNode,
+  decideServiceAnswer,
+  distrust,
+  identityKey,
+  instanceKey,
+  isValidServiceName,
+  judgeEntries,
+  routableInstances,
+  type EntryProblem,
+  type EntryVerdict,
+  type HealthCheck,
+  type HealthEntry,
+  type Instance,
+  type ServiceAnswer,
+  type ServiceDecision,
+} from './consul/instances.js';
+export type { TrackedServiceView } from './consul/service.js';
+export { ConsulAgents, consulStatus, describeConsulError, ReadError, type ConsulAddress, type ConsulStatusReads, type QueryMeta } from './consul/agents.js';
+export { readService } from './consul/reads.js';
 export { Discovery, type DiscoveryOptions, type ConsulState, type DiscoveryState, type ReconcileView } from './consul/discovery.js';
 export { emptyTable, setService, tableToJSON, type RouteTable } from './table.js';
 export { RoundRobin } from './round-robin.js';
@@ -62,5 +62,4 @@ export {
   type JsonErrorContext,
 } from './error-body.js';
 export { createShutdown, type ShutdownOptions } from './shutdown.js';
-export type { ConsulAddress } from './consul/addresses.js';
 export { escapeHtml } from './html.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { pino } from 'pino';
 import { z } from 'zod';
-import { ConsulPool, Discovery, discoveryEnv, discoveryOptions, parseEnv, type RouteTable } from '@stack/shared';
+import { ConsulAgents, Discovery, discoveryEnv, discoveryOptions, parseEnv, type RouteTable } from '@stack/shared';
 import { ConsulAgent } from '../lib/consul.js';
 import { sleep, waitFor } from '../lib/ports.js';
 import { recordFigure } from '../lib/figures.js';
@@ -40,7 +40,7 @@ const connectionsToAgent = (port: number): number => connectionsTo('self', port)
 
 describe('discovery against a real Consul', () => {
   let consul: ConsulAgent;
-  const running: Array<{ d: Discovery; pool: ConsulPool }> = [];
+  const running: Array<{ d: Discovery; pool: ConsulAgents }> = [];
 
   before(async () => {
     consul = await new ConsulAgent({ mode: 'dev' }).start();
@@ -55,7 +55,7 @@ describe('discovery against a real Consul', () => {
 
   function follow(env: Record<string, string> = {}) {
     const config = parseEnv(z.object(discoveryEnv), { CONSUL_HTTP_ADDR: consul.httpAddr, ...env });
-    const pool = new ConsulPool(config.CONSUL_HTTP_ADDR);
+    const pool = new ConsulAgents(config.CONSUL_HTTP_ADDR);
     const mem = memoryLog();
     const d = new Discovery(pool, discoveryOptions(config, ['consul']), mem.log);
     running.push({ d, pool });

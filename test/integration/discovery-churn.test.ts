@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { pino } from 'pino';
 import { z } from 'zod';
-import { ConsulPool, Discovery, discoveryEnv, discoveryOptions, parseEnv, type RouteTable } from '@stack/shared';
+import { ConsulAgents, Discovery, discoveryEnv, discoveryOptions, parseEnv, type RouteTable } from '@stack/shared';
 import { ConsulAgent } from '../lib/consul.js';
 import { sleep, waitFor } from '../lib/ports.js';
 import { recordFigure } from '../lib/figures.js';
@@ -31,7 +31,7 @@ const members = (t: RouteTable, s: string) => (t.services.get(s) ?? []).map((i) 
 
 describe('discovery under random churn against a real Consul', () => {
   let consul: ConsulAgent;
-  let pool: ConsulPool;
+  let pool: ConsulAgents;
   let d: Discovery;
 
   before(async () => {
@@ -67,7 +67,7 @@ describe('discovery under random churn against a real Consul', () => {
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
     // No empty-answer hold: the invariant compares with Consul's answer as it is.
     const config = parseEnv(z.object(discoveryEnv), { CONSUL_HTTP_ADDR: consul.httpAddr, CONSUL_EMPTY_CONFIRM_MS: '0', CONSUL_RECONCILE_INTERVAL_MS: '1000' });
-    pool = new ConsulPool(config.CONSUL_HTTP_ADDR);
+    pool = new ConsulAgents(config.CONSUL_HTTP_ADDR);
     const lines: Array<{ msg: string; level: number }> = [];
     d = new Discovery(pool, discoveryOptions(config, ['consul']), pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) }));
 

@@ -4,9 +4,9 @@ import { ConsulAgent } from '../lib/consul.js';
 import { startGateway, startWeb, type ServiceProcess } from '../lib/procs.js';
 import { freePort, waitFor } from '../lib/ports.js';
 import { routedIds } from '../lib/gateway.js';
-import type { InstanceExplain, Reason } from '@stack/shared';
+import type { InstanceExplain, Reason } from '../../gateway/src/admin/explain-reasons.js';
 
-// The endpoint's JSON: shared's explain types (dates and bigints already strings in them) plus the gateway's own parts.
+// The endpoint's JSON: explain-reasons.ts's types (dates and bigints already strings in them) plus the gateway's own parts.
 
 interface Explain {
   service: string;

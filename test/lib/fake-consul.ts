@@ -10,7 +10,8 @@ import type { AddressInfo, Socket } from 'node:net';
  * serfHealth) and answers, with Consul's headers and blocking semantics:
  * /v1/catalog/services, /v1/health/service/<name>, /v1/health/state/any
  * (with the `Status != "passing"` filter, and the checks it names), /v1/catalog/service/<name>,
- * /v1/catalog/nodes and /v1/catalog/node/<node> (with 1.16's per-node index).
+ * /v1/catalog/nodes and /v1/catalog/node/<node> (with 1.16's per-node index),
+ * /v1/status/leader and /v1/status/peers.
  * Every write bumps one raft index, as Consul does; services, checks and each
  * service keep the index of their last write.
  */
@@ -290,6 +291,9 @@ export class FakeConsul {
       return { index: own?.[1] ?? m.servicesIndex, body };
     }
     if (/^\/v1\/catalog\/service\/[^/]+$/.test(path)) return { index: m.servicesIndex, body: [] };
+    // The raft status reads (the gateway's dashboard): one server, leading.
+    if (path === '/v1/status/leader') return { index: 0, body: '127.0.0.1:8300' };
+    if (path === '/v1/status/peers') return { index: 0, body: ['127.0.0.1:8300'] };
     if (path === '/v1/catalog/nodes') return { index: m.nodesIndex, body: [...m.nodes.keys()].map((Node) => ({ Node, Address: '127.0.0.1' })) };
     const node = /^\/v1\/catalog\/node\/([^/]+)$/.exec(path);
     if (node) {

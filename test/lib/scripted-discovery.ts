@@ -1,6 +1,5 @@
-import { parseConsulAddrs } from '../../shared/src/consul/addresses.js';
+import { ConsulAgents, parseConsulAddrs } from '../../shared/src/consul/agents.js';
 import { Discovery, type DiscoveryOptions } from '../../shared/src/consul/discovery.js';
-import { ConsulPool } from '../../shared/src/consul/pool.js';
 import { FakeConsul } from './fake-consul.js';
 import { memoryLog } from './memory-log.js';
 
@@ -19,7 +18,7 @@ export const scriptedOptions: DiscoveryOptions = {
 /** A Discovery following `agents` scripted Consuls (test/lib/fake-consul.ts), with its log in memory; close() stops it all. */
 export async function scriptedDiscovery(opts: Partial<DiscoveryOptions> = {}, agents = 1) {
   const fakes = await Promise.all(Array.from({ length: agents }, () => new FakeConsul().start()));
-  const pool = new ConsulPool(parseConsulAddrs(fakes.map((f) => f.addr).join(',')));
+  const pool = new ConsulAgents(parseConsulAddrs(fakes.map((f) => f.addr).join(',')));
   const mem = memoryLog();
   const d = new Discovery(pool, { ...scriptedOptions, ...opts }, mem.log);
   const close = async () => {

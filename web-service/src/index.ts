@@ -2,7 +2,7 @@ import http from 'node:http';
 import {
   answerClientErrorsAsJson,
   ConfigError,
-  ConsulPool,
+  ConsulAgents,
   createLogger,
   createShutdown,
   Discovery,
@@ -27,9 +27,9 @@ try {
 
 const log = createLogger('web-service', config.LOG_LEVEL);
 const identity = createIdentity({ service: config.SERVICE_NAME, serviceAddress: config.SERVICE_ADDRESS, port: config.PORT });
-const pool = new ConsulPool(config.CONSUL_HTTP_ADDR, config.consulToken);
+const agents = new ConsulAgents(config.CONSUL_HTTP_ADDR, config.consulToken);
 // Lazy: no Consul traffic until the first /call watches a service.
-const discovery = new Discovery(pool, discoveryOptions(config, []), log.child({ part: 'discovery' }));
+const discovery = new Discovery(agents, discoveryOptions(config, []), log.child({ part: 'discovery' }));
 const drain = new DrainState();
 const metrics = new WebMetrics({ draining: () => drain.draining });
 const caller = createCaller({
@@ -74,7 +74,7 @@ const shutdown = createShutdown({
   },
   onStopped: () => {
     discovery.stop();
-    pool.close();
+    agents.close();
     caller.close();
   },
 });

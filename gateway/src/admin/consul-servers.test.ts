@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConsulServers, consulStatusSource, type ConsulServersOptions, type StatusSource } from './consul-servers.js';
+import { ConsulServers, type ConsulServersOptions, type StatusSource } from './consul-servers.js';
 
 /** A status source the test answers by hand, counting reads. */
 function fake() {
@@ -105,19 +105,5 @@ describe('ConsulServers', () => {
     const n = s.reads;
     await new Promise((r) => setTimeout(r, 60));
     assert.equal(s.reads, n, 'no read after stop()');
-  });
-
-  test('consulStatusSource calls status.leader/peers with a timeout', async () => {
-    const calls: unknown[] = [];
-    const client = {
-      status: {
-        leader: async (o?: object) => (calls.push(['leader', o]), '1.2.3.4:8300'),
-        peers: async (o?: object) => (calls.push(['peers', o]), ['1.2.3.4:8300']),
-      },
-    };
-    const src = consulStatusSource(client, 1500);
-    assert.equal(await src.leader(), '1.2.3.4:8300');
-    assert.deepEqual(await src.peers(), ['1.2.3.4:8300']);
-    assert.deepEqual(calls, [['leader', { timeout: 1500 }], ['peers', { timeout: 1500 }]]);
   });
 });

@@ -10,7 +10,7 @@ export interface ConsulServersState {
   error: string | null;
 }
 
-/** The two status reads, from whichever agent discovery prefers. */
+/** The two status reads, from whichever agent discovery prefers (shared's consulStatus). */
 export interface StatusSource {
   leader(): Promise<unknown>;
   peers(): Promise<unknown>;
@@ -95,12 +95,4 @@ export class ConsulServers {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
   }
-}
-
-/** The status reads through a `consul` (npm, v2) client, with a short timeout. */
-export function consulStatusSource(client: { status: { leader(o?: object): Promise<unknown>; peers(o?: object): Promise<unknown> } }, timeoutMs = 2_000): StatusSource {
-  return {
-    leader: () => client.status.leader({ timeout: timeoutMs }),
-    peers: () => client.status.peers({ timeout: timeoutMs }),
-  };
 }

@@ -1,25 +1,22 @@
 import {
   describeConsulError,
   distrust,
-  explainService,
   ReadError,
-  type Ejection,
   type HealthEntry,
   type Instance,
-  type InstanceExplain,
   type QueryMeta,
-  type Reason,
   type RouteTable,
-  type ServiceExplain,
   type TrackedServiceView,
 } from '@stack/shared';
 import type { LoadView } from '../balancing/balancer.js';
+import type { Ejection } from '../balancing/outlier.js';
+import { explainService, type InstanceExplain, type Reason, type ServiceExplain } from './explain-reasons.js';
 import { GatewayError } from '../proxy/errors.js';
 import { parseRoute } from '../proxy/route.js';
 
 /**
  * GET /_gateway/explain/<service>: every instance Consul knows for a service,
- * whether the gateway routes it and why (shared/src/consul/explain.ts decides).
+ * whether the gateway routes it and why (explain-reasons.ts decides).
  *
  * Why one Consul read per request rather than the entries discovery keeps:
  * discovery follows check changes through the health-state feed, which carries
@@ -27,7 +24,7 @@ import { parseRoute } from '../proxy/route.js';
  * check that just went critical would still say "200 OK"), and an answer it
  * did not trust is not kept at all. The output is the point of this page, and
  * an admin request is not the proxy path: one ?stale read of
- * /v1/health/service/<name> through the pool, shared by concurrent asks for
+ * /v1/health/service/<name> through the preferred Consul agent, shared by concurrent asks for
  * the same service, judged against the gateway's own state (table, hold,
  * trust, ejections). When Consul does not answer, the entries discovery keeps
  * are used instead, and the answer says so.
@@ -43,7 +40,7 @@ export interface ExplainerDeps {
   ejection: (key: string) => Ejection | null;
   /** Why configuration excludes a service (null: it does not); see exclusionReason. */
   exclusion: (name: string) => string | null;
-  /** CONSUL_STALE_AFTER_MS, for judging the read as discovery would (trust.ts). */
+  /** CONSUL_STALE_AFTER_MS, for judging the read as discovery would (shared's distrust). */
   staleAfterMs: number;
   /** LB_POLICY and the balancer's view of a service's instances, by id (InstancePicker.view). */
   balancer?: { policy: string; view: (instances: readonly Instance[]) => Map<string, LoadView> };
@@ -69,7 +66,7 @@ export interface ConsulSource {
   index: string | null;
   knownLeader: boolean | null;
   lastContactMs: number | null;
-  /** Why this answer can't take instances away on its own (trust.ts); null when it can. */
+  /** Why this answer can't take instances away on its own (shared's distrust); null when it can. */
   distrust: string | null;
   /** Why Consul was not read (source 'gateway'). */
   error: string | null;

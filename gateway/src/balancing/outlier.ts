@@ -1,4 +1,14 @@
-import type { Ejection } from '@stack/shared';
+/** The passive-health state of an instance the gateway ejected, as /_gateway/explain shows it. */
+export interface Ejection {
+  /** When it was ejected and until when (ms since the epoch). */
+  since: number;
+  until: number;
+  /** Consecutive failures that ejected it, and how many of each kind (connect, reset, timeout). */
+  failures: number;
+  kinds: Readonly<Record<string, number>>;
+  /** Ejections in a row (each doubles the time, up to the maximum). */
+  ejections: number;
+}
 
 export interface OutlierOptions {
   /** Consecutive failures that eject an instance. */

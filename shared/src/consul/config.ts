@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, intVar } from '../env.js';
-import { parseConsulAddrs } from './addresses.js';
+import { parseConsulAddrs } from './agents.js';
 import type { DiscoveryOptions } from './discovery.js';
 
 /** CONSUL_HTTP_ADDR: one agent or a comma-separated failover list. */

@@ -2,9 +2,8 @@ import { afterEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeConsul } from '../../../test/lib/fake-consul.js';
 import { memoryLog, until } from '../../../test/lib/memory-log.js';
-import { parseConsulAddrs } from './addresses.js';
+import { ConsulAgents, parseConsulAddrs } from './agents.js';
 import { Discovery, type DiscoveryOptions } from './discovery.js';
-import { ConsulPool } from './pool.js';
 
 // Discovery's 'applied' hook (service, ms): a change Consul showed for a
 // service already routed, timed from its answer to the table holding it.
@@ -34,7 +33,7 @@ describe("Discovery's applied hook", () => {
 
   async function setup() {
     const fake = await new FakeConsul().start();
-    const pool = new ConsulPool(parseConsulAddrs(fake.addr));
+    const pool = new ConsulAgents(parseConsulAddrs(fake.addr));
     const d = new Discovery(pool, options, memoryLog().log);
     const applied: Array<{ service: string; ms: number }> = [];
     d.on('applied', (service: string, ms: number) => applied.push({ service, ms }));

@@ -1,17 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { emptyTable, retainServices, setService, type RouteTable } from '../table.js';
-import { CatalogFollower } from './catalog-follower.js';
-import { ConsulStatus, type ConsulState } from './consul-status.js';
-import type { ConsulError } from './errors.js';
+import { emptyTable, retainServices, type RouteTable, setService } from '../table.js';
+import { type ConsulError, type ConsulAgents, guard, type QueryMeta } from './agents.js';
+import { type ConsulState, ConsulStatus, LeaderProbe } from './health.js';
 import type { Instance } from './instances.js';
-import { LeaderProbe } from './leader-probe.js';
-import { ServiceLookups } from './lookups.js';
-import type { QueryMeta } from './meta.js';
-import type { ConsulPool } from './pool.js';
-import { ServiceSync } from './service-sync.js';
-import type { ReconcileView } from './reconcile.js';
-import type { TrackedServiceView } from './tracked-service.js';
+import type { ReconcileView } from './reads.js';
+import { ServiceWatches, type TrackedServiceView } from './service.js';
+import { ServiceSync } from './sync.js';
+import { CatalogFollower } from './watch.js';
 
 export type { ConsulState };
 export type DiscoveryState = ConsulState & { reconcile: ReconcileView };
@@ -45,13 +41,16 @@ const REASONS_LISTED = 5;
 /**
  * The Consul side of routing, folded into one immutable RouteTable. It never
  * calls Consul on behalf of a request, and on any Consul trouble it keeps the
- * last good table and says so in state(). A facade over one module per job:
+ * last good table and says so in state(). A facade over one module per stage:
  *
- * - catalog-follower.ts + service-sync.ts: follow every service in the catalog
- *   (the gateway), over a handful of connections whatever the catalog's size;
- * - lookups.ts: on-demand lookups of single services (web-service's /call);
- * - consul-status.ts: Consul's own health, for /_gateway/health;
- * - tracked-service.ts + empty-hold.ts: what an answer may change (trust, holds).
+ * - agents.ts: the agents, their failover and every HTTP call to Consul;
+ * - watch.ts + sync.ts: follow every service in the catalog (the gateway),
+ *   over a handful of connections whatever the catalog's size (changes.ts
+ *   decides what changed, reads.ts reads it);
+ * - service.ts: one service's answers into the table, and the watches of
+ *   single services (web-service's /call);
+ * - instances.ts: what an answer makes routable (trust, holds);
+ * - health.ts: Consul's own health, for /_gateway/health.
  *
  * Events: 'change' (table) whenever the table changed; 'synced' once;
  * 'applied' (service key, ms): a change Consul showed for a service already
@@ -64,7 +63,7 @@ export class Discovery extends EventEmitter {
   #catalog: CatalogFollower | undefined;
   #sync: ServiceSync | undefined;
   #probe: LeaderProbe | undefined;
-  #lookups: ServiceLookups | undefined;
+  #watches: ServiceWatches | undefined;
   /** Keys /call looked up: kept in the table whatever the catalog says. */
   #looked = new Set<string>();
   #catalogNames = new Set<string>();
@@ -72,7 +71,7 @@ export class Discovery extends EventEmitter {
   #stopped = false;
 
   constructor(
-    private readonly pool: ConsulPool,
+    private readonly agents: ConsulAgents,
     private readonly opts: DiscoveryOptions,
     private readonly log: Logger,
   ) {
@@ -99,7 +98,7 @@ export class Discovery extends EventEmitter {
     const status = this.#status;
     const answered = (meta: QueryMeta, what?: string) => status.answered(meta, what);
     const progressed = () => this.#checkSynced();
-    this.#sync = new ServiceSync(this.pool, this.opts, {
+    this.#sync = new ServiceSync(this.agents, this.opts, {
       current: (key) => this.#table.services.get(key),
       apply: (key, instances) => this.#setService(key, instances),
       answered: (meta) => answered(meta),
@@ -107,7 +106,7 @@ export class Discovery extends EventEmitter {
       progressed,
       applied: (key, ms) => this.#emit('applied', key, ms),
     }, this.log);
-    this.#catalog = new CatalogFollower(this.pool, this.opts, {
+    this.#catalog = new CatalogFollower(this.agents, this.opts, {
       names: (names) => {
         this.#catalogNames = new Set(names.map((n) => n.toLowerCase()));
         this.#sync!.follow(names);
@@ -119,7 +118,7 @@ export class Discovery extends EventEmitter {
       failed: (e, agent, what, attempt) => status.failed(e, agent, what, attempt, what === 'catalog'),
       progressed,
     }, this.log);
-    this.#probe = new LeaderProbe(this.pool, this.opts.probeIntervalMs, {
+    this.#probe = new LeaderProbe(this.agents, this.opts.probeIntervalMs, {
       answered: (meta) => answered(meta),
       failed: (e, agent, attempt) => status.failed(e, agent, 'leader probe', attempt),
     }, this.log);
@@ -136,13 +135,13 @@ export class Discovery extends EventEmitter {
   async watchService(name: string, timeoutMs: number): Promise<void> {
     if (this.#stopped) return;
     this.#looked.add(name.toLowerCase());
-    this.#lookups ??= new ServiceLookups(this.pool, this.opts, {
+    this.#watches ??= new ServiceWatches(this.agents, this.opts, {
       current: (key) => this.#table.services.get(key),
       apply: (key, instances) => this.#setService(key, instances),
       answered: (meta) => this.#status.answered(meta),
       failed: (e: ConsulError, agent, what, attempt) => this.#status.failed(e, agent, what, attempt),
     }, this.log);
-    await this.#lookups.lookup(name, timeoutMs);
+    await this.#watches.watch(name, timeoutMs);
   }
 
   /**
@@ -175,7 +174,7 @@ export class Discovery extends EventEmitter {
     this.#catalog?.stop();
     this.#sync?.stop();
     this.#probe?.stop();
-    this.#lookups?.stop();
+    this.#watches?.stop();
   }
 
   #setService(key: string, instances: Instance[]): void {
@@ -192,11 +191,7 @@ export class Discovery extends EventEmitter {
 
   /** A listener's bug stays the listener's: logged, never taken for a Consul failure. */
   #emit(event: string, ...args: unknown[]): void {
-    try {
-      this.emit(event, ...args);
-    } catch (err) {
-      this.log.error({ err, event }, `bug: a discovery '${event}' listener threw; consul is not at fault`);
-    }
+    guard(this.log, `a discovery '${event}' listener`, { event }, () => this.emit(event, ...args), false);
   }
 
   #checkSynced(): void {

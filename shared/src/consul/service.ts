@@ -1,11 +1,14 @@
 import type { Logger } from 'pino';
-import { EmptyHold, holdMsFor } from './empty-hold.js';
-import { describeConsulError, type ConsulError } from './errors.js';
-import { checkKey, patchEntries, type FeedView } from './feed-patch.js';
-import type { HealthEntry, Instance } from './instances.js';
-import type { QueryMeta } from './meta.js';
-import { decideServiceAnswer } from './service-answer.js';
-import { distrust } from './trust.js';
+import { BlockingQuery, type ConsulError, type ConsulAgents, describeConsulError, endpoints, type QueryMeta } from './agents.js';
+import { checkKey, type FeedView, patchEntries } from './changes.js';
+import { decideServiceAnswer, distrust, EmptyHold, type HealthEntry, holdMsFor, type Instance } from './instances.js';
+import { Reader } from './reads.js';
+
+/**
+ * One service's answers on their way into the route table (TrackedService),
+ * and the long-lived blocking watches of single services that /call uses
+ * (ServiceWatches).
+ */
 
 export interface TrackedServiceOptions {
   /** Above this X-Consul-LastContact (ms) an answer can't take instances away on its own. */
@@ -54,7 +57,7 @@ const SETTLE_AFTER_ATTEMPTS = 3;
 
 /**
  * One service's answers on their way into the route table: the trust and
- * empty-answer policies (service-answer.ts) with the state they need: the
+ * empty-answer policies (decideServiceAnswer, instances.ts) with the state they need: the
  * highest index applied, the hold, the nodes its instances run on, and its
  * failures.
  */
@@ -185,7 +188,7 @@ export class TrackedService {
    * A check feed answer (`why`: why it can't be trusted for removals, as for
    * a read): applied to the known entries without reading the service, under
    * the same rules as a read. 'read' when the feed can't settle it alone (see
-   * feed-patch.ts): nothing known yet, a check gone from the list, a new instance.
+   * patchEntries, changes.ts): nothing known yet, a check gone from the list, a new instance.
    */
   patch(view: FeedView, meta: QueryMeta, why: string | null): 'done' | 'read' {
     if (!this.#entries) return 'read';
@@ -251,5 +254,112 @@ export class TrackedService {
     const before = this.sink.current()?.length ?? 0;
     this.sink.apply(instances);
     if (before !== instances.length) this.log.info({ service: this.name, instances: instances.length, before }, 'passing instances changed');
+  }
+}
+
+// ---------------------------------------------------------------- /call's watches of single services
+
+export interface ServiceWatchOptions {
+  waitMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  staleAfterMs: number;
+  emptyConfirmMs: number;
+}
+
+export interface ServiceWatchSink {
+  current(key: string): readonly Instance[] | undefined;
+  apply(key: string, instances: Instance[]): void;
+  answered(meta: QueryMeta): void;
+  failed(error: ConsulError, agent: string, what: string, attempt: number): void;
+}
+
+// Leader reads in flight at once (each confirms one service).
+const LEADER_READS = 3;
+
+interface Watch {
+  query: BlockingQuery<HealthEntry[]>;
+  tracked: TrackedService;
+  /** Resolves once the first answer is in the table (or Consul refused the read). */
+  first: Promise<void>;
+}
+
+/**
+ * Long-lived watches of single services, for web-service's /call: one blocking query per service
+ * asked for, kept for the life of the process. Few services and exact
+ * (a service's own index moves only when that service changes), which is why
+ * /call keeps them instead of the gateway's health-state feed; the caller
+ * bounds how many (CALL_MAX_SERVICES).
+ */
+export class ServiceWatches {
+  #watches = new Map<string, Watch>();
+  /** Reads from the leader, for an answer that would take instances away but could not be trusted. */
+  #leader: Reader<HealthEntry[]>;
+  #stopped = false;
+
+  constructor(
+    private readonly agents: ConsulAgents,
+    private readonly opts: ServiceWatchOptions,
+    private readonly sink: ServiceWatchSink,
+    private readonly log: Logger,
+  ) {
+    this.#leader = new Reader<HealthEntry[]>(agents, { concurrency: LEADER_READS, ...opts }, endpoints.healthService, {
+      answer: (key, body, meta) => {
+        const l = this.#watches.get(key);
+        if (!l) return;
+        sink.answered(meta);
+        l.tracked.answer(Array.isArray(body) ? body : [], meta);
+      },
+      // No leader to ask: keep what is routed; the read is retried with backoff.
+      failed: (key, e, agent, attempt) => sink.failed(e, agent, `service ${this.#watches.get(key)?.tracked.name ?? key} (from the leader)`, attempt),
+    }, log);
+  }
+
+  /** Resolves once `name`'s first answer is in the table, or after timeoutMs with whatever is known. */
+  async watch(name: string, timeoutMs: number): Promise<void> {
+    if (this.#stopped) return;
+    const l = this.#start(name.toLowerCase(), name);
+    if (l.tracked.seen) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([l.first, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#leader.stop();
+    for (const l of this.#watches.values()) {
+      l.query.stop();
+      l.tracked.stop();
+    }
+    this.#watches.clear();
+  }
+
+  #start(key: string, name: string): Watch {
+    const existing = this.#watches.get(key);
+    if (existing) return existing;
+    let resolveFirst!: () => void;
+    const first = new Promise<void>((r) => (resolveFirst = r));
+    const call = endpoints.healthService(name);
+    const query = new BlockingQuery<HealthEntry[]>(this.agents, call, { ...this.opts, name: `service ${name}`, log: this.log });
+    const tracked = new TrackedService(name, { staleAfterMs: this.opts.staleAfterMs, holdFloorMs: this.opts.emptyConfirmMs }, {
+      current: () => this.sink.current(key),
+      apply: (instances) => this.sink.apply(key, instances),
+      confirm: () => this.#leader.request(key, name, { fresh: true }),
+    }, this.log);
+    const l: Watch = { query, tracked, first };
+    query.on('ok', (meta: QueryMeta) => this.sink.answered(meta));
+    query.on('data', (body: HealthEntry[], meta: QueryMeta) => {
+      tracked.answer(Array.isArray(body) ? body : [], meta);
+      if (tracked.seen) resolveFirst();
+    });
+    query.on('error', (e: ConsulError, agent: string, attempt: number) => {
+      tracked.failed(e);
+      this.sink.failed(e, agent, `service ${name}`, attempt);
+      if (!e.retryable) resolveFirst(); // waiting longer will not help
+    });
+    this.#watches.set(key, l);
+    query.start();
+    return l;
   }
 }

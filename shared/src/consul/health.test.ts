@@ -1,9 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { pino } from 'pino';
-import { ConsulStatus } from './consul-status.js';
-import type { ConsulError } from './errors.js';
-import type { QueryMeta } from './meta.js';
+import type { ConsulError, QueryMeta } from './agents.js';
+import { ConsulStatus } from './health.js';
 
 const meta = (m: Partial<QueryMeta> = {}): QueryMeta => ({ agent: 'http://a:8500', index: 10n, knownLeader: true, lastContactMs: 0, fresh: false, at: 0, ...m });
 const err = (kind: ConsulError['kind'], status?: number): ConsulError => ({ kind, status, message: kind === 'denied' ? 'Permission denied' : 'socket hang up', retryable: kind !== 'denied', failover: kind === 'unreachable' });

@@ -1,12 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkView, explainInstance, explainService, truncateOutput, OUTPUT_MAX, type Ejection, type ExplainInput } from './explain.js';
-import { routableInstances, type HealthCheck, type HealthEntry, type Instance } from './instances.js';
-import { decideServiceAnswer, identityKey } from './service-answer.js';
-import { TrackedService } from './tracked-service.js';
-import type { QueryMeta } from './meta.js';
-import { createLogger } from '../logger.js';
-import { instanceKey } from './instances.js';
+import { decideServiceAnswer, instanceKey, routableInstances, type HealthCheck, type HealthEntry, type Instance } from '@stack/shared';
+import type { Ejection } from '../balancing/outlier.js';
+import { checkView, explainInstance, explainService, truncateOutput, OUTPUT_MAX, type ExplainInput } from './explain-reasons.js';
 
 const NOW = Date.parse('2024-05-01T12:00:00.000Z');
 
@@ -261,65 +257,5 @@ describe('check outputs', () => {
 
   test('missing fields read as empty', () => {
     assert.deepEqual(checkView({}), { id: '', name: '', status: '', output: '', scope: 'node' });
-  });
-});
-
-test('identityKey separates node, id, address and port', () => {
-  assert.notEqual(identityKey(inst('a')), identityKey(inst('a', { port: 3001 })));
-  assert.notEqual(identityKey(inst('a')), identityKey(inst('a', { node: 'n2' })));
-});
-
-describe('TrackedService.view: the gateway state explain reads', () => {
-  const meta = (over: Partial<QueryMeta> = {}): QueryMeta => ({ agent: 'a', index: 10n, knownLeader: true, lastContactMs: 0, fresh: false, at: 0, ...over });
-
-  function tracked() {
-    let table: Instance[] | undefined;
-    let confirms = 0;
-    const t = new TrackedService('web', { staleAfterMs: 5000, holdFloorMs: 3000 }, {
-      current: () => table,
-      apply: (i) => void (table = i),
-      confirm: () => void confirms++,
-    }, createLogger('test', 'silent'));
-    return { t, confirms: () => confirms, table: () => table };
-  }
-
-  test('an untrusted answer that would remove: why and since when, until a trusted one applies', () => {
-    const { t, confirms } = tracked();
-    const first = [entry('a'), entry('b')];
-    t.answer(first, meta());
-    assert.equal(t.view().untrusted, null);
-    assert.equal(t.view().index, 10n);
-    assert.equal(t.view().entries, first);
-    t.answer([entry('a'), entry('b', [serf(), svcCheck('b', 'critical')])], meta({ index: 11n, knownLeader: false }));
-    assert.equal(confirms(), 1);
-    const u = t.view().untrusted;
-    assert.equal(u?.why, 'the answering server knows no leader');
-    assert.equal(t.view().entries, first, 'the entries behind the table stay those applied');
-    t.answer([entry('a')], meta({ index: 9n }));
-    assert.equal(t.view().untrusted?.why, 'index went back from 10 to 9');
-    assert.equal(t.view().untrusted?.since, u.since, 'still waiting since the first');
-    t.answer([entry('a')], meta({ index: 12n, fresh: true }));
-    assert.equal(t.view().untrusted, null);
-    t.stop();
-  });
-
-  test('a held empty answer: its window', () => {
-    const { t, table } = tracked();
-    t.answer([entry('a')], meta());
-    const before = Date.now();
-    t.answer([entry('a', [serf(), svcCheck('a', 'critical')])], meta({ index: 11n }));
-    const v = t.view();
-    assert.ok(v.hold && v.hold.since >= before);
-    assert.equal(v.hold.until - v.hold.since, v.holdMs);
-    assert.deepEqual(table()?.map((i) => i.id), ['a'], 'still routed while held');
-    t.stop();
-    assert.equal(t.view().hold, null);
-  });
-
-  test('the agent-lost fallback is said', () => {
-    const { t } = tracked();
-    t.answer([entry('a', [serf('critical'), svcCheck('a')])], meta());
-    assert.equal(t.view().agentLost, true);
-    t.stop();
   });
 });

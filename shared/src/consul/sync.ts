@@ -1,19 +1,10 @@
 import type { Logger } from 'pino';
-import type { CheckChanges } from './check-diff.js';
-import { CheckFeed } from './check-feed.js';
-import { describeConsulError, type ConsulError } from './errors.js';
-import type { FeedView } from './feed-patch.js';
-import type { Instance } from './instances.js';
-import type { QueryMeta } from './meta.js';
-import type { ConsulPool } from './pool.js';
-import type { HealthEntry } from './instances.js';
-import { NodeScan } from './node-scan.js';
-import { decideServiceAnswer } from './service-answer.js';
-import { sameInstances } from './instances.js';
-import { Reconciler, type ReconcileView } from './reconcile.js';
-import { readService, ServiceReader } from './service-reader.js';
-import { TrackedService, type TrackedServiceView } from './tracked-service.js';
-import { distrust } from './trust.js';
+import { type ConsulError, type ConsulAgents, describeConsulError, endpoints, type QueryMeta } from './agents.js';
+import type { CheckChanges, FeedView } from './changes.js';
+import { decideServiceAnswer, distrust, type HealthEntry, type Instance, sameInstances } from './instances.js';
+import { Reader, readService, Reconciler, type ReconcileView } from './reads.js';
+import { TrackedService, type TrackedServiceView } from './service.js';
+import { CheckFeed, NodeScan } from './watch.js';
 
 export interface ServiceSyncOptions {
   waitMs: number;
@@ -50,23 +41,23 @@ const READ_CONCURRENCY = 3;
  * Keeps the instances of a set of services current with a bounded number of
  * connections, however many services there are:
  *
- * - the check feed (check-feed.ts) says whose checks changed; a change of
- *   known checks is applied from the feed's answer itself (feed-patch.ts: no
+ * - the check feed (CheckFeed, watch.ts) says whose checks changed; a change of
+ *   known checks is applied from the feed's answer itself (patchEntries, changes.ts: no
  *   read, so a check passing is routed as soon as Consul answers);
- * - a catalog change makes the node scan (node-scan.ts) say whose instances
+ * - a catalog change makes the node scan (NodeScan) say whose instances
  *   changed: registrations and deregistrations, with or without checks;
  * - the rest is read with plain reads, a few at a time, each carrying the
  *   index of the change that caused it (a read older than that is confirmed
  *   with the leader), or read from the leader when that index is unknown;
- * - the reconciliation (reconcile.ts) reads every service from the leader now
+ * - the reconciliation (Reconciler, reads.ts) reads every service from the leader now
  *   and then, and counts what the above missed.
  */
 export class ServiceSync {
   #tracked = new Map<string, TrackedService>();
   #feed: CheckFeed;
-  #reader: ServiceReader;
+  #reader: Reader<HealthEntry[]>;
   #feedFailure: ConsulError | undefined;
-  /** Highest index of the check feed's answers applied (its own, for trust.ts). */
+  /** Highest index of the check feed's answers applied (its own, for distrust). */
   #feedSeen = 0n;
   #scan: NodeScan;
   #stopped = false;
@@ -81,16 +72,18 @@ export class ServiceSync {
   #generation = new Map<string, number>();
 
   constructor(
-    pool: ConsulPool,
+    agents: ConsulAgents,
     private readonly opts: ServiceSyncOptions,
     private readonly sink: ServiceSyncSink,
     private readonly log: Logger,
   ) {
-    this.#reader = new ServiceReader(
-      pool,
+    this.#reader = new Reader<HealthEntry[]>(
+      agents,
       { concurrency: READ_CONCURRENCY, backoffBaseMs: opts.backoffBaseMs, backoffMaxMs: opts.backoffMaxMs },
+      endpoints.healthService,
       {
-        answer: (key, entries, meta, minIndex) => {
+        answer: (key, body, meta, minIndex) => {
+          const entries = Array.isArray(body) ? body : [];
           sink.answered(meta);
           this.#confirming.delete(key);
           const t = this.#tracked.get(key);
@@ -117,8 +110,8 @@ export class ServiceSync {
       },
       log,
     );
-    this.#reconciler = this.#newReconciler(pool);
-    this.#scan = new NodeScan(pool, opts, {
+    this.#reconciler = this.#newReconciler(agents);
+    this.#scan = new NodeScan(agents, opts, {
       entries: () => [...this.#tracked].map(([key, t]) => [key, t.entries] as [string, readonly HealthEntry[] | undefined]),
       changed: (services) => {
         this.#readScanned(services);
@@ -127,7 +120,7 @@ export class ServiceSync {
       answered: (meta) => sink.answered(meta),
       failed: (error, agent, what, attempt) => sink.failed(error, agent, what, attempt),
     }, log);
-    this.#feed = new CheckFeed(pool, opts, {
+    this.#feed = new CheckFeed(agents, opts, {
       changes: (changes, feed) => {
         this.#readChanged(changes, feed);
         sink.progressed();
@@ -186,7 +179,7 @@ export class ServiceSync {
 
   /**
    * The catalog's index moved to `index`: each node's services say which
-   * instances changed (node-scan.ts: registrations and deregistrations, with
+   * instances changed (NodeScan, watch.ts: registrations and deregistrations, with
    * checks or without, changed addresses or tags), and only those services are
    * read. Check status changes come from the check feed's blocking query.
    */
@@ -198,7 +191,7 @@ export class ServiceSync {
   /**
    * The catalog's index went back: a lagging server answered, or a snapshot
    * was restored. Read everything again; what would be taken away is
-   * confirmed with the leader first (tracked-service.ts).
+   * confirmed with the leader first (TrackedService, service.ts).
    */
   resync(): void {
     this.log.info({ services: this.#tracked.size }, "the catalog's index went back: reading every service again");
@@ -245,7 +238,7 @@ export class ServiceSync {
     this.#noticed.clear();
   }
 
-  #newReconciler(pool: ConsulPool): Reconciler {
+  #newReconciler(agents: ConsulAgents): Reconciler {
     const sent = new Map<string, number>();
     return new Reconciler(this.opts.reconcileIntervalMs, {
       services: () => [...this.#tracked].map(([key, t]) => ({ key, name: t.name })),
@@ -253,7 +246,7 @@ export class ServiceSync {
       read: async (name) => {
         const key = name.toLowerCase();
         sent.set(key, this.#generation.get(key) ?? 0);
-        const r = await readService(pool, name, true);
+        const r = await readService(agents, name, true);
         this.sink.answered(r.meta);
         return r;
       },
@@ -289,7 +282,7 @@ export class ServiceSync {
    * Brings the changed services up to date: from the feed's answer itself
    * when it settles them (known instances whose checks changed status), by a
    * read otherwise. The feed's answers follow the same trust rules as reads:
-   * one that can't be trusted (trust.ts, judged against the feed's own last
+   * one that can't be trusted (distrust, judged against the feed's own last
    * index) may add instances, and what it would take away waits for a read
    * from the leader.
    */

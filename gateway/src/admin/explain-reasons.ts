@@ -1,11 +1,22 @@
-import { byIdThenNode, judgeEntries, type EntryProblem, type EntryVerdict, type HealthCheck, type Instance } from './instances.js';
-import { decideServiceAnswer, identityKey, type ServiceAnswer, type ServiceDecision } from './service-answer.js';
+import {
+  byIdThenNode,
+  decideServiceAnswer,
+  identityKey,
+  judgeEntries,
+  type EntryProblem,
+  type EntryVerdict,
+  type HealthCheck,
+  type Instance,
+  type ServiceAnswer,
+  type ServiceDecision,
+} from '@stack/shared';
+import type { Ejection } from '../balancing/outlier.js';
 
 /**
- * Why an instance does or does not get traffic: the routability rules
- * (instances.ts, service-answer.ts) read back as reasons. Pure: the gateway
- * gathers the inputs (a Consul answer, its table, its holds and ejections) and
- * renders the result (gateway/src/admin/explain.ts).
+ * Why an instance does or does not get traffic: shared's routability rules
+ * (judgeEntries, decideServiceAnswer) read back as reasons. Pure: explain.ts
+ * gathers the inputs (a Consul answer, the table, holds and ejections) and
+ * renders the result.
  */
 export type ReasonCode =
   /** Every check passes: routed. */
@@ -60,18 +71,6 @@ export interface Reason {
   check?: CheckView;
 }
 
-/** The gateway's passive-health state of an instance it ejected (gateway/src/balancing/outlier.ts). */
-export interface Ejection {
-  /** When it was ejected and until when (ms since the epoch). */
-  since: number;
-  until: number;
-  /** Consecutive failures that ejected it, and how many of each kind (connect, reset, timeout). */
-  failures: number;
-  kinds: Readonly<Record<string, number>>;
-  /** Ejections in a row (each doubles the time, up to the maximum). */
-  ejections: number;
-}
-
 export interface EjectionView {
   since: string;
   until: string;
@@ -113,7 +112,7 @@ export interface ExplainInput extends ServiceAnswer {
 export type ExplainDecision = ServiceDecision['action'] | 'excluded';
 
 export interface ServiceExplain {
-  /** What the gateway does with this answer (service-answer.ts), or 'excluded'. */
+  /** What the gateway does with this answer (decideServiceAnswer, instances.ts), or 'excluded'. */
   decision: ExplainDecision;
   /** Instances routable (ejected ones included). */
   routable: number;
