@@ -31,3 +31,18 @@ export function documentedDefaults(section: string): DocumentedDefault[] {
   }
   return out;
 }
+
+/** The README's "Where things are" map: each folder line and the text that describes it. */
+export function readmeMap(): Array<{ folder: string; text: string }> {
+  const text = readFileSync(README, 'utf8');
+  const start = text.indexOf('## Where things are');
+  const block = /```\n([\s\S]*?)```/.exec(text.slice(start))?.[1];
+  if (start < 0 || !block) throw new Error('README has no "Where things are" map');
+  const out: Array<{ folder: string; text: string }> = [];
+  for (const line of block.split('\n')) {
+    const m = /^(\S+\/)\s+(.*)$/.exec(line);
+    if (m) out.push({ folder: m[1]!, text: m[2]! });
+    else if (line.trim() && out.length > 0) out[out.length - 1]!.text += ` ${line.trim()}`;
+  }
+  return out;
+}
