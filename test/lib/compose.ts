@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freePort, sleep, waitFor } from './ports.js';
+import { freePort, waitFor } from './ports.js';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -154,4 +154,3 @@ export class ComposeStack {
   }
 }
 
-export { sleep };

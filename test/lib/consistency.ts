@@ -182,7 +182,7 @@ const EXT_NODE = 'churn-ext';
 const EXT_ADDRESS = '192.0.2.10';
 
 /** The label on the check-less instances the churn starts with docker run (for cleanup). */
-export const PLAIN_LABEL = 'consistency.churn.plain';
+const PLAIN_LABEL = 'consistency.churn.plain';
 
 /** Removes the check-less instances a churn of `project` started. */
 export async function removePlain(project: string): Promise<void> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { freePort, sleep, waitFor } from './ports.js';
 
 /** The consul binary from CONSUL_BIN or PATH; fails loudly with how to get one. */
-export function consulBin(): string {
+function consulBin(): string {
   const bin = process.env.CONSUL_BIN || 'consul';
   const r = spawnSync(bin, ['version'], { encoding: 'utf8' });
   if (r.error || r.status !== 0) {

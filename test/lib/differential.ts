@@ -47,7 +47,7 @@ export interface CaseResult {
  * it gives, and why (docs/upstream-client.md). A 502 where llhttp read a
  * response is a failure unless the parser's own reason for it is here.
  */
-export const STRICTER: Array<[RegExp, string]> = [
+const STRICTER: Array<[RegExp, string]> = [
   [/Transfer-Encoding other than chunked/, 'a Transfer-Encoding other than exactly one "chunked" (llhttp reads such a body to the close, or decodes "gzip, chunked" and ",chunked" as chunked)'],
   [/empty Transfer-Encoding with Content-Length/, 'an empty Transfer-Encoding next to a Content-Length (llhttp ignores the empty field)'],
   [/HTTP version other than 1\.0 or 1\.1/, 'a status line of HTTP/0.9 or HTTP/2.0 on an HTTP/1.1 connection'],
@@ -62,7 +62,7 @@ export const STRICTER: Array<[RegExp, string]> = [
 ];
 
 /** What the gateway's own parser makes of the bytes, read in one piece and then closed. */
-export function localParse(raw: string, method: string): { error: string | null; trailing: boolean; headRead: boolean } {
+function localParse(raw: string, method: string): { error: string | null; trailing: boolean; headRead: boolean } {
   const p = new ResponseParser(method, { onHead: () => true, onBody: () => true });
   try {
     p.execute(Buffer.from(raw, 'latin1'));
@@ -75,7 +75,7 @@ export function localParse(raw: string, method: string): { error: string | null;
 }
 
 /** The gateway parser's reason for refusing these bytes, when it is one of STRICTER's; null otherwise. */
-export function stricterReason(raw: string, method: string): string | null {
+function stricterReason(raw: string, method: string): string | null {
   const { error } = localParse(raw, method);
   if (error === null) return null;
   for (const [re, why] of STRICTER) if (re.test(error)) return `${why} [${error}]`;

@@ -121,13 +121,13 @@ export class LoadLoop {
   }
 }
 
-export function percentile(sorted: number[], p: number): number {
+function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   const i = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
   return sorted[Math.max(0, i)]!;
 }
 
-export function summarize(samples: Sample[], isFailure: (s: Sample) => boolean): Summary {
+function summarize(samples: Sample[], isFailure: (s: Sample) => boolean): Summary {
   const lat = samples.map((s) => s.ms).sort((a, b) => a - b);
   const byInstance: Record<string, number> = {};
   const errors: Record<string, number> = {};

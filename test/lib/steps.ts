@@ -55,7 +55,7 @@ export async function measureAdded(stack: ComposeStack, added: Container[], time
  * Polls the gateway's table every 50 ms while a step runs, so the moment an
  * instance leaves it is known even when the step's command returns later.
  */
-export class RouteWatcher {
+class RouteWatcher {
   readonly lastSeen = new Map<string, number>();
   #running = true;
   #done: Promise<void>;
@@ -176,7 +176,7 @@ export async function raftVoters(stack: ComposeStack): Promise<string[]> {
  * IP (Docker hands out freed addresses); Consul 1.8 can then take a while to
  * list it as a raft voter again, so "whole again" is judged on serf.
  */
-export async function aliveServers(stack: ComposeStack): Promise<number> {
+async function aliveServers(stack: ComposeStack): Promise<number> {
   const members = await stack.json<Array<{ Status: number; Tags: { role: string } }>>(`${stack.consulUrl}/v1/agent/members`);
   return members.filter((m) => m.Tags.role === 'consul' && m.Status === 1).length;
 }

@@ -144,7 +144,7 @@ export const inQuorum = (s: RaftServer): boolean =>
   s.state === 'Leader' || (s.state === 'Follower' && s.leader !== '' && s.lastContactMs <= 2_000);
 
 /** Go's time.Duration text ("1m2.5s", "34.1ms", "800µs") in ms; "never" and anything else unparsable is Infinity. */
-export function goDurationMs(text: string): number {
+function goDurationMs(text: string): number {
   const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, 'µs': 1e-3, us: 1e-3, ns: 1e-6 };
   if (text === '0') return 0;
   const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|µs|us|ns)/g)];

@@ -2,7 +2,7 @@ import { runCase, type DiffEnv, type HostileCase, type Mode } from './differenti
 import type { Script } from './hostile-upstream.js';
 
 /** mulberry32: a small seeded generator, so a case is rebuilt from (seed, index) alone. */
-export function rng(seed: number): () => number {
+function rng(seed: number): () => number {
   let s = seed | 0;
   return () => {
     s = (s + 0x6d2b79f5) | 0;
@@ -88,7 +88,7 @@ function mutate(s: string, r: () => number): string {
 }
 
 /** Case `index` of the run seeded `seed`: a seed answer, 1-3 mutations, how it is written and what follows. */
-export function fuzzCase(seed: number, index: number): HostileCase {
+function fuzzCase(seed: number, index: number): HostileCase {
   const r = rng((seed ^ Math.imul(index + 1, 0x9e3779b9)) | 0);
   const base = SEEDS[Math.floor(r() * SEEDS.length)]!;
   let raw = base.raw;

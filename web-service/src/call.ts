@@ -190,7 +190,7 @@ export function upstreamUrl(address: string, port: number, path: string, query: 
 }
 
 /** Throws a 400 for anything but '' or '/seg/seg...' with plain segments. */
-export function checkPath(path: string): void {
+function checkPath(path: string): void {
   if ((path !== '' && !path.startsWith('/')) || hasPathTraversal(path) || path.includes('//')) throw badPath();
   try {
     decodeURIComponent(path);

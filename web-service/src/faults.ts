@@ -5,7 +5,7 @@ import { clientGone } from './client-abort.js';
 import { HttpError, intParam, readSmallBody, sendJson, sleep } from './http.js';
 import type { AppState } from './middleware.js';
 
-export const MAX_DELAY_MS = 60_000;
+const MAX_DELAY_MS = 60_000;
 
 /** Test-only behaviour of `/`: answer normally, fail with 500, or answer slowly. */
 export class FaultState {

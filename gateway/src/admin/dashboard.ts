@@ -40,7 +40,7 @@ export interface DashboardDeps {
   dashboard?: DashboardParts;
 }
 
-export function snapshot(d: DashboardDeps): DashboardView {
+function snapshot(d: DashboardDeps): DashboardView {
   return dashboardView({
     table: d.table(),
     synced: d.synced(),

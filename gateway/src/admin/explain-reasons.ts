@@ -142,7 +142,7 @@ const said = (s: string) => (s ? `: ${s}` : ' (no output)');
 const named = (c: CheckView) => (c.name && c.name !== c.id ? `"${c.name}" (${c.id})` : `"${c.id}"`);
 
 /** One failing check as a reason. */
-export function checkReason(c: HealthCheck, node: string): Reason {
+function checkReason(c: HealthCheck, node: string): Reason {
   const check = checkView(c);
   const why = check.output || 'no reason given';
   if (check.id === '_node_maintenance')

@@ -1,7 +1,6 @@
 import type { Instance } from '@stack/shared';
 
 export type LbPolicy = 'peak_ewma' | 'least_request' | 'round_robin';
-export const LB_POLICIES: readonly LbPolicy[] = ['peak_ewma', 'least_request', 'round_robin'];
 
 export interface LoadOptions {
   /** How fast an estimate forgets (ms): Linkerd's and Finagle's peak EWMA use 10 s. */
@@ -10,7 +9,7 @@ export interface LoadOptions {
   failurePenaltyMs: number;
 }
 
-export const LOAD_DEFAULTS: LoadOptions = { decayMs: 10_000, failurePenaltyMs: 1_000 };
+const LOAD_DEFAULTS: LoadOptions = { decayMs: 10_000, failurePenaltyMs: 1_000 };
 
 /**
  * Latencies below this count as this much in the cost (ms), the same 50 ms
@@ -21,7 +20,7 @@ export const LOAD_DEFAULTS: LoadOptions = { decayMs: 10_000, failurePenaltyMs: 1
  * instances under it, requests in flight decide (least request) and ties are
  * random.
  */
-export const LATENCY_FLOOR_MS = 50;
+const LATENCY_FLOOR_MS = 50;
 
 /** What the balancer knows of one instance. */
 export interface LoadState {

@@ -8,7 +8,6 @@ import { bucketOf, codeIndex, CODES, LATENCY_BUCKETS, OUTCOMES, zeroOutcomes, ty
 import { registerSnapshotHistogram } from './snapshot-histogram.js';
 import { registerStateMetrics } from './state-metrics.js';
 
-export { LATENCY_BUCKETS } from './service-counts.js';
 
 /** Where a request for a name the table does not hold is counted: raw names would be unbounded labels. */
 export const UNKNOWN_SERVICE = '(unknown)';

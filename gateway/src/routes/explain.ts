@@ -9,7 +9,7 @@ import type { RouteEntry, RoutesSnapshot } from './table.js';
 const live = (table: RouteTable) => (s: string) => (table.services.get(s)?.length ?? 0) > 0;
 
 /** One route as the dashboard and /_gateway/routes list it. */
-export function routeView(e: RouteEntry, table: RouteTable) {
+function routeView(e: RouteEntry, table: RouteTable) {
   const s = shares(e.targets, live(table));
   return {
     host: e.host,

@@ -3,7 +3,7 @@ import { parseRoute, type Route } from '../proxy/route.js';
 import type { RouteEntry, RoutesSnapshot } from './table.js';
 
 /** The longest prefix of `rawPath` in `m`, on segment boundaries (`/api` matches `/api` and `/api/x`, not `/apiary`). */
-export function longestPrefix(m: ReadonlyMap<string, RouteEntry>, rawPath: string): RouteEntry | undefined {
+function longestPrefix(m: ReadonlyMap<string, RouteEntry>, rawPath: string): RouteEntry | undefined {
   if (m.size === 0) return undefined;
   let e = m.get(rawPath);
   if (e) return e;

@@ -45,7 +45,7 @@ export interface RoutesSnapshot {
   readonly disagreeing: readonly string[];
 }
 
-export const emptyRoutes: RoutesSnapshot = {
+const emptyRoutes: RoutesSnapshot = {
   empty: true,
   exact: new Map(),
   wildcard: [],
@@ -66,7 +66,7 @@ const ownTags = (i: Instance) => i.tags.filter((t) => t.startsWith('gateway.')).
  * table, so every gateway replica and every rebuild picks the same winner,
  * whatever order Consul's answers arrived in.
  */
-export function resolveTargets(claims: RouteTarget[]): { targets: RouteTarget[]; losers: LosingTarget[] } {
+function resolveTargets(claims: RouteTarget[]): { targets: RouteTarget[]; losers: LosingTarget[] } {
   const sorted = [...claims].sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0));
   const targets: RouteTarget[] = [];
   const losers: LosingTarget[] = [];

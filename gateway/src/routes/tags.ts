@@ -9,7 +9,7 @@
  *   gateway.weight=N                                  share (percent, 0-100) of a shared route
  *   gateway.default=off                               no /<service>/ route
  */
-export const TAG_PREFIX = 'gateway.';
+const TAG_PREFIX = 'gateway.';
 
 export interface DeclaredRoute {
   /** Exact lower-case host, `*.domain` (one or more labels below domain), or null: any host. */

@@ -1,8 +1,8 @@
 import { CR, FIELD_VALUE, HEX, LF, QDTEXT, QUOTED_PAIR, ResponseParseError, TOKEN } from './syntax.js';
 
 /** Longest chunk-size line (extensions included) and longest trailer section, as Node's 16 KiB limits. */
-export const MAX_CHUNK_LINE_BYTES = 16 * 1024;
-export const MAX_TRAILER_BYTES = 16 * 1024;
+const MAX_CHUNK_LINE_BYTES = 16 * 1024;
+const MAX_TRAILER_BYTES = 16 * 1024;
 /** Chunk sizes from 2^53 on are refused: no real body is that large, and a JS number stays exact below it. */
 const MAX_SIZE_DIGITS = 13;
 

@@ -30,7 +30,7 @@ export interface Framing {
  * tab after or an empty value are errors. Lengths from 2^53 on are refused (no
  * body is that large, and the count stays an exact number).
  */
-export function contentLength(raw: string): number {
+function contentLength(raw: string): number {
   let n = 0;
   let i = 0;
   for (; i < raw.length; i++) {
@@ -50,7 +50,7 @@ export function contentLength(raw: string): number {
  * llhttp does not (it reads "chunked," as not chunked), and a field two parsers read apart
  * is what smuggling is made of.
  */
-export function onlyChunked(values: readonly string[]): boolean {
+function onlyChunked(values: readonly string[]): boolean {
   if (values.length !== 1) return false;
   return values[0]!.trim().toLowerCase() === 'chunked';
 }

@@ -18,9 +18,6 @@ export const TOKEN = table(
 /** field-vchar / SP / HTAB (RFC 9110 §5.5): VCHAR, obs-text, SP, HTAB; never NUL, CR, LF, other controls or DEL. */
 export const FIELD_VALUE = table((c) => c === 0x09 || c === 0x20 || (c >= 0x21 && c <= 0x7e) || c >= 0x80);
 
-/** The same without SP and HTAB: what may start a field value once OWS is skipped. */
-export const FIELD_VCHAR = table((c) => (c >= 0x21 && c <= 0x7e) || c >= 0x80);
-
 /** qdtext (RFC 9110 §5.6.4): a quoted-string's bytes other than DQUOTE and backslash. */
 export const QDTEXT = table((c) => c === 0x09 || c === 0x20 || c === 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e) || c >= 0x80);
 

@@ -119,7 +119,7 @@ function header(res: Response, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-export function readMeta(res: Response, agent: string, fresh = false): QueryMeta {
+function readMeta(res: Response, agent: string, fresh = false): QueryMeta {
   let index = 0n;
   try {
     index = BigInt(header(res, 'x-consul-index') ?? '0');

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 type TypeScript = typeof import('typescript');
 
 /** Where `npm run build` writes the browser script (browser/tsconfig.json's outFile): beside this module in dist/. */
-export const BUILT_SCRIPT = fileURLToPath(new URL('./dashboard.js', import.meta.url));
+const BUILT_SCRIPT = fileURLToPath(new URL('./dashboard.js', import.meta.url));
 const BROWSER_TSCONFIG = fileURLToPath(new URL('./browser/tsconfig.json', import.meta.url));
 
 /** The built script; a gateway started without it says what to run instead of serving a page that never goes live. */
