@@ -68,8 +68,9 @@ async function runChild(addr, sharedPath, probes) {
   const last = new Map();
   const instances = (t) => [...t.services.values()].reduce((n, l) => n + l.length, 0);
   // Reports each change of a probed service's instance count, timestamped at once.
+  const probed = probes.split(',');
   discovery.on('change', (t) => {
-    for (const service of probes.split(',')) {
+    for (const service of probed) {
       const list = t.services.get(service);
       const n = list?.length ?? -1;
       const members = (list ?? []).map((i) => `${i.id}@${i.port}`).sort();
@@ -89,6 +90,11 @@ async function runChild(addr, sharedPath, probes) {
       const t = discovery.table;
       const mem = process.memoryUsage();
       process.send({ type: 'stats', services: t.services.size, instances: instances(t), synced: discovery.synced, rss: mem.rss, heapUsed: mem.heapUsed, state: discovery.state() });
+    } else if (m.type === 'probe-also') {
+      // One more service to report on, from its members now.
+      if (!probed.includes(m.service)) probed.push(m.service);
+      last.set(m.service, (discovery.table.services.get(m.service) ?? []).map((i) => `${i.id}@${i.port}`).sort().join(','));
+      process.send({ type: 'probe-added', service: m.service });
     } else if (m.type === 'stop') {
       discovery.stop();
       agents.close();
@@ -226,6 +232,10 @@ async function main() {
     // With --nodes > 1, also changes on another node, picked at random each time (so not the one
     // the last change was on): what a change costs when the node scan has to look for it.
     if (N > 1) Object.assign(kinds, { addOnOtherNode: [], removeOnOtherNode: [] });
+    // An instance added to a service picked at random each time: discovery reads the services that
+    // changed last at once, so the kinds above (all on one service) after the first are that path;
+    // this one is the scan's (also without a check), for a service nothing hinted at.
+    kinds.addToColdService = [];
     const timed = async (list, call, pred) => {
       inbox.drop((m) => m.type === 'probe');
       const t = now();
@@ -246,6 +256,21 @@ async function main() {
       await timed(kinds.removeWithCheck, () => api('PUT', `/v1/agent/service/deregister/${withCheck}`), lacks(withCheck));
       await timed(kinds.addWithoutCheck, () => register(without, 23000 + k, false), has(without, 23000 + k));
       await timed(kinds.removeWithoutCheck, () => api('PUT', `/v1/agent/service/deregister/${without}`), lacks(without));
+      {
+        let s = addTo;
+        while (s === addTo || s === probe) s = name(Math.floor(Math.random() * S));
+        const cold = `${s}-cold-${k}`;
+        const seen = (m) => m.type === 'probe' && m.service === s && m.members.includes(`${cold}@${25000 + k}`);
+        inbox.drop((m) => m.type === 'probe');
+        child.send({ type: 'probe-also', service: s });
+        await inbox.next((m) => m.type === 'probe-added' && m.service === s, 5000);
+        const t = now();
+        await api('PUT', '/v1/agent/service/register', { ID: cold, Name: s, Address: '127.0.0.1', Port: 25000 + k });
+        const got = await inbox.next(seen, 5000).catch(() => null);
+        kinds.addToColdService.push(got ? got.at - t : Infinity);
+        await api('PUT', `/v1/agent/service/deregister/${cold}`);
+        await sleep(200 + Math.random() * 100);
+      }
       if (N > 1) {
         const other = `${addTo}-other-${k}`;
         const h = 1 + Math.floor(Math.random() * (N - 1));

@@ -36,6 +36,8 @@ export interface ServiceSyncSink {
 // connections to its agent, whatever the catalog's size (Consul allows 200 per
 // client IP by default, limits.http_max_conns_per_client, and resets the rest).
 const READ_CONCURRENCY = 3;
+// Services read on every catalog move because their instances changed last (see catalogChanged).
+const HOT = 2;
 
 /**
  * Keeps the instances of a set of services current with a bounded number of
@@ -68,6 +70,8 @@ export class ServiceSync {
   /** When the catalog moved, for the full health-state read it starts. */
   #catalogAt: number | undefined;
   #reconciler: Reconciler;
+  /** Services whose instances changed last, most recent first: read at once on the next catalog move. */
+  #hot: string[] = [];
   /** Answers and patches applied per service: a reconciliation answer is applied only if none came in meanwhile. */
   #generation = new Map<string, number>();
 
@@ -185,6 +189,14 @@ export class ServiceSync {
    */
   catalogChanged(index: bigint): void {
     this.#catalogAt ??= Date.now();
+    // Changes come in runs (a service scaled, a deploy rolling): the services that changed last are
+    // read at once, while the scan looks for what changed. Each read carries the service's own index,
+    // so an answer older than the table is confirmed with the leader, never applied; one that shows
+    // nothing new changes nothing. The scan still reads every node, so nothing rests on the guess.
+    for (const key of this.#hot) {
+      const t = this.#tracked.get(key);
+      if (t?.seen && !this.#reader.pending(key)) this.#reader.request(key, t.name, { minIndex: t.index });
+    }
     this.#scan.scan(index);
   }
 
@@ -347,6 +359,7 @@ export class ServiceSync {
     for (const [key, minIndex] of services) {
       const t = this.#tracked.get(key);
       if (!t) continue;
+      this.#hot = [key, ...this.#hot.filter((k) => k !== key)].slice(0, HOT);
       if (t.seen && !this.#noticed.has(key)) this.#noticed.set(key, at);
       this.#reader.request(key, t.name, minIndex > 0n ? { minIndex } : { fresh: true });
     }
