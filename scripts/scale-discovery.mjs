@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Measures discovery at scale against a real Consul: starts `consul agent -dev`
+// Measures discovery at scale against a real Consul: starts a one-server agent (or `-dev`)
 // on free loopback ports (default limits, so http_max_conns_per_client = 200),
 // registers S services x I instances the way registrator does (agent API, one
 // check each), then runs the shared Discovery in a child process following the
@@ -10,7 +10,8 @@
 //   - change -> routing latency for one instance's check flipping (median, p99)
 //   - change -> routed latency for each kind of single change: an instance added and removed
 //     with a passing check and without any check, and an address change (re-registered on
-//     another port); RSS after them
+//     another port), each on a service nothing changed recently (cold) and repeated on one
+//     service (repeat); RSS after them
 // --nodes N spreads the instances over N nodes, as registrator on N hosts would: the agent's own
 // node (agent API, where every change is made) and N-1 nodes registered through the catalog API.
 // With --nodes 1 (the default, and the worst case for discovery's node scan) every instance sits
@@ -20,7 +21,7 @@
 //
 //   npm run build -w shared
 //   node scripts/scale-discovery.mjs [--services 500] [--instances 4] [--changes 60]
-//        [--adds 10] [--nodes 1] [--sync-timeout-s 30] [--rest-s 10] [--deadline-s 240]
+//        [--adds 10] [--nodes 1] [--agent server|dev] [--sync-timeout-s 30] [--rest-s 10] [--deadline-s 240]
 //        [--shared shared/dist/index.js] [--json]
 import { spawn, spawnSync, fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -40,6 +41,7 @@ const { values: args } = parseArgs({
     changes: { type: 'string', default: '60' },
     adds: { type: 'string', default: '10' },
     nodes: { type: 'string', default: '1' },
+    agent: { type: 'string', default: 'server' },
     'sync-timeout-s': { type: 'string', default: '30' },
     'rest-s': { type: 'string', default: '10' },
     'deadline-s': { type: 'string', default: '240' },
@@ -51,6 +53,10 @@ const { values: args } = parseArgs({
   },
 });
 
+// A single change is one made once discovery's loops have settled: each blocking-query loop goes
+// at consul-template's pace (at most 10 answers a second, 3 back to back; agents.ts), so changes
+// closer than that are a burst, and a burst's later changes wait for the loop by design.
+const SETTLE_MS = 300;
 const now = () => performance.timeOrigin + performance.now(); // sub-ms, comparable across processes
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -121,9 +127,10 @@ async function main() {
     void runCleanup().then(() => process.exit(2));
   }, Number(args['deadline-s']) * 1000);
 
+  if (!['dev', 'server'].includes(args.agent)) throw new Error(`--agent must be dev or server, got ${args.agent}`);
   const N = Number(args.nodes);
   if (!Number.isInteger(N) || N < 1) throw new Error(`--nodes must be a whole number >= 1, got ${args.nodes}`);
-  const report = { services: S, instancesPerService: I, nodes: N, consul: consulVersion(), node: process.version, shared: args.shared };
+  const report = { services: S, instancesPerService: I, nodes: N, agent: args.agent, consul: consulVersion(), node: process.version, shared: args.shared };
   try {
     const consul = await startConsul();
     cleanup.push(() => consul.stop());
@@ -131,7 +138,7 @@ async function main() {
     cleanup.push(async () => agent.destroy());
     const api = (method, path, body) => request(agent, consul.port, method, path, body);
 
-    log(`consul ${report.consul} -dev on 127.0.0.1:${consul.port}; registering ${S} x ${I} instances on ${N} node(s)`);
+    log(`consul ${report.consul} (${args.agent === 'dev' ? '-dev' : 'one server, not -dev'}) on 127.0.0.1:${consul.port}; registering ${S} x ${I} instances on ${N} node(s)`);
     const t0 = Date.now();
     const name = (s) => `svc-${String(s).padStart(4, '0')}`;
     // Two different services, inside the catalog at any --services >= 2.
@@ -202,6 +209,16 @@ async function main() {
     };
     log(`at rest: ${report.atRest.connectionsToAgent} connections to the agent, ${report.atRest.cpuPercentOfOneCore} % CPU, RSS ${report.atRest.rssMB} MB`);
 
+    const commits = new CommitWatch(consul.port);
+    cleanup.push(async () => commits.stop());
+    // From each change's commit (Consul announcing it) to the table holding it, per series and kind.
+    const fromCommit = new Map();
+    const sinceCommit = async (label, t, seenAt) => {
+      const c = await commits.after(t);
+      if (!fromCommit.has(label)) fromCommit.set(label, []);
+      fromCommit.get(label).push(c === undefined || seenAt === undefined ? Infinity : seenAt - c);
+    };
+
     // One instance's check flips: fail, pass, fail, ... each must reach the table.
     const flips = [];
     const refused = [];
@@ -219,71 +236,119 @@ async function main() {
       }
       const seen = await inbox.next((m) => m.type === 'probe' && m.service === probe && m.n === expected, 5000).catch(() => null);
       flips.push(seen ? seen.at - t : Infinity);
-      await sleep(100 + Math.random() * 100);
+      await sinceCommit('check', t, seen?.at);
+      await sleep(SETTLE_MS + Math.random() * 100);
     }
     report.checkChangeToRoutedMs = summary(flips);
-    log(`check change -> routed: ${JSON.stringify(report.checkChangeToRoutedMs)}`);
+    report.checkCommitToRoutedMs = summary(fromCommit.get('check') ?? []);
+    log(`check change -> routed: ${JSON.stringify(report.checkChangeToRoutedMs)}; from its commit: ${JSON.stringify(report.checkCommitToRoutedMs)}`);
 
     // Single changes of every kind, one at a time, each timed from the call that makes it in Consul
     // to the table holding it (the first routed request; for a removal, the last one): an instance
     // added and removed with a passing check and without any check (registrator's default), and
-    // an instance re-registered on another port (an address change).
-    const kinds = { addWithCheck: [], removeWithCheck: [], addWithoutCheck: [], removeWithoutCheck: [], addressChange: [] };
-    // With --nodes > 1, also changes on another node, picked at random each time (so not the one
-    // the last change was on): what a change costs when the node scan has to look for it.
-    if (N > 1) Object.assign(kinds, { addOnOtherNode: [], removeOnOtherNode: [] });
-    // An instance added to a service picked at random each time: discovery reads the services that
-    // changed last at once, so the kinds above (all on one service) after the first are that path;
-    // this one is the scan's (also without a check), for a service nothing hinted at.
-    kinds.addToColdService = [];
-    const timed = async (list, call, pred) => {
+    // an instance re-registered on another port (an address change). Two series:
+    //  - repeat: every change on one service, as a scale-up or a deploy makes them. Discovery reads
+    //    the services whose instances changed last at once, so after the first this is that path.
+    //  - cold: every change on a service picked at random that nothing changed recently: before
+    //    each, two untimed changes on two other services push it out of "changed last", so the node
+    //    scan has to find it. This is the "any single change" figure.
+    // With --nodes > 1, cold also has changes on another node than the agent's.
+    const repeat = { addWithCheck: [], removeWithCheck: [], addWithoutCheck: [], removeWithoutCheck: [], addressChange: [] };
+    const cold = { addWithCheck: [], removeWithCheck: [], addWithoutCheck: [], removeWithoutCheck: [], addressChange: [] };
+    if (N > 1) Object.assign(cold, { addOnOtherNode: [], removeOnOtherNode: [] });
+    const watched = new Set([probe, addTo]);
+    const watch = async (service) => {
+      if (watched.has(service)) return;
+      child.send({ type: 'probe-also', service });
+      await inbox.next((m) => m.type === 'probe-added' && m.service === service, 5000);
+      watched.add(service);
+    };
+    const labels = new Map();
+    for (const [series, kinds] of [['cold', cold], ['repeat', repeat]]) for (const [k, list] of Object.entries(kinds)) labels.set(list, `${series} ${k}`);
+    const timed = async (list, service, call, pred) => {
       inbox.drop((m) => m.type === 'probe');
       const t = now();
       if (!(await call().then(() => true, (err) => (refused.push(err.message), false)))) return void list.push(Infinity);
-      const seen = await inbox.next((m) => m.type === 'probe' && m.service === addTo && pred(m.members), 5000).catch(() => null);
+      const seen = await inbox.next((m) => m.type === 'probe' && m.service === service && pred(m.members), 5000).catch(() => null);
       list.push(seen ? seen.at - t : Infinity);
-      await sleep(100 + Math.random() * 100);
+      await sinceCommit(labels.get(list), t, seen?.at);
+      await sleep(SETTLE_MS + Math.random() * 100);
     };
-    const register = (id, port, check) =>
-      api('PUT', '/v1/agent/service/register', { ID: id, Name: addTo, Address: '127.0.0.1', Port: port, ...(check ? { Check: { CheckID: `check-${id}`, TTL: '1h', Status: 'passing' } } : {}) });
+    const register = (service, id, port, check) =>
+      api('PUT', '/v1/agent/service/register', { ID: id, Name: service, Address: '127.0.0.1', Port: port, ...(check ? { Check: { CheckID: `check-${id}`, TTL: '1h', Status: 'passing' } } : {}) });
     const has = (id, port) => (members) => members.includes(`${id}@${port}`);
     const lacks = (id) => (members) => !members.some((m) => m.startsWith(`${id}@`));
-    for (let k = 0; k < Number(args.adds) && Date.now() < deadline - 15_000; k++) {
-      const withCheck = `${addTo}-new-${k}`;
-      const without = `${addTo}-nocheck-${k}`;
-      await timed(kinds.addWithCheck, () => register(withCheck, 21000 + k, true), has(withCheck, 21000 + k));
-      await timed(kinds.addressChange, () => register(withCheck, 22000 + k, true), has(withCheck, 22000 + k));
-      await timed(kinds.removeWithCheck, () => api('PUT', `/v1/agent/service/deregister/${withCheck}`), lacks(withCheck));
-      await timed(kinds.addWithoutCheck, () => register(without, 23000 + k, false), has(without, 23000 + k));
-      await timed(kinds.removeWithoutCheck, () => api('PUT', `/v1/agent/service/deregister/${without}`), lacks(without));
-      {
-        let s = addTo;
-        while (s === addTo || s === probe) s = name(Math.floor(Math.random() * S));
-        const cold = `${s}-cold-${k}`;
-        const seen = (m) => m.type === 'probe' && m.service === s && m.members.includes(`${cold}@${25000 + k}`);
-        inbox.drop((m) => m.type === 'probe');
-        child.send({ type: 'probe-also', service: s });
-        await inbox.next((m) => m.type === 'probe-added' && m.service === s, 5000);
-        const t = now();
-        await api('PUT', '/v1/agent/service/register', { ID: cold, Name: s, Address: '127.0.0.1', Port: 25000 + k });
-        const got = await inbox.next(seen, 5000).catch(() => null);
-        kinds.addToColdService.push(got ? got.at - t : Infinity);
-        await api('PUT', `/v1/agent/service/deregister/${cold}`);
-        await sleep(200 + Math.random() * 100);
+    const pick = (avoid) => {
+      for (;;) {
+        const s = name(Math.floor(Math.random() * S));
+        if (s !== probe && s !== addTo && !avoid.includes(s)) return s;
       }
-      if (N > 1) {
-        const other = `${addTo}-other-${k}`;
-        const h = 1 + Math.floor(Math.random() * (N - 1));
-        const service = { ID: other, Service: addTo, Address: '127.0.0.1', Port: 24000 + k };
-        await timed(kinds.addOnOtherNode, () => api('PUT', '/v1/catalog/register', { Node: `host-${h}`, Address: `127.0.1.${h % 250}`, Service: service }), has(other, 24000 + k));
-        await timed(kinds.removeOnOtherNode, () => api('PUT', '/v1/catalog/deregister', { Node: `host-${h}`, ServiceID: other }), lacks(other));
+    };
+    // Untimed changes on two other services, each awaited in the table; removed at the end.
+    const fillers = [];
+    const flush = async (target) => {
+      for (let j = 0; j < 2; j++) {
+        const s = pick([target]);
+        await watch(s);
+        const id = `${s}-filler-${fillers.length}`;
+        const port = 26000 + fillers.length;
+        inbox.drop((m) => m.type === 'probe');
+        await register(s, id, port, false);
+        await inbox.next((m) => m.type === 'probe' && m.service === s && has(id, port)(m.members), 5000).catch(() => null);
+        fillers.push(id);
+      }
+      await sleep(SETTLE_MS);
+    };
+    for (let k = 0; k < Number(args.adds) && Date.now() < deadline - 30_000; k++) {
+      {
+        const withCheck = `${addTo}-new-${k}`;
+        const without = `${addTo}-nocheck-${k}`;
+        // The cold series in between changed other services: one untimed change here first.
+        await timed([], addTo, () => register(addTo, `${addTo}-warm-${k}`, 27000 + k, false), has(`${addTo}-warm-${k}`, 27000 + k));
+        await api('PUT', `/v1/agent/service/deregister/${addTo}-warm-${k}`);
+        await inbox.next((m) => m.type === 'probe' && m.service === addTo && lacks(`${addTo}-warm-${k}`)(m.members), 5000).catch(() => null);
+        await sleep(SETTLE_MS);
+        await timed(repeat.addWithCheck, addTo, () => register(addTo, withCheck, 21000 + k, true), has(withCheck, 21000 + k));
+        await timed(repeat.addressChange, addTo, () => register(addTo, withCheck, 22000 + k, true), has(withCheck, 22000 + k));
+        await timed(repeat.removeWithCheck, addTo, () => api('PUT', `/v1/agent/service/deregister/${withCheck}`), lacks(withCheck));
+        await timed(repeat.addWithoutCheck, addTo, () => register(addTo, without, 23000 + k, false), has(without, 23000 + k));
+        await timed(repeat.removeWithoutCheck, addTo, () => api('PUT', `/v1/agent/service/deregister/${without}`), lacks(without));
+      }
+      {
+        const a = pick([]);
+        const b = pick([a]);
+        await watch(a);
+        await watch(b);
+        const withCheck = `${a}-cold-${k}`;
+        const without = `${b}-cold-${k}`;
+        const coldly = async (list, service, call, pred) => (await flush(service), timed(list, service, call, pred));
+        await coldly(cold.addWithCheck, a, () => register(a, withCheck, 21000 + k, true), has(withCheck, 21000 + k));
+        await coldly(cold.addressChange, a, () => register(a, withCheck, 22000 + k, true), has(withCheck, 22000 + k));
+        await coldly(cold.removeWithCheck, a, () => api('PUT', `/v1/agent/service/deregister/${withCheck}`), lacks(withCheck));
+        await coldly(cold.addWithoutCheck, b, () => register(b, without, 23000 + k, false), has(without, 23000 + k));
+        await coldly(cold.removeWithoutCheck, b, () => api('PUT', `/v1/agent/service/deregister/${without}`), lacks(without));
+        if (N > 1) {
+          const c = pick([]);
+          await watch(c);
+          const other = `${c}-other-${k}`;
+          const h = 1 + Math.floor(Math.random() * (N - 1));
+          const service = { ID: other, Service: c, Address: '127.0.0.1', Port: 24000 + k };
+          await coldly(cold.addOnOtherNode, c, () => api('PUT', '/v1/catalog/register', { Node: `host-${h}`, Address: `127.0.1.${h % 250}`, Service: service }), has(other, 24000 + k));
+          await coldly(cold.removeOnOtherNode, c, () => api('PUT', '/v1/catalog/deregister', { Node: `host-${h}`, ServiceID: other }), lacks(other));
+        }
       }
     }
-    report.changeToRoutedMs = Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, summary(v)]));
+    for (const id of fillers) await api('PUT', `/v1/agent/service/deregister/${id}`).catch(() => undefined);
+    const summarise = (kinds) => Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, summary(v)]));
+    report.changeToRoutedMs = { cold: summarise(cold), repeat: summarise(repeat) };
+    const commitSeries = (series) => Object.fromEntries(Object.keys(series === 'cold' ? cold : repeat).map((k) => [k, summary(fromCommit.get(`${series} ${k}`) ?? [])]));
+    report.commitToRoutedMs = { cold: commitSeries('cold'), repeat: commitSeries('repeat') };
     const end = await stats(child, inbox);
     report.afterChanges = { rssMB: round(end.rss / 2 ** 20, 1), heapUsedMB: round(end.heapUsed / 2 ** 20, 1) };
     report.ourCallsRefusedByConsul = refused.length;
-    for (const [k, v] of Object.entries(report.changeToRoutedMs)) log(`${k} -> routed: ${JSON.stringify(v)}`);
+    for (const [series, kinds] of Object.entries(report.changeToRoutedMs))
+      for (const [k, v] of Object.entries(kinds))
+        log(`${series} ${k} -> routed: from the call ${JSON.stringify(v)}; from its commit ${JSON.stringify(report.commitToRoutedMs[series][k])}`);
     log(`RSS after the changes: ${report.afterChanges.rssMB} MB`);
   } finally {
     clearTimeout(overall);
@@ -337,6 +402,59 @@ function log(msg) {
 
 function round(x, d = 1) {
   return Math.round(x * 10 ** d) / 10 ** d;
+}
+
+/**
+ * When Consul announces a write: blocking queries of our own on the catalog's names and on the
+ * failing checks (a registration moves the first, a check write the second), each answer
+ * timestamped. A change's commit is the first announcement after its call started, so
+ * "from the commit" leaves out the time Consul takes to make the write (the agent's local state,
+ * its sync to the servers, the raft commit) and counts what discovery is answerable for.
+ */
+class CommitWatch {
+  #wakes = [];
+  #agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  #stopped = false;
+
+  constructor(port) {
+    for (const path of ['/v1/catalog/services', '/v1/health/state/critical']) void this.#loop(port, path);
+  }
+
+  async #loop(port, path) {
+    let index = 0;
+    while (!this.#stopped) {
+      const res = await new Promise((resolve) => {
+        const req = http.request({ host: '127.0.0.1', port, path: `${path}?index=${index}&wait=30s`, agent: this.#agent }, (r) => {
+          r.resume();
+          r.on('end', () => resolve({ at: now(), index: Number(r.headers['x-consul-index'] ?? 0) }));
+        });
+        req.on('error', () => resolve(null));
+        req.end();
+      });
+      if (this.#stopped) return;
+      if (!res) {
+        await sleep(100);
+        continue;
+      }
+      if (index > 0 && res.index > index) this.#wakes.push(res.at);
+      index = res.index > 0 ? res.index : 1;
+    }
+  }
+
+  /** The first announcement at or after `t`, waiting up to a second for it. */
+  async after(t) {
+    for (let k = 0; k < 100; k++) {
+      const w = this.#wakes.find((at) => at >= t);
+      if (w !== undefined) return w;
+      await sleep(10);
+    }
+    return undefined;
+  }
+
+  stop() {
+    this.#stopped = true;
+    this.#agent.destroy();
+  }
 }
 
 function summary(xs) {
@@ -408,7 +526,11 @@ async function startConsul() {
   const [lan, wan, server] = [await freePort(), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'scale-consul-'));
   let output = '';
-  const proc = spawn(consulBin(), ['agent', '-dev', '-bind', '127.0.0.1', '-client', '127.0.0.1', '-http-port', String(port),
+  // -dev pretty-prints every answer (agent/http.go marshalJSON): a node of 2,000 services is 1.8 MB
+  // and costs Consul about twice as long to write. A real agent answers compact JSON, so by default
+  // this runs a one-server agent configured as one would deploy it; --agent dev runs -dev.
+  const mode = args.agent === 'dev' ? ['-dev'] : ['-server', '-bootstrap-expect', '1', '-ui=false'];
+  const proc = spawn(consulBin(), ['agent', ...mode, '-bind', '127.0.0.1', '-client', '127.0.0.1', '-http-port', String(port),
     '-dns-port', '-1', '-grpc-port', '-1', '-serf-lan-port', String(lan), '-serf-wan-port', String(wan),
     '-server-port', String(server), '-node', `scale-${port}`, '-log-level', 'warn', '-data-dir', dir,
     // 1.14+ also listens for gRPC over TLS on 8503 in dev mode: off, so two runs (or a test agent) can't collide.

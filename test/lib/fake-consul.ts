@@ -56,6 +56,13 @@ export class FakeConsul {
   stale: StaleView = {};
   /** Non-stale reads fail with 500 "No cluster leader" while set. */
   noLeader = false;
+  /**
+   * Whose X-Consul-Index the node reads carry. '1.16': a service write moves the nodes table's
+   * index too (/v1/catalog/nodes), and /v1/catalog/node/<node> carries the node's own. '1.8'
+   * (measured on 1.8.7): /v1/catalog/nodes stays at the nodes table's index (node writes only),
+   * and /v1/catalog/node/<node> carries the highest of the nodes and services tables'.
+   */
+  indexes: '1.16' | '1.8' = '1.16';
   #model: Model = {
     index: 10, servicesIndex: 10, checksIndex: 10, nodesIndex: 10, serviceIndex: new Map(), nodeIndex: new Map(), instances: new Map(), nodes: new Map(),
   };
@@ -136,7 +143,7 @@ export class FakeConsul {
       id: i.id, service: i.service, node, address: i.address ?? '127.0.0.1', port: i.port ?? 3000, status, interval: i.interval, checkModify: idx, modify: idx,
     });
     m.servicesIndex = idx;
-    m.nodesIndex = idx;
+    if (this.indexes === '1.16') m.nodesIndex = idx;
     m.nodeIndex.set(node, idx);
     if (status !== null) m.checksIndex = idx;
     m.serviceIndex.set(i.service, idx);
@@ -150,7 +157,7 @@ export class FakeConsul {
     const idx = ++m.index;
     m.instances.delete(id);
     m.servicesIndex = idx;
-    m.nodesIndex = idx;
+    if (this.indexes === '1.16') m.nodesIndex = idx;
     m.nodeIndex.set(inst.node, idx);
     m.checksIndex = idx; // Consul bumps the checks table on a deregistration, with or without checks
     m.serviceIndex.set(inst.service, idx);
@@ -302,7 +309,8 @@ export class FakeConsul {
       const services: Record<string, unknown> = {};
       for (const i of m.instances.values())
         if (i.node === name) services[i.id] = { ID: i.id, Service: i.service, Address: i.address, Port: i.port, Tags: [], ModifyIndex: i.modify };
-      return { index: m.nodeIndex.get(name) ?? m.nodesIndex, body: { Node: { Node: name, Address: '127.0.0.1' }, Services: services } };
+      const index = this.indexes === '1.8' ? Math.max(m.servicesIndex, m.nodesIndex) : (m.nodeIndex.get(name) ?? m.nodesIndex);
+      return { index, body: { Node: { Node: name, Address: '127.0.0.1' }, Services: services } };
     }
     return undefined;
   }

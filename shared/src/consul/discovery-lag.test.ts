@@ -191,4 +191,40 @@ describe('Reconciliation: a table that drifted from Consul is found and repaired
     await until('another sweep', () => d.state().reconcile.sweeps >= sweeps + 2, 3000);
     assert.equal(d.state().reconcile.corrections, 1);
   });
+
+  // The node scan's check that its ?stale answers are not behind the change it looks for.
+  const nodeReads = (fake: FakeConsul, since: number, fresh: boolean) =>
+    fake.requests.filter((r) => r.at >= since && r.path.startsWith('/v1/catalog/node') && r.query.has('stale') !== fresh);
+
+  test("on Consul 1.8's indexes (the node list's stays at the nodes table's) the node scan's ?stale answers are trusted: no sweep again from the leader (failed before the fix)", async () => {
+    const { fake, d, close } = await scriptedDiscovery();
+    cleanup.push(close);
+    fake.indexes = '1.8';
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'api-1', service: 'api' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    const t0 = Date.now();
+    fake.register({ id: 'api-2', service: 'api', status: null }); // found by the node scan only
+    await until('api-2 routed', () => ids(d.table, 'api')?.includes('api-2') === true, 3000);
+    await sleep(200);
+    assert.ok(nodeReads(fake, t0, false).length >= 2, 'the node list and the node read, ?stale');
+    assert.deepEqual(nodeReads(fake, t0, true).map((r) => r.path), [], 'swept again from the leader');
+  });
+
+  for (const indexes of ['1.16', '1.8'] as const)
+    test(`node reads from a server behind the change are swept again from the leader, which finds it (${indexes}'s indexes)`, async () => {
+      const { fake, d, close } = await scriptedDiscovery();
+      cleanup.push(close);
+      fake.indexes = indexes;
+      fake.register({ id: 'web-1', service: 'web' });
+      fake.register({ id: 'api-1', service: 'api' });
+      d.watchCatalog();
+      await until('synced', () => d.synced);
+      fake.stale = { frozen: fake.snapshot(), paths: ['/v1/catalog/node'] }; // the node list and the node reads lag
+      const t0 = Date.now();
+      fake.register({ id: 'api-2', service: 'api', status: null });
+      await until('api-2 routed', () => ids(d.table, 'api')?.includes('api-2') === true, 3000);
+      assert.ok(nodeReads(fake, t0, true).length >= 1, 'no sweep from the leader');
+    });
 });

@@ -405,16 +405,25 @@ export class NodeScan {
     }
   }
 
-  /** Reads every node (`fresh`: from the leader), reporting each node's changes as it answers. */
+  /**
+   * Reads every node (`fresh`: from the leader), reporting each node's changes as it answers.
+   * The sweep is behind the change (a ?stale server without it) when no answer in it reaches
+   * `index`: on 1.16 the node list's index moves with every service write, on 1.8 only the node
+   * reads' do (the list's stays at the nodes table's), so neither alone can tell; then the sweep
+   * runs again from the leader.
+   */
   async #sweep(index: bigint, fresh: boolean): Promise<void> {
     const queue = [...new Set([...this.#recent, ...this.#nodes])];
     const queued = new Set(queue);
     const read = new Set<string>();
     let listed: Set<string> | undefined;
-    let behind = false;
+    let reached = 0n;
+    const saw = (meta: QueryMeta) => {
+      if (meta.index > reached) reached = meta.index;
+    };
     const listing = readOnce<Array<{ Node?: string }>>(this.agents, endpoints.catalogNodes(), fresh).then((list) => {
       this.sink.answered(list.meta);
-      if (!fresh && list.meta.index < index) return void (behind = true); // a server behind the change
+      saw(list.meta);
       const names = [...new Set((Array.isArray(list.body) ? list.body : []).map((n) => n?.Node ?? '').filter((n) => n !== ''))];
       listed = new Set(names);
       this.#nodes = names;
@@ -428,7 +437,7 @@ export class NodeScan {
       return undefined;
     };
     const worker = async () => {
-      while (!behind && !this.#stopped) {
+      while (!this.#stopped) {
         const node = take();
         if (node === undefined) {
           if (listed !== undefined) return;
@@ -437,7 +446,8 @@ export class NodeScan {
         }
         read.add(node);
         const r = await readOnce<NodeAnswer | null>(this.agents, endpoints.nodeServices(node), fresh);
-        if (this.#stopped || behind) return;
+        if (this.#stopped) return;
+        saw(r.meta);
         const changed = new Map<string, bigint>();
         diffNode(this.sink.entries(), node, nodeServices(node, r.body), changed);
         this.#report(node, changed, index);
@@ -445,7 +455,7 @@ export class NodeScan {
     };
     await Promise.all([listing, ...Array.from({ length: CONCURRENCY }, worker)]);
     if (this.#stopped) return;
-    if (behind) return this.#sweep(index, true);
+    if (!fresh && reached < index) return this.#sweep(index, true);
     const gone = new Map<string, bigint>();
     const entries = [...this.sink.entries()];
     for (const node of nodesOf(entries)) if (!listed!.has(node)) diffNode(entries, node, [], gone);
