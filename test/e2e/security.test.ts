@@ -36,6 +36,22 @@ async function inspect(ids: string[]): Promise<Inspect[]> {
   return JSON.parse((await docker(['inspect', ...ids])).stdout) as Inspect[];
 }
 
+/** When each of the project's containers started and first answered its healthcheck, in ms from `t0`: what a slow start waited on. */
+async function startTimeline(t0: number): Promise<string> {
+  const { stdout } = await docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`]);
+  const ids = stdout.split('\n').filter(Boolean);
+  if (ids.length === 0) return '(no containers)';
+  type State = { Name: string; State: { StartedAt: string; FinishedAt: string; ExitCode: number; Health?: { Log?: Array<{ Start: string; ExitCode: number }> } } };
+  const all = JSON.parse((await docker(['inspect', ...ids])).stdout) as State[];
+  const ms = (iso?: string) => (iso && !iso.startsWith('0001') ? `${Date.parse(iso) - t0} ms` : '-');
+  return all
+    .map((c) => {
+      const healthy = c.State.Health?.Log?.find((l) => l.ExitCode === 0)?.Start;
+      return `${c.Name.replace(/^\//, '')}: started ${ms(c.State.StartedAt)}, earliest healthy check kept ${ms(healthy)}, finished ${ms(c.State.FinishedAt)} (exit ${c.State.ExitCode})`;
+    })
+    .join('\n');
+}
+
 describe('stack security: socket proxy, Consul ACLs and container hardening', { timeout: 20 * 60_000 }, () => {
   let stack: ComposeStack;
   let registrator: string;
@@ -59,8 +75,8 @@ describe('stack security: socket proxy, Consul ACLs and container hardening', { 
     await stack.up();
     const upMs = Date.now() - t0;
     recordFigure('e2e-security', 'up --wait → all healthy, hardened stack with ACL bootstrap (ms)', upMs);
-    // ACL bootstrap must not make start-up slow (README "Stack security")
-    assert.ok(upMs < 30_000, `up --wait took ${upMs} ms`);
+    // ACL bootstrap must not make start-up slow (README "Stack security"); typically 13-16 s.
+    if (upMs >= 30_000) assert.fail(`up --wait took ${upMs} ms; per container, from the up call:\n${await startTimeline(t0)}`);
     registrator = (await stack.containers('registrator'))[0]!.id;
     gatewayId = (await stack.containers('gateway'))[0]!.id;
     await stack.waitRouted(2);
