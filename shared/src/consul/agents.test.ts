@@ -3,7 +3,8 @@ import { EventEmitter } from 'node:events';
 import { after, describe, test } from 'node:test';
 import { FakeConsul } from '../../../test/lib/fake-consul.js';
 import { memoryLog, until } from '../../../test/lib/memory-log.js';
-import { BlockingQuery, classifyConsulError, type ConsulAddress, type ConsulError, ConsulAgents, consulStatus, deliver, describeConsulError, endpoints, guard, parseConsulAddrs, type QueryMeta, TokenBucket } from './agents.js';
+import { classifyConsulError, type ConsulAddress, type ConsulError, ConsulAgents, consulStatus, deliver, describeConsulError, endpoints, guard, parseConsulAddrs, type QueryMeta } from './agents.js';
+import { BlockingQuery, TokenBucket } from './blocking-query.js';
 
 describe('CONSUL_HTTP_ADDR', () => {
   const addr = (host: string, port: number, secure: boolean, url: string): ConsulAddress => ({ host, port, secure, url });

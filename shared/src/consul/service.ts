@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { BlockingQuery, type ConsulError, type ConsulAgents, describeConsulError, endpoints, type QueryMeta } from './agents.js';
+import { type ConsulError, type ConsulAgents, describeConsulError, endpoints, type QueryMeta } from './agents.js';
+import { BlockingQuery } from './blocking-query.js';
 import { checkKey, type FeedView, patchEntries } from './changes.js';
 import { decideServiceAnswer, distrust, EmptyHold, type HealthEntry, holdMsFor, type Instance } from './instances.js';
 import { Reader } from './reads.js';

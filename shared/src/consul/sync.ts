@@ -4,7 +4,8 @@ import type { CheckChanges, FeedView } from './changes.js';
 import { decideServiceAnswer, distrust, type HealthEntry, type Instance, sameInstances } from './instances.js';
 import { Reader, readService, Reconciler, type ReconcileView } from './reads.js';
 import { TrackedService, type TrackedServiceView } from './service.js';
-import { CheckFeed, NodeScan } from './watch.js';
+import { NodeScan } from './node-scan.js';
+import { CheckFeed } from './watch.js';
 
 export interface ServiceSyncOptions {
   waitMs: number;
