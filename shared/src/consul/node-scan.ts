@@ -41,10 +41,10 @@ const RECENT = 8;
  * the nodes where changes were found last are read first (churn comes in
  * runs: a host being deployed to, a flapping service), the other known nodes
  * next, together with the node list, which adds new nodes and says which are
- * gone (their instances with them). A service write moves the nodes table's
- * index, so a node list read behind the catalog index `C` that caused the scan
- * came from a server without the change: the scan then reads everything from
- * the leader. Coalesces: a scan asked for while one runs runs once more
+ * gone (their instances with them). A sweep none of whose answers reaches
+ * the catalog index `C` that caused it came from a server without the change:
+ * the scan then reads everything from the leader (see #sweep for why no single
+ * answer can tell, across Consul versions). Coalesces: a scan asked for while one runs runs once more
  * afterwards, for the highest index asked.
  */
 export class NodeScan {
