@@ -54,7 +54,7 @@ const { values: args } = parseArgs({
 });
 
 // A single change is one made once discovery's loops have settled: each blocking-query loop goes
-// at consul-template's pace (at most 10 answers a second, 3 back to back; agents.ts), so changes
+// at consul-template's pace (at most 10 answers a second, 3 back to back; shared/src/consul/blocking-query.ts), so changes
 // closer than that are a burst, and a burst's later changes wait for the loop by design.
 const SETTLE_MS = 300;
 const now = () => performance.timeOrigin + performance.now(); // sub-ms, comparable across processes
