@@ -214,6 +214,7 @@ async function main() {
     // From each change's commit (Consul announcing it) to the table holding it, per series and kind.
     const fromCommit = new Map();
     const sinceCommit = async (label, t, seenAt) => {
+      if (label === undefined) return; // an untimed change
       const c = await commits.after(t);
       if (!fromCommit.has(label)) fromCommit.set(label, []);
       fromCommit.get(label).push(c === undefined || seenAt === undefined ? Infinity : seenAt - c);

@@ -192,6 +192,15 @@ describe('Reconciliation: a table that drifted from Consul is found and repaired
     assert.equal(d.state().reconcile.corrections, 1);
   });
 
+});
+
+describe('The node scan: a sweep behind the change, and the services that changed last', () => {
+  let cleanup: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const c of cleanup.reverse()) await c();
+    cleanup = [];
+  });
+
   // The node scan's check that its ?stale answers are not behind the change it looks for.
   const nodeReads = (fake: FakeConsul, since: number, fresh: boolean) =>
     fake.requests.filter((r) => r.at >= since && r.path.startsWith('/v1/catalog/node') && r.query.has('stale') !== fresh);
@@ -207,7 +216,10 @@ describe('Reconciliation: a table that drifted from Consul is found and repaired
     const t0 = Date.now();
     fake.register({ id: 'api-2', service: 'api', status: null }); // found by the node scan only
     await until('api-2 routed', () => ids(d.table, 'api')?.includes('api-2') === true, 3000);
-    await sleep(200);
+    // Scans run one after another: once a later change to another service is routed by the next
+    // scan, the first one (and any sweep again from the leader it decided on) is over.
+    fake.register({ id: 'web-2', service: 'web', status: null });
+    await until('web-2 routed', () => ids(d.table, 'web')?.includes('web-2') === true, 3000);
     assert.ok(nodeReads(fake, t0, false).length >= 2, 'the node list and the node read, ?stale');
     assert.deepEqual(nodeReads(fake, t0, true).map((r) => r.path), [], 'swept again from the leader');
   });
@@ -227,4 +239,21 @@ describe('Reconciliation: a table that drifted from Consul is found and repaired
       await until('api-2 routed', () => ids(d.table, 'api')?.includes('api-2') === true, 3000);
       assert.ok(nodeReads(fake, t0, true).length >= 1, 'no sweep from the leader');
     });
+
+  test('a change to a service whose instances changed last is read at once, without waiting for the node scan', async () => {
+    const { fake, d, close } = await scriptedDiscovery();
+    cleanup.push(close);
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'api-1', service: 'api' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.register({ id: 'web-2', service: 'web', status: null }); // found by the scan: web changed last
+    await until('web-2 routed', () => ids(d.table, 'web')?.includes('web-2') === true, 3000);
+    fake.slow('/v1/catalog/node/', 1500, 'any'); // every node read now takes 1.5 s
+    const t0 = Date.now();
+    fake.register({ id: 'web-3', service: 'web', status: null });
+    await until('web-3 routed', () => ids(d.table, 'web')?.includes('web-3') === true, 3000);
+    const ms = Date.now() - t0;
+    assert.ok(ms < 1000, `web-3 routed after ${ms} ms: it waited for the node read`);
+  });
 });

@@ -43,9 +43,9 @@ const RECENT = 8;
  * next, together with the node list, which adds new nodes and says which are
  * gone (their instances with them). A sweep none of whose answers reaches
  * the catalog index `C` that caused it came from a server without the change:
- * the scan then reads everything from the leader (see #sweep for why no single
- * answer can tell, across Consul versions). Coalesces: a scan asked for while one runs runs once more
- * afterwards, for the highest index asked.
+ * the scan then reads everything from the leader (#sweep says why no single
+ * answer can tell, across Consul versions). Coalesces: a scan asked for while
+ * one runs runs once more afterwards, for the highest index asked.
  */
 export class NodeScan {
   #running = false;
