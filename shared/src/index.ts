@@ -21,6 +21,7 @@ export {
 export type { TrackedServiceView } from './consul/service.js';
 export { ConsulAgents, consulStatus, describeConsulError, ReadError, type ConsulAddress, type ConsulStatusReads, type QueryMeta } from './consul/agents.js';
 export { readService } from './consul/reads.js';
+export { AgentHint } from './consul/agent-hint.js';
 export { Discovery, type DiscoveryOptions, type ConsulState, type DiscoveryState, type ReconcileView } from './consul/discovery.js';
 export { emptyTable, setService, tableToJSON, type RouteTable } from './table.js';
 export { RoundRobin } from './round-robin.js';

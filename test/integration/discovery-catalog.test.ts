@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { pino } from 'pino';
 import { z } from 'zod';
-import { ConsulAgents, Discovery, discoveryEnv, discoveryOptions, parseEnv, type RouteTable } from '@stack/shared';
+import { AgentHint, ConsulAgents, Discovery, discoveryEnv, discoveryOptions, parseEnv, type RouteTable } from '@stack/shared';
 import { ConsulAgent } from '../lib/consul.js';
 import { sleep, waitFor } from '../lib/ports.js';
 import { recordFigure } from '../lib/figures.js';
@@ -140,6 +140,29 @@ describe('discovery against a real Consul', () => {
     await put('/v1/agent/service/deregister/f-bare-1');
     await waitFor('f-bare gone (404)', () => !d.table.services.has('f-bare'), 5000);
     assert.deepEqual(d.state().reasons, []);
+  });
+
+  test("the agent's hint names what this agent registered, as this Consul lists it, and nothing written through the catalog API", async () => {
+    const config = parseEnv(z.object(discoveryEnv), { CONSUL_HTTP_ADDR: consul.httpAddr });
+    const pool = new ConsulAgents(config.CONSUL_HTTP_ADDR);
+    try {
+      const hint = new AgentHint(pool, memoryLog().log);
+      await hint.baseline();
+      const named = async () => [...(await hint.changed())].sort();
+      await register('h-Mixed-1', 'h-Mixed', 'none');
+      assert.deepEqual(await named(), ['h-mixed'], 'registered (the table keys names lowercased)');
+      await put('/v1/agent/service/register', { ID: 'h-Mixed-1', Name: 'h-Mixed', Address: '127.0.0.1', Port: 10_999 });
+      assert.deepEqual(await named(), ['h-mixed'], 'another port');
+      await put('/v1/agent/service/maintenance/h-Mixed-1?enable=true&reason=test');
+      assert.deepEqual(await named(), [], 'maintenance is a check, not a registration');
+      await put('/v1/agent/service/deregister/h-Mixed-1');
+      assert.deepEqual(await named(), ['h-mixed'], 'deregistered');
+      await registerExternal('h-ext-1', 'h-ext');
+      assert.deepEqual(await named(), [], 'through the catalog API, on another node');
+      await put('/v1/catalog/deregister', { Node: 'external-node', ServiceID: 'h-ext-1' });
+    } finally {
+      pool.close();
+    }
   });
 
   // Straight into the catalog, on a node no agent runs: anti-entropy would re-register the agent's own services after a restore.

@@ -11,6 +11,7 @@ import type { AddressInfo, Socket } from 'node:net';
  * /v1/catalog/services, /v1/health/service/<name>, /v1/health/state/any
  * (with the `Status != "passing"` filter, and the checks it names), /v1/catalog/service/<name>,
  * /v1/catalog/nodes and /v1/catalog/node/<node> (with 1.16's per-node index),
+ * /v1/agent/services (the instances on `agentNode` not written through the catalog API),
  * /v1/status/leader and /v1/status/peers.
  * Every write bumps one raft index, as Consul does; services, checks and each
  * service keep the index of their last write.
@@ -24,6 +25,8 @@ export interface FakeInstance {
   /** Status of its one check; null: registered without any check. */
   status?: string | null;
   interval?: string;
+  /** Written through /v1/catalog/register: in the catalog, not in any agent's own registrations. */
+  viaCatalog?: boolean;
 }
 
 interface Model {
@@ -35,7 +38,7 @@ interface Model {
   serviceIndex: Map<string, number>;
   /** Each node's own index (/v1/catalog/node/<node>'s X-Consul-Index). */
   nodeIndex: Map<string, number>;
-  instances: Map<string, Required<Omit<FakeInstance, 'interval'>> & { interval?: string; checkModify: number; modify: number }>;
+  instances: Map<string, Required<Omit<FakeInstance, 'interval' | 'viaCatalog'>> & { interval?: string; viaCatalog?: boolean; checkModify: number; modify: number }>;
   nodes: Map<string, { serf: string; modify: number }>;
 }
 
@@ -63,6 +66,8 @@ export class FakeConsul {
    * and /v1/catalog/node/<node> carries the highest of the nodes and services tables'.
    */
   indexes: '1.16' | '1.8' = '1.16';
+  /** The node of the agent this fake is: /v1/agent/services lists what was registered on it (not viaCatalog). */
+  agentNode = 'node-1';
   #model: Model = {
     index: 10, servicesIndex: 10, checksIndex: 10, nodesIndex: 10, serviceIndex: new Map(), nodeIndex: new Map(), instances: new Map(), nodes: new Map(),
   };
@@ -140,7 +145,7 @@ export class FakeConsul {
     if (!m.nodes.has(node)) m.nodes.set(node, { serf: 'passing', modify: idx });
     const status = i.status === undefined ? 'passing' : i.status;
     m.instances.set(i.id, {
-      id: i.id, service: i.service, node, address: i.address ?? '127.0.0.1', port: i.port ?? 3000, status, interval: i.interval, checkModify: idx, modify: idx,
+      id: i.id, service: i.service, node, address: i.address ?? '127.0.0.1', port: i.port ?? 3000, status, interval: i.interval, viaCatalog: i.viaCatalog, checkModify: idx, modify: idx,
     });
     m.servicesIndex = idx;
     if (this.indexes === '1.16') m.nodesIndex = idx;
@@ -301,6 +306,12 @@ export class FakeConsul {
     // The raft status reads (the gateway's dashboard): one server, leading.
     if (path === '/v1/status/leader') return { index: 0, body: '127.0.0.1:8300' };
     if (path === '/v1/status/peers') return { index: 0, body: ['127.0.0.1:8300'] };
+    if (path === '/v1/agent/services') {
+      const body: Record<string, unknown> = {};
+      for (const i of m.instances.values())
+        if (i.node === this.agentNode && !i.viaCatalog) body[i.id] = { ID: i.id, Service: i.service, Address: i.address, Port: i.port, Tags: [], Meta: {} };
+      return { index: 0, body };
+    }
     if (path === '/v1/catalog/nodes') return { index: m.nodesIndex, body: [...m.nodes.keys()].map((Node) => ({ Node, Address: '127.0.0.1' })) };
     const node = /^\/v1\/catalog\/node\/([^/]+)$/.exec(path);
     if (node) {

@@ -165,6 +165,8 @@ export const endpoints = {
   catalogNodes: (): Call => (client, o) => client.catalog.node.list(o as never),
   /** /v1/catalog/node/<node> */
   nodeServices: (node: string): Call => (client, o) => client.catalog.node.services({ ...o, node } as never),
+  /** /v1/agent/services: the agent's own registrations (agent-hint.ts) */
+  agentServices: (): Call => (client, o) => client.agent.service.list(o),
   /** /v1/catalog/service/<name> */
   serviceNodes: (name: string): Call => (client, o) => client.catalog.service.nodes({ ...o, service: name } as never),
 };

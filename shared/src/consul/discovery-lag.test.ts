@@ -111,7 +111,7 @@ describe('Discovery when reads land on a server behind the change that caused th
     const { fake, d } = await setup();
     fake.register({ id: 'web-1', service: 'web' });
     fake.register({ id: 'web-2', service: 'web' });
-    fake.register({ id: 'web-3', service: 'web', status: null });
+    fake.register({ id: 'web-3', service: 'web', status: null, viaCatalog: true }); // the node scan's to find
     d.watchCatalog();
     await until('synced', () => d.synced);
     fake.slow('/v1/health/service/web', 400, 'fresh'); // the leader answers late, with the state it read on arrival
@@ -194,7 +194,7 @@ describe('Reconciliation: a table that drifted from Consul is found and repaired
 
 });
 
-describe('The node scan: a sweep behind the change, and the services that changed last', () => {
+describe("The node scan: a sweep behind the change, the services that changed last, the agent's hint", () => {
   let cleanup: Array<() => Promise<void> | void> = [];
   afterEach(async () => {
     for (const c of cleanup.reverse()) await c();
@@ -214,11 +214,11 @@ describe('The node scan: a sweep behind the change, and the services that change
     d.watchCatalog();
     await until('synced', () => d.synced);
     const t0 = Date.now();
-    fake.register({ id: 'api-2', service: 'api', status: null }); // found by the node scan only
+    fake.register({ id: 'api-2', service: 'api', status: null, viaCatalog: true }); // found by the node scan only
     await until('api-2 routed', () => ids(d.table, 'api')?.includes('api-2') === true, 3000);
     // Scans run one after another: once a later change to another service is routed by the next
     // scan, the first one (and any sweep again from the leader it decided on) is over.
-    fake.register({ id: 'web-2', service: 'web', status: null });
+    fake.register({ id: 'web-2', service: 'web', status: null, viaCatalog: true });
     await until('web-2 routed', () => ids(d.table, 'web')?.includes('web-2') === true, 3000);
     assert.ok(nodeReads(fake, t0, false).length >= 2, 'the node list and the node read, ?stale');
     assert.deepEqual(nodeReads(fake, t0, true).map((r) => r.path), [], 'swept again from the leader');
@@ -235,7 +235,7 @@ describe('The node scan: a sweep behind the change, and the services that change
       await until('synced', () => d.synced);
       fake.stale = { frozen: fake.snapshot(), paths: ['/v1/catalog/node'] }; // the node list and the node reads lag
       const t0 = Date.now();
-      fake.register({ id: 'api-2', service: 'api', status: null });
+      fake.register({ id: 'api-2', service: 'api', status: null, viaCatalog: true }); // not the agent's: no hint
       await until('api-2 routed', () => ids(d.table, 'api')?.includes('api-2') === true, 3000);
       assert.ok(nodeReads(fake, t0, true).length >= 1, 'no sweep from the leader');
     });
@@ -251,9 +251,58 @@ describe('The node scan: a sweep behind the change, and the services that change
     await until('web-2 routed', () => ids(d.table, 'web')?.includes('web-2') === true, 3000);
     fake.slow('/v1/catalog/node/', 1500, 'any'); // every node read now takes 1.5 s
     const t0 = Date.now();
-    fake.register({ id: 'web-3', service: 'web', status: null });
+    fake.register({ id: 'web-3', service: 'web', status: null, viaCatalog: true }); // not the agent's: no hint
     await until('web-3 routed', () => ids(d.table, 'web')?.includes('web-3') === true, 3000);
     const ms = Date.now() - t0;
     assert.ok(ms < 1000, `web-3 routed after ${ms} ms: it waited for the node read`);
+  });
+
+  // Slows every node read to 1.5 s once synced: only the agent's hint can route a change sooner.
+  async function slowNodes() {
+    const { fake, d, close } = await scriptedDiscovery();
+    cleanup.push(close);
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'api-1', service: 'api' });
+    fake.register({ id: 'db-1', service: 'db', status: null });
+    fake.register({ id: 'db-2', service: 'db', status: null });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.slow('/v1/catalog/node/', 1500, 'any');
+    return { fake, d };
+  }
+
+  test("a change the agent holds (added, removed or moved, without checks) is read at once, without waiting for the node scan (fails without the hint)", async () => {
+    const { fake, d } = await slowNodes();
+    const routed = async (what: string, change: () => void, done: () => boolean) => {
+      const t0 = Date.now();
+      change();
+      await until(what, done, 3000);
+      const ms = Date.now() - t0;
+      assert.ok(ms < 1000, `${what} after ${ms} ms: it waited for the node read`);
+      await new Promise((r) => setTimeout(r, 1700)); // the scan it started is over: the next change is cold again
+    };
+    await routed('api-2 routed', () => fake.register({ id: 'api-2', service: 'api', status: null }), () => ids(d.table, 'api')?.includes('api-2') === true);
+    await routed('db-2 gone', () => fake.deregister('db-2'), () => ids(d.table, 'db')?.includes('db-2') === false);
+    await routed('web-1 moved', () => fake.register({ id: 'web-1', service: 'web', port: 4000 }), () => d.table.services.get('web')?.find((i) => i.id === 'web-1')?.port === 4000);
+  });
+
+  test('what the agent does not hold (a catalog API write on its node) is still found by the node scan', async () => {
+    const { fake, d } = await slowNodes();
+    fake.register({ id: 'api-2', service: 'api', status: null, viaCatalog: true });
+    await until('api-2 routed by the scan', () => ids(d.table, 'api')?.includes('api-2') === true, 4000);
+  });
+
+  test('an agent that refuses to list its services leaves the node scan to find every change', async () => {
+    const { fake, d, close } = await scriptedDiscovery();
+    cleanup.push(close);
+    fake.fail('/v1/agent/services', { status: 403, text: 'Permission denied' });
+    fake.register({ id: 'web-1', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    for (const id of ['web-2', 'web-3']) {
+      fake.register({ id, service: 'web', status: null });
+      await until(`${id} routed`, () => ids(d.table, 'web')?.includes(id) === true, 3000);
+    }
+    assert.equal(fake.requests.filter((r) => r.path === '/v1/agent/services').length, 1, 'asked once');
   });
 });

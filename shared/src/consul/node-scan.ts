@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
+import { AgentHint } from './agent-hint.js';
 import { type ConsulError, type ConsulAgents, endpoints, logBug, type QueryMeta, ReadError, readOnce } from './agents.js';
 import { diffNode, type NodeAnswer, nodeServices, nodesOf } from './changes.js';
 import type { HealthEntry } from './instances.js';
@@ -19,6 +20,8 @@ export interface NodeScanSink {
    * or 0n when one went (its index is unknown: read from the leader).
    */
   changed(services: Map<string, bigint>): void;
+  /** Services the agent's own registrations say changed (AgentHint): worth a read now, decided by its answer. */
+  suspected(services: Set<string>): void;
   answered(meta: QueryMeta): void;
   failed(error: ConsulError, agent: string, what: string, attempt: number): void;
 }
@@ -58,13 +61,21 @@ export class NodeScan {
   #recent: string[] = [];
   /** The nodes of the last node list. */
   #nodes: string[] = [];
+  #hint: AgentHint;
 
   constructor(
     private readonly agents: ConsulAgents,
     private readonly opts: { backoffBaseMs: number; backoffMaxMs: number },
     private readonly sink: NodeScanSink,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.#hint = new AgentHint(agents, log);
+  }
+
+  /** Before the first scan: what the agent holds now, for the first catalog move to be compared with. */
+  start(): void {
+    this.#hint.baseline().catch((err: unknown) => logBug(this.log, 'the agent hint', {}, err));
+  }
 
   /** Scan for a catalog index of `index`. */
   scan(index: bigint): void {
@@ -93,6 +104,8 @@ export class NodeScan {
 
   async #run(index: bigint): Promise<void> {
     try {
+      await this.#askAgent();
+      if (this.#stopped) return;
       await this.#sweep(index, false);
       this.#attempt = 0;
     } catch (err) {
@@ -112,6 +125,23 @@ export class NodeScan {
       this.#again = 0n;
       if (again > 0n && !this.#stopped) this.scan(again);
       else for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  /**
+   * The agent's hint first, on its own: read beside the node reads it would
+   * contend with them (both are Consul encoding every instance of a big node).
+   * A bug in it must not cost the sweep.
+   */
+  async #askAgent(): Promise<void> {
+    try {
+      const services = await this.#hint.changed();
+      if (services.size > 0 && !this.#stopped) {
+        this.log.debug({ services: [...services] }, 'agent hint: registrations changed');
+        this.sink.suspected(services);
+      }
+    } catch (err) {
+      logBug(this.log, 'the agent hint', {}, err);
     }
   }
 

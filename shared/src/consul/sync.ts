@@ -122,6 +122,7 @@ export class ServiceSync {
         this.#readScanned(services);
         sink.progressed();
       },
+      suspected: (services) => this.#readSuspected(services),
       answered: (meta) => sink.answered(meta),
       failed: (error, agent, what, attempt) => sink.failed(error, agent, what, attempt),
     }, log);
@@ -146,6 +147,7 @@ export class ServiceSync {
 
   start(): this {
     this.#feed.start();
+    this.#scan.start();
     this.#reconciler.start();
     return this;
   }
@@ -350,6 +352,24 @@ export class ServiceSync {
         minIndex = minIndex === 0n || i === 0n ? 0n : i > minIndex ? i : minIndex;
       }
       if (hit) settle(key, t, minIndex);
+    }
+  }
+
+  /**
+   * Services the agent's registrations say changed (AgentHint): read now, each
+   * at its own index like the ones that changed last (catalogChanged), and
+   * they are the ones that changed last. The scan that follows finds anything
+   * these reads did not show.
+   */
+  #readSuspected(services: Set<string>): void {
+    const at = this.#catalogAt ?? Date.now();
+    for (const key of services) {
+      const t = this.#tracked.get(key);
+      if (!t?.seen) continue;
+      this.#hot = [key, ...this.#hot.filter((k) => k !== key)].slice(0, HOT);
+      if (!this.#noticed.has(key)) this.#noticed.set(key, at);
+      // Even with a read on its way: it may have left before the change (the reader reads again after it).
+      this.#reader.request(key, t.name, { minIndex: t.index });
     }
   }
 
