@@ -16,7 +16,9 @@
 // node (agent API, where every change is made) and N-1 nodes registered through the catalog API.
 // With --nodes 1 (the default, and the worst case for discovery's node scan) every instance sits
 // on the agent's node, so a change there costs one read of all of them: `agentNodeRead` reports
-// how long Consul alone takes to answer that read (the floor of a change found by the node scan).
+// how long that read takes (Consul's answer and its parsing: the floor of a change found by the node
+// scan), and `agentServicesRead` the read of the agent's own registrations that discovery makes
+// first (the agent's hint: the floor of a change made through the agent).
 // Everything it starts it stops; the whole run is bounded by --deadline-s.
 //
 //   npm run build -w shared
@@ -161,17 +163,23 @@ async function main() {
     });
     await waitFor('catalog to list every service', async () => Object.keys(JSON.parse(await api('GET', '/v1/catalog/services'))).length >= S, 60_000);
     report.registerMs = Date.now() - t0;
-    // What one read of the agent's node costs Consul (the node scan's read for a change there).
+    // What one read of the agent's node costs (the node scan's read for a change there), and one of the
+    // agent's own registrations (the agent's hint, read first): Consul's answer and its parsing, in turn.
     const nodeReads = [];
+    const hintReads = [];
     let onNode = 0;
     for (let k = 0; k < 7; k++) {
-      const t = now();
+      let t = now();
       onNode = Object.keys(JSON.parse(await api('GET', `/v1/catalog/node/${consul.node}?stale`)).Services ?? {}).length;
       nodeReads.push(now() - t);
+      t = now();
+      JSON.parse(await api('GET', '/v1/agent/services'));
+      hintReads.push(now() - t);
     }
     report.agentNodeRead = { services: onNode, ...summary(nodeReads) };
+    report.agentServicesRead = summary(hintReads);
     agent.destroy(); // the measurement counts the child's connections only; ours are gone
-    log(`registered in ${report.registerMs} ms; one read of the agent's node (${onNode} services): median ${report.agentNodeRead.median} ms`);
+    log(`registered in ${report.registerMs} ms; one read of the agent's node (${onNode} services): median ${report.agentNodeRead.median} ms; of the agent's own registrations: median ${report.agentServicesRead.median} ms`);
     const child = fork(fileURLToPath(import.meta.url), ['--child', `127.0.0.1:${consul.port}`, '--shared', args.shared, '--probe-services', `${probe},${addTo}`, '--log-level', args['log-level']], {
       stdio: ['ignore', args['log-level'] === 'warn' ? 'ignore' : 'inherit', 'inherit', 'ipc'],
     });
@@ -322,7 +330,8 @@ async function main() {
         await watch(b);
         const withCheck = `${a}-cold-${k}`;
         const without = `${b}-cold-${k}`;
-        const coldly = async (list, service, call, pred) => (await flush(service), timed(list, service, call, pred));
+        // The fillers' own scans settle first, as a single change's would have to (see SETTLE_MS).
+        const coldly = async (list, service, call, pred) => (await flush(service), await sleep(SETTLE_MS), timed(list, service, call, pred));
         await coldly(cold.addWithCheck, a, () => register(a, withCheck, 21000 + k, true), has(withCheck, 21000 + k));
         await coldly(cold.addressChange, a, () => register(a, withCheck, 22000 + k, true), has(withCheck, 22000 + k));
         await coldly(cold.removeWithCheck, a, () => api('PUT', `/v1/agent/service/deregister/${withCheck}`), lacks(withCheck));

@@ -286,6 +286,19 @@ describe("The node scan: a sweep behind the change, the services that changed la
     await routed('web-1 moved', () => fake.register({ id: 'web-1', service: 'web', port: 4000 }), () => d.table.services.get('web')?.find((i) => i.id === 'web-1')?.port === 4000);
   });
 
+  test('a change the agent holds, made while a sweep reads slow nodes, is read at once, not after that sweep (failed before the fix)', async () => {
+    const { fake, d } = await slowNodes();
+    const before = Date.now();
+    fake.register({ id: 'web-2', service: 'web', status: null, viaCatalog: true }); // a sweep now reads slow nodes for 1.5 s
+    await until('the sweep under way', () => fake.requests.some((r) => r.at >= before && r.path.startsWith('/v1/catalog/node/')), 2000);
+    const t0 = Date.now();
+    fake.register({ id: 'api-2', service: 'api', status: null });
+    await until('api-2 routed', () => ids(d.table, 'api')?.includes('api-2') === true, 4000);
+    const ms = Date.now() - t0;
+    assert.ok(ms < 1000, `api-2 routed after ${ms} ms: it waited for the sweep under way`);
+    await until('web-2 routed by the sweep', () => ids(d.table, 'web')?.includes('web-2') === true, 4000);
+  });
+
   test('what the agent does not hold (a catalog API write on its node) is still found by the node scan', async () => {
     const { fake, d } = await slowNodes();
     fake.register({ id: 'api-2', service: 'api', status: null, viaCatalog: true });

@@ -82,12 +82,14 @@ export class NodeScan {
     if (this.#stopped) return;
     if (this.#running) {
       if (index > this.#again || this.#again === 0n) this.#again = index > 0n ? index : 1n;
+      // The agent is asked now, not after a sweep that may read thousands of instances.
+      void this.#askAgent();
       return;
     }
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#running = true;
-    void this.#run(index);
+    void this.#run(index, false);
   }
 
   /** Resolves once no scan runs or is queued. */
@@ -102,9 +104,10 @@ export class NodeScan {
     for (const resolve of this.#idle.splice(0)) resolve();
   }
 
-  async #run(index: bigint): Promise<void> {
+  /** `hinted`: the agent was asked when this scan was (scan() during a sweep). */
+  async #run(index: bigint, hinted: boolean): Promise<void> {
     try {
-      await this.#askAgent();
+      if (!hinted) await this.#askAgent();
       if (this.#stopped) return;
       await this.#sweep(index, false);
       this.#attempt = 0;
@@ -120,18 +123,21 @@ export class NodeScan {
         this.#timer.unref();
       }
     } finally {
-      this.#running = false;
       const again = this.#again;
       this.#again = 0n;
-      if (again > 0n && !this.#stopped) this.scan(again);
-      else for (const resolve of this.#idle.splice(0)) resolve();
+      if (again > 0n && !this.#stopped) void this.#run(again, true); // still running
+      else {
+        this.#running = false;
+        for (const resolve of this.#idle.splice(0)) resolve();
+      }
     }
   }
 
   /**
-   * The agent's hint first, on its own: read beside the node reads it would
-   * contend with them (both are Consul encoding every instance of a big node).
-   * A bug in it must not cost the sweep.
+   * The agent's hint: before a sweep, on its own (beside the node reads it
+   * would contend with them: both are Consul encoding every instance of a big
+   * node); during one, at once (waiting for it would cost more). A bug in it
+   * must not cost the sweep.
    */
   async #askAgent(): Promise<void> {
     try {
