@@ -239,6 +239,7 @@ export class FakeConsul {
         const done = () => {
           clearTimeout(timer);
           this.#waiting.delete(check);
+          req.socket.off('close', done); // a kept-alive socket carries many long polls
           resolve();
         };
         const check = () => {

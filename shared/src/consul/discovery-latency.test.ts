@@ -71,6 +71,34 @@ describe("Discovery's applied hook", () => {
     }
   });
 
+  test('each change is timed from its own catalog move, not from an earlier one that the agent\'s hint settled', async () => {
+    const { fake, d, applied } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'api-1', service: 'api' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.register({ id: 'web-2', service: 'web', status: null }); // named by the agent's hint: the scan finds nothing
+    await until('timed', () => applied.length === 1);
+    await sleep(1000);
+    fake.register({ id: 'api-2', service: 'api', status: null, viaCatalog: true }); // found by the scan alone
+    await until('timed', () => applied.length === 2);
+    assert.equal(applied[1]!.service, 'api');
+    assert.ok(applied[1]!.ms < 500, `api-2 timed at ${applied[1]!.ms} ms: from the move before it`);
+  });
+
+  test('a change read at once because its service changed last is timed too', async () => {
+    const { fake, d, applied } = await setup();
+    fake.register({ id: 'web-1', service: 'web' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    fake.register({ id: 'web-2', service: 'web', status: null });
+    await until('timed', () => applied.length === 1);
+    await sleep(300);
+    fake.register({ id: 'web-3', service: 'web', status: null, viaCatalog: true }); // web changed last: read at once
+    await until('timed', () => applied.length === 2);
+    assert.ok(applied[1]!.ms < 500, `${applied[1]!.ms} ms`);
+  });
+
   test('a new service and a change that leaves the table as it was are not timed', async () => {
     const { fake, d, applied } = await setup();
     fake.register({ id: 'web-1', service: 'web' });

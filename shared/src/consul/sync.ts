@@ -191,16 +191,24 @@ export class ServiceSync {
    * read. Check status changes come from the check feed's blocking query.
    */
   catalogChanged(index: bigint): void {
-    this.#catalogAt ??= Date.now();
+    const at = (this.#catalogAt ??= Date.now());
     // Changes come in runs (a service scaled, a deploy rolling): the services that changed last are
     // read at once, while the scan looks for what changed. Each read carries the service's own index,
     // so an answer older than the table is confirmed with the leader, never applied; one that shows
-    // nothing new changes nothing. The scan still reads every node, so nothing rests on the guess.
+    // nothing new changes nothing (and times nothing: #apply). The scan still reads every node, so
+    // nothing rests on the guess.
     for (const key of this.#hot) {
       const t = this.#tracked.get(key);
-      if (t?.seen && !this.#reader.pending(key)) this.#reader.request(key, t.name, { minIndex: t.index });
+      if (!t?.seen || this.#reader.pending(key)) continue;
+      if (!this.#noticed.has(key)) this.#noticed.set(key, at);
+      this.#reader.request(key, t.name, { minIndex: t.index });
     }
     this.#scan.scan(index);
+    // Once every scan asked for is over, the next move is timed from itself: a move whose change the
+    // hint or a read of the services that changed last settled leaves nothing for the scan to report.
+    void this.#scan.idle().then(() => {
+      this.#catalogAt = undefined;
+    });
   }
 
   /**
