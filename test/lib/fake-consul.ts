@@ -54,7 +54,8 @@ export interface StaleView {
 type Failure = { status: number; text: string } | 'reset';
 
 export class FakeConsul {
-  readonly requests: Array<{ path: string; query: URLSearchParams; at: number }> = [];
+  /** Every request: its path, query, time and X-Consul-Token. */
+  readonly requests: Array<{ path: string; query: URLSearchParams; at: number; token?: string }> = [];
   /** How ?stale reads answer; fresh (non-stale) reads always see the live model. */
   stale: StaleView = {};
   /** Non-stale reads fail with 500 "No cluster leader" while set. */
@@ -206,7 +207,8 @@ export class FakeConsul {
   async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
     const path = url.pathname;
-    this.requests.push({ path, query: url.searchParams, at: Date.now() });
+    const token = req.headers['x-consul-token'];
+    this.requests.push({ path, query: url.searchParams, at: Date.now(), ...(typeof token === 'string' ? { token } : {}) });
     const failure = this.#failures.find((f) => path.startsWith(f.prefix) && f.left > 0);
     if (failure) {
       failure.left -= 1;

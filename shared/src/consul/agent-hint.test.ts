@@ -66,7 +66,7 @@ describe('AgentHint against a scripted agent', () => {
     assert.deepEqual([...(await hint.changed())], [], 'not the agent’s own');
   });
 
-  test('an agent that refuses the read is not asked again; one that fails is, and the change is still named', async () => {
+  test('an agent that refuses the read is not asked again; one that fails or answers garbage is, and the change is still named', async () => {
     const { log, has } = memoryLog();
     const hint = new AgentHint(agents, log);
     await hint.changed();
@@ -74,6 +74,10 @@ describe('AgentHint against a scripted agent', () => {
     fake.register({ id: 'cache-1', service: 'cache', status: null });
     assert.deepEqual([...(await hint.changed())], [], 'unreachable: nothing to compare');
     assert.deepEqual([...(await hint.changed())], ['cache'], 'compared with the answer before the failure');
+    fake.fail('/v1/agent/services', { status: 200, text: '<html>a proxy in the way</html>' }, 1);
+    fake.register({ id: 'queue-1', service: 'queue', status: null });
+    assert.deepEqual([...(await hint.changed())], [], 'an answer that is not an object: nothing to compare');
+    assert.deepEqual([...(await hint.changed())], ['queue'], 'compared with the last answer that was');
     fake.fail('/v1/agent/services', { status: 403, text: 'Permission denied' });
     await hint.changed();
     const asked = fake.requests.filter((r) => r.path === '/v1/agent/services').length;

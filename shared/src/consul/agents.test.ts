@@ -3,7 +3,10 @@ import { EventEmitter } from 'node:events';
 import { after, describe, test } from 'node:test';
 import { FakeConsul } from '../../../test/lib/fake-consul.js';
 import { memoryLog, until } from '../../../test/lib/memory-log.js';
-import { classifyConsulError, type ConsulAddress, type ConsulError, ConsulAgents, consulStatus, deliver, describeConsulError, endpoints, guard, parseConsulAddrs, type QueryMeta } from './agents.js';
+import {
+  classifyConsulError, type ConsulAddress, type ConsulError, ConsulAgents, consulStatus, deliver, describeConsulError, endpoints, guard, parseConsulAddrs, type QueryMeta,
+  rawEndpoints, ReadError, readOnce, readRaw,
+} from './agents.js';
 import { BlockingQuery, TokenBucket } from './blocking-query.js';
 
 describe('CONSUL_HTTP_ADDR', () => {
@@ -179,6 +182,54 @@ describe('consulStatus', () => {
     await assert.rejects(consulStatus(pool, 300).leader());
     const took = Date.now() - started;
     assert.ok(took < 3_000, `rejected after ${took} ms, not at the 300 ms timeout`);
+  });
+});
+
+describe('readRaw: an answer as bytes', () => {
+  const fakes: FakeConsul[] = [];
+  const pools: ConsulAgents[] = [];
+  after(async () => {
+    for (const p of pools) p.close();
+    await Promise.all(fakes.map((f) => f.close()));
+  });
+  async function agents(n: number, token?: string): Promise<{ fs: FakeConsul[]; pool: ConsulAgents }> {
+    const fs = await Promise.all(Array.from({ length: n }, () => new FakeConsul().start()));
+    fakes.push(...fs);
+    const pool = new ConsulAgents(parseConsulAddrs(fs.map((f) => f.addr).join(',')), token);
+    pools.push(pool);
+    return { fs, pool };
+  }
+
+  test("the same answer the client's read parses, with its index, the token, and ?stale unless fresh", async () => {
+    const { fs, pool } = await agents(1, 'secret-token');
+    fs[0]!.register({ id: 'web-1', service: 'web' });
+    fs[0]!.register({ id: 'web-2', service: 'web', status: null });
+    const raw = await readRaw(pool, rawEndpoints.agentServices, true);
+    // The reference: the consul client's own read of the same endpoint, parsed.
+    const parsed = await readOnce<unknown>(pool, (client, o) => client.agent.service.list(o), true);
+    assert.ok(Buffer.isBuffer(raw.body));
+    assert.deepEqual(JSON.parse(raw.body.toString()), parsed.body);
+    assert.equal(raw.meta.index, parsed.meta.index);
+    assert.equal(raw.meta.fresh, true);
+    await readRaw(pool, rawEndpoints.agentServices);
+    const asked = fs[0]!.requests.filter((r) => r.path === rawEndpoints.agentServices);
+    assert.deepEqual(asked.map((r) => [r.query.has('stale'), r.token]), [[false, 'secret-token'], [false, 'secret-token'], [true, 'secret-token']]);
+  });
+
+  test('a refusal is denied with Consul\'s words, and keeps the agent; a reset is unreachable, and moves to the next', async () => {
+    const { fs, pool } = await agents(2);
+    fs[0]!.fail(rawEndpoints.agentServices, { status: 403, text: 'Permission denied: token lacks service:read\nmore' }, 1);
+    const denied = await readRaw(pool, rawEndpoints.agentServices, true).catch((e: unknown) => e);
+    assert.ok(denied instanceof ReadError);
+    assert.deepEqual([denied.consul.kind, denied.consul.status, denied.consul.retryable, denied.consul.failover], ['denied', 403, false, false]);
+    assert.equal(denied.consul.message, 'Permission denied: token lacks service:read');
+    assert.equal(pool.current().index, 0);
+    fs[0]!.fail(rawEndpoints.agentServices, 'reset', 1);
+    const reset = await readRaw(pool, rawEndpoints.agentServices, true).catch((e: unknown) => e);
+    assert.ok(reset instanceof ReadError);
+    assert.equal(reset.consul.kind, 'unreachable');
+    assert.equal(pool.current().index, 1);
+    assert.equal((await readRaw(pool, rawEndpoints.agentServices, true)).meta.agent, `http://${fs[1]!.addr}`);
   });
 });
 

@@ -165,10 +165,14 @@ export const endpoints = {
   catalogNodes: (): Call => (client, o) => client.catalog.node.list(o as never),
   /** /v1/catalog/node/<node> */
   nodeServices: (node: string): Call => (client, o) => client.catalog.node.services({ ...o, node } as never),
-  /** /v1/agent/services: the agent's own registrations (agent-hint.ts) */
-  agentServices: (): Call => (client, o) => client.agent.service.list(o),
   /** /v1/catalog/service/<name> */
   serviceNodes: (name: string): Call => (client, o) => client.catalog.service.nodes({ ...o, service: name } as never),
+};
+
+/** Endpoints whose answers are compared as bytes, not parsed: read with readRaw. */
+export const rawEndpoints = {
+  /** /v1/agent/services: the agent's own registrations (agent-hint.ts) */
+  agentServices: '/v1/agent/services',
 };
 
 /**
@@ -178,20 +182,25 @@ export const endpoints = {
  */
 export class ConsulAgents {
   readonly clients: Consul[];
+  /** Each client's connection pool, shared by readRaw. */
+  readonly #pools: http.Agent[];
   #preferred = 0;
 
   /** `token`: the ACL token sent on every call (X-Consul-Token); none means Consul's anonymous token. */
-  constructor(readonly addresses: readonly ConsulAddress[], token?: string) {
+  constructor(
+    readonly addresses: readonly ConsulAddress[],
+    readonly token?: string,
+  ) {
     if (addresses.length === 0) throw new Error('ConsulAgents needs at least one address');
-    this.clients = addresses.map((a) => {
-      const agent = new (a.secure ? https : http).Agent({ keepAlive: true, maxFreeSockets: IDLE_SOCKETS });
-      return new Consul({ host: a.host, port: a.port, secure: a.secure, agent, ...(token ? { defaults: { token } } : {}) });
-    });
+    this.#pools = addresses.map((a) => new (a.secure ? https : http).Agent({ keepAlive: true, maxFreeSockets: IDLE_SOCKETS }));
+    this.clients = addresses.map(
+      (a, i) => new Consul({ host: a.host, port: a.port, secure: a.secure, agent: this.#pools[i], ...(token ? { defaults: { token } } : {}) }),
+    );
   }
 
-  current(): { client: Consul; index: number; address: ConsulAddress } {
+  current(): { client: Consul; index: number; address: ConsulAddress; pool: http.Agent } {
     const index = this.#preferred;
-    return { client: this.clients[index]!, index, address: this.addresses[index]! };
+    return { client: this.clients[index]!, index, address: this.addresses[index]!, pool: this.#pools[index]! };
   }
 
   /** Called when a request to agent `index` failed to reach it: prefer the next agent. */
@@ -252,6 +261,47 @@ export async function readOnce<T>(agents: ConsulAgents, call: Call, fresh = fals
     if (e.failover) agents.reportFailure(index);
     throw new ReadError(e, address.url);
   }
+}
+
+/**
+ * readOnce for an answer that is compared rather than read (the agent's
+ * registrations, agent-hint.ts): the body's bytes, not parsed, through the
+ * same connections, token, timeout and failover. `path`: one of
+ * rawEndpoints; `fresh` as readOnce's.
+ */
+export async function readRaw(agents: ConsulAgents, path: string, fresh = false): Promise<{ body: Buffer; meta: QueryMeta }> {
+  const { index, address, pool } = agents.current();
+  try {
+    const res = await getRaw(address, pool, agents.token, fresh ? path : `${path}${path.includes('?') ? '&' : '?'}stale=1`);
+    return { body: res.body, meta: readMeta(res, address.url, fresh) };
+  } catch (err) {
+    const e = classifyConsulError(err);
+    if (e.failover) agents.reportFailure(index);
+    throw new ReadError(e, address.url);
+  }
+}
+
+/** One GET; a status of 400 or more rejects with it and Consul's message (its body's first line), as the client's errors do. */
+function getRaw(address: ConsulAddress, pool: http.Agent, token: string | undefined, path: string): Promise<Response & { body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = (address.secure ? https : http).get(
+      { host: address.host, port: address.port, path, agent: pool, timeout: READ_TIMEOUT_MS, headers: token ? { 'x-consul-token': token } : {} },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) return resolve({ headers: res.headers, body });
+          const said = body.toString('utf8', 0, Math.min(body.length, 200)).split('\n')[0]!.trim();
+          reject(Object.assign(new Error(said || http.STATUS_CODES[status] || `status ${status}`), { statusCode: status }));
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer in ${READ_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+  });
 }
 
 // ---------------------------------------------------------------- a listener's bug is not Consul's fault

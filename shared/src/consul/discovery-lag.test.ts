@@ -299,6 +299,29 @@ describe("The node scan: a sweep behind the change, the services that changed la
     await until('web-2 routed by the sweep', () => ids(d.table, 'web')?.includes('web-2') === true, 4000);
   });
 
+  test("the reads the agent's hint asks for are answered before the sweep reads a node, and a slow one holds it up 100 ms at most (SUSPECTED_WAIT_MS)", async () => {
+    const { fake, d, close } = await scriptedDiscovery();
+    cleanup.push(close);
+    fake.register({ id: 'web-1', service: 'web' });
+    fake.register({ id: 'api-1', service: 'api' });
+    d.watchCatalog();
+    await until('synced', () => d.synced);
+    await new Promise((r) => setTimeout(r, 200)); // the start-up scans are over
+    const firstAfter = (since: number, prefix: string) => fake.requests.find((r) => r.at >= since && r.path.startsWith(prefix))?.at;
+    for (const [id, slowMs, minGap, maxGap] of [['api-2', 60, 50, 1000], ['api-3', 2000, 80, 600]] as const) {
+      fake.clearFailures();
+      fake.slow('/v1/health/service/api', slowMs, 'stale');
+      const t0 = Date.now();
+      fake.register({ id, service: 'api', status: null });
+      await until(`the sweep after ${id}`, () => firstAfter(t0, '/v1/catalog/node/') !== undefined, 3000);
+      const read = firstAfter(t0, '/v1/health/service/api')!;
+      const gap = firstAfter(t0, '/v1/catalog/node/')! - read;
+      assert.ok(gap >= minGap && gap <= maxGap, `${id}: the sweep's first node read came ${gap} ms after the hinted read (${slowMs} ms to answer), want ${minGap}-${maxGap}`);
+      await until(`${id} routed`, () => ids(d.table, 'api')?.includes(id) === true, 4000);
+      await new Promise((r) => setTimeout(r, 300)); // its scan is over
+    }
+  });
+
   test('what the agent does not hold (a catalog API write on its node) is still found by the node scan', async () => {
     const { fake, d } = await slowNodes();
     fake.register({ id: 'api-2', service: 'api', status: null, viaCatalog: true });

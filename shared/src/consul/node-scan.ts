@@ -20,8 +20,11 @@ export interface NodeScanSink {
    * or 0n when one went (its index is unknown: read from the leader).
    */
   changed(services: Map<string, bigint>): void;
-  /** Services the agent's own registrations say changed (AgentHint): worth a read now, decided by its answer. */
-  suspected(services: Set<string>): void;
+  /**
+   * Services the agent's own registrations say changed (AgentHint): worth a read now, decided by
+   * its answer. Resolves once those reads are done, or given up on: the sweep waits for it.
+   */
+  suspected(services: Set<string>): Promise<void>;
   answered(meta: QueryMeta): void;
   failed(error: ConsulError, agent: string, what: string, attempt: number): void;
 }
@@ -136,15 +139,17 @@ export class NodeScan {
   /**
    * The agent's hint: before a sweep, on its own (beside the node reads it
    * would contend with them: both are Consul encoding every instance of a big
-   * node); during one, at once (waiting for it would cost more). A bug in it
-   * must not cost the sweep.
+   * node), and the reads it asks for before the sweep too; during one, at
+   * once (waiting for it would cost more). A bug in it must not cost the sweep.
    */
   async #askAgent(): Promise<void> {
     try {
       const services = await this.#hint.changed();
       if (services.size > 0 && !this.#stopped) {
         this.log.debug({ services: [...services] }, 'agent hint: registrations changed');
-        this.sink.suspected(services);
+        // The sweep waits for these reads: a big node's answer is parsed in one go and would
+        // hold up their answers, which are the change itself.
+        await this.sink.suspected(services);
       }
     } catch (err) {
       logBug(this.log, 'the agent hint', {}, err);

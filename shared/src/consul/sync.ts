@@ -39,6 +39,9 @@ export interface ServiceSyncSink {
 const READ_CONCURRENCY = 3;
 // Services read on every catalog move because their instances changed last (see catalogChanged).
 const HOT = 2;
+// How long the node scan waits for the reads the agent's hint asked for: a read
+// takes milliseconds; one retried with backoff is no reason to hold up the scan.
+const SUSPECTED_WAIT_MS = 100;
 
 /**
  * Keeps the instances of a set of services current with a bounded number of
@@ -367,9 +370,9 @@ export class ServiceSync {
    * Services the agent's registrations say changed (AgentHint): read now, each
    * at its own index like the ones that changed last (catalogChanged), and
    * they are the ones that changed last. The scan that follows finds anything
-   * these reads did not show.
+   * these reads did not show, and waits for them (SUSPECTED_WAIT_MS at most).
    */
-  #readSuspected(services: Set<string>): void {
+  #readSuspected(services: Set<string>): Promise<void> {
     const at = this.#catalogAt ?? Date.now();
     for (const key of services) {
       const t = this.#tracked.get(key);
@@ -379,6 +382,9 @@ export class ServiceSync {
       // Even with a read on its way: it may have left before the change (the reader reads again after it).
       this.#reader.request(key, t.name, { minIndex: t.index });
     }
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, SUSPECTED_WAIT_MS)));
+    return Promise.race([this.#reader.idle(), waited]).finally(() => clearTimeout(timer));
   }
 
   /** Services the node scan found changed (already compared with their entries): read each, at the change's index or from the leader. */
