@@ -163,8 +163,6 @@ export const endpoints = {
   healthService: (name: string): Call => (client, o) => client.health.service({ ...o, service: name } as never),
   /** /v1/catalog/nodes */
   catalogNodes: (): Call => (client, o) => client.catalog.node.list(o as never),
-  /** /v1/catalog/node/<node> */
-  nodeServices: (node: string): Call => (client, o) => client.catalog.node.services({ ...o, node } as never),
   /** /v1/catalog/service/<name> */
   serviceNodes: (name: string): Call => (client, o) => client.catalog.service.nodes({ ...o, service: name } as never),
 };
@@ -173,6 +171,8 @@ export const endpoints = {
 export const rawEndpoints = {
   /** /v1/agent/services: the agent's own registrations (agent-hint.ts) */
   agentServices: '/v1/agent/services',
+  /** /v1/catalog/node/<node>: a node's services (the node scan, node-answers.ts) */
+  nodeServices: (node: string) => `/v1/catalog/node/${encodeURIComponent(node)}`,
 };
 
 /**

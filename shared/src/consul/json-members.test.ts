@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { seededRandom } from '../../../test/lib/divergence.js';
 import { changedMembers, commonEnds, objectMembers } from './json-members.js';
 
 const buf = (s: string) => Buffer.from(s);
@@ -98,21 +99,9 @@ describe('changedMembers: the edges of the span', () => {
 
 // ---------------------------------------------------------------- against JSON.parse, under random change
 
-/** A small PRNG so a failure can be replayed from its seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('changedMembers, against a full JSON.parse of both texts, under random changes', () => {
   const seed = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
   // Strings that would trip a scanner that did not follow JSON's strings.
   const nasty = ['a', 'web', '}', '{', '"', '\\', '","', '":{"ID":"', ',', ':', '[', ']', 'ü', '😀', '\n', ' '];

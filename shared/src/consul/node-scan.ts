@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import { backoffDelay } from '../backoff.js';
 import { AgentHint } from './agent-hint.js';
-import { type ConsulError, type ConsulAgents, endpoints, logBug, type QueryMeta, ReadError, readOnce } from './agents.js';
-import { diffNode, type NodeAnswer, nodeServices, nodesOf } from './changes.js';
+import { classifyConsulError, type ConsulError, type ConsulAgents, endpoints, logBug, type QueryMeta, rawEndpoints, ReadError, readOnce, readRaw } from './agents.js';
+import { diffNode, type NodeService, nodesOf } from './changes.js';
 import type { HealthEntry } from './instances.js';
+import { NodeAnswers } from './node-answers.js';
 
 /**
  * The node scan: whose instances changed. On a catalog move it reads every
@@ -37,7 +38,8 @@ const RECENT = 8;
 
 /**
  * Which services' instances changed, when the catalog's index moved: each
- * node's services (/v1/catalog/node/<node>, one read per node) compared with
+ * node's services (/v1/catalog/node/<node>, one read per node, parsed only
+ * where it differs from the node's last answer: node-answers.ts) compared with
  * the instances the table was built from (node, service id, ModifyIndex). It
  * finds what no check shows: an instance registered or deregistered without a
  * check, a changed address or tags, several services changed at once. Only
@@ -64,6 +66,8 @@ export class NodeScan {
   #recent: string[] = [];
   /** The nodes of the last node list. */
   #nodes: string[] = [];
+  /** Each node's last answer: one that comes back the same is not parsed again. */
+  #answers = new NodeAnswers();
   #hint: AgentHint;
 
   constructor(
@@ -178,6 +182,7 @@ export class NodeScan {
       const names = [...new Set((Array.isArray(list.body) ? list.body : []).map((n) => n?.Node ?? '').filter((n) => n !== ''))];
       listed = new Set(names);
       this.#nodes = names;
+      this.#answers.keepOnly(listed);
       for (const n of names) if (!queued.has(n)) queued.add(n), queue.push(n);
     });
     const take = (): string | undefined => {
@@ -196,11 +201,11 @@ export class NodeScan {
           continue;
         }
         read.add(node);
-        const r = await readOnce<NodeAnswer | null>(this.agents, endpoints.nodeServices(node), fresh);
+        const r = await readRaw(this.agents, rawEndpoints.nodeServices(node), fresh);
         if (this.#stopped) return;
         saw(r.meta);
         const changed = new Map<string, bigint>();
-        diffNode(this.sink.entries(), node, nodeServices(node, r.body), changed);
+        diffNode(this.sink.entries(), node, this.#servicesOf(node, r.body, r.meta.agent), changed);
         this.#report(node, changed, index);
       }
     };
@@ -211,6 +216,16 @@ export class NodeScan {
     const entries = [...this.sink.entries()];
     for (const node of nodesOf(entries)) if (!listed!.has(node)) diffNode(entries, node, [], gone);
     this.#report(undefined, gone, index);
+  }
+
+  /** A node's answer as its instances; one that is not JSON failed as a read does (a proxy in the way). */
+  #servicesOf(node: string, text: Buffer, agent: string): NodeService[] {
+    try {
+      return this.#answers.services(node, text);
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      throw new ReadError(classifyConsulError(new Error(`the answer for node ${node} is not JSON: ${err.message}`)), agent);
+    }
   }
 
   #report(node: string | undefined, changed: Map<string, bigint>, index: bigint): void {
