@@ -265,9 +265,9 @@ export async function readOnce<T>(agents: ConsulAgents, call: Call, fresh = fals
 
 /**
  * readOnce for an answer that is compared rather than read (the agent's
- * registrations, agent-hint.ts): the body's bytes, not parsed, through the
- * same connections, token, timeout and failover. `path`: one of
- * rawEndpoints; `fresh` as readOnce's.
+ * registrations, agent-hint.ts; a node's services, node-answers.ts): the
+ * body's bytes, not parsed, through the same connections, token, timeout and
+ * failover. `path`: one of rawEndpoints; `fresh` as readOnce's.
  */
 export async function readRaw(agents: ConsulAgents, path: string, fresh = false): Promise<{ body: Buffer; meta: QueryMeta }> {
   const { index, address, pool } = agents.current();
