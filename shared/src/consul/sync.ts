@@ -39,8 +39,7 @@ export interface ServiceSyncSink {
 const READ_CONCURRENCY = 3;
 // Services read on every catalog move because their instances changed last (see catalogChanged).
 const HOT = 2;
-// How long the node scan waits for the reads the agent's hint asked for: a read
-// takes milliseconds; one retried with backoff is no reason to hold up the scan.
+// The node scan waits this long at most for the reads the agent's hint asked for (a retried one must not hold it up).
 const SUSPECTED_WAIT_MS = 100;
 
 /**
@@ -383,8 +382,7 @@ export class ServiceSync {
       this.#reader.request(key, t.name, { minIndex: t.index });
     }
     let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, SUSPECTED_WAIT_MS)));
-    return Promise.race([this.#reader.idle(), waited]).finally(() => clearTimeout(timer));
+    return Promise.race([this.#reader.idle(), new Promise<void>((r) => (timer = setTimeout(r, SUSPECTED_WAIT_MS)))]).finally(() => clearTimeout(timer));
   }
 
   /** Services the node scan found changed (already compared with their entries): read each, at the change's index or from the leader. */
